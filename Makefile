@@ -1,0 +1,122 @@
+# relatable: build, test, demo, sanitizers, fuzzing, install.
+#
+#   make            build/librelatable.a and the examples
+#   make demo       build and run the demo on a fresh database file
+#   make test       unit tests, demo, Valgrind pass, short fuzz run
+#   make check      unit tests only
+#   make asan       unit tests under AddressSanitizer + UBSan
+#   make valgrind   unit tests under memcheck (quick mode)
+#   make fuzz       every fuzz target for FUZZ_SECONDS each (default 20)
+#   make install    PREFIX=/usr/local DESTDIR=
+#
+# Missing packages are installed with apt-get when run as root; otherwise
+# the build stops with one line naming the package.
+
+CC       ?= cc
+OPT      ?= -O2 -g
+WARN     := -std=c11 -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion \
+            -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
+ifeq ($(CI),true)
+WARN     += -Werror
+endif
+CPPFLAGS += -D_GNU_SOURCE -I.
+CFLAGS   += $(OPT) $(WARN)
+LDLIBS   += -lpthread
+BUILD    ?= build
+PREFIX   ?= /usr/local
+FUZZ_SECONDS ?= 20
+
+LIB_SRC  := relatable.c $(wildcard blocks/*.c) $(wildcard schema/*.c)
+LIB_HDR  := relatable.h $(wildcard blocks/*.h) $(wildcard schema/*.h)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB      := $(BUILD)/librelatable.a
+TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+TEST_LIB := $(patsubst %.c,$(BUILD)/%.o,$(filter-out tests/test_%.c,$(wildcard tests/*.c)))
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+FUZZERS  := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+
+# $(call need,debian-package,shell-test)
+define need
+	@$(2) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing $(1) with apt-get"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    { apt-get install -y -qq $(1) || { apt-get update -qq && apt-get install -y -qq $(1); }; } >/dev/null \
+	      || { echo "error: apt-get could not install $(1)"; exit 1; }; \
+	  else echo "error: missing package $(1): install it with 'apt-get install $(1)'"; exit 1; fi; }
+endef
+
+.PHONY: all test check demo asan valgrind fuzz install uninstall clean \
+        deps-test deps-fuzz deps-valgrind
+
+all: $(LIB) $(EXAMPLES)
+
+$(BUILD)/%.o: %.c $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/examples/%: examples/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/%.c $(TEST_LIB) $(LIB) tests/*.h | deps-test
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(TEST_LIB) $(LIB) -lcmocka $(LDLIBS) -o $@
+
+deps-test:
+	$(call need,libcmocka-dev,test -f /usr/include/cmocka.h)
+deps-fuzz:
+	$(call need,clang,command -v clang)
+	$(call need,libclang-rt-dev,sh -c 'echo "int LLVMFuzzerTestOneInput(const char*d,unsigned long n){return 0;}" | clang -x c -fsanitize=fuzzer - -o /tmp/.rl_fuzz_probe')
+deps-valgrind:
+	$(call need,valgrind,command -v valgrind)
+
+check: $(TESTS)
+	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
+
+demo: all
+	@rm -f $(BUILD)/demo.rdb
+	$(BUILD)/examples/blockdemo $(BUILD)/demo.rdb
+
+asan:
+	$(MAKE) BUILD=build/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    LDLIBS="-lpthread -fsanitize=address,undefined" check
+
+valgrind: $(TESTS) | deps-valgrind
+	@set -e; for t in $(TESTS); do echo "== valgrind $$t"; \
+	  RL_TEST_QUICK=1 valgrind -q --error-exitcode=99 --leak-check=full \
+	    --errors-for-leak-kinds=definite,indirect $$t; done
+
+fuzz: deps-fuzz
+	@set -e; for f in $(FUZZERS); do $(MAKE) --no-print-directory build/fuzz/$$f; \
+	  echo "== fuzz $$f for $(FUZZ_SECONDS)s"; mkdir -p build/fuzz/corpus-$$f; \
+	  build/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 build/fuzz/corpus-$$f fuzz/corpus/$$f 2>build/fuzz/$$f.log \
+	    || { tail -n 60 build/fuzz/$$f.log; exit 1; }; \
+	  grep -E 'stat::number_of_executed_units' build/fuzz/$$f.log; done
+
+build/fuzz/fuzz_%: fuzz/fuzz_%.c $(LIB_SRC) $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all $< $(LIB_SRC) -lpthread -o $@
+
+test: check demo valgrind fuzz
+	@echo "make test: all passed"
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 relatable.h $(DESTDIR)$(PREFIX)/include/relatable.h
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/librelatable.a
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*RL_VERSION_STRING "\(.*\)"/\1/p' relatable.h)|' \
+	    relatable.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/relatable.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/relatable.h $(DESTDIR)$(PREFIX)/lib/librelatable.a \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/relatable.pc
+
+clean:
+	rm -rf build

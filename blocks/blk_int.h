@@ -1,0 +1,304 @@
+/*
+** blocks/blk_int.h: what the files of the block layer share with each
+** other and with nobody else: on-disk constants, little-endian helpers,
+** and the bodies of the handle structs. Upper layers include blocks.h only.
+**
+** Files of the layer and what each owns:
+**   crc32c.c   CRC32C (hardware when the CPU has it)
+**   io_posix.c the real I/O table
+**   format.c   encoding and checking of the file header, root slots and
+**              block headers (every on-disk byte goes through here)
+**   cache.c    the block cache: pages keyed by physical number, LRU,
+**              write-out of dirty pages of the open write transaction
+**   map.c      the block map: logical -> physical, copy-on-write
+**   freelist.c free physical blocks, the reuse rule, the freelist chain
+**   txn.c      begin / commit / rollback, readers, locks
+**   file.c     create / open / close, choosing the root slot
+**   chain.c    chains as byte streams
+**   compact.c  moving live blocks off the end of the file
+**
+** Invariants (numbered; code refers to them as INV n):
+**   1. A block reachable from a committed root is never written again.
+**      Only blocks whose header carries the running write transaction's id
+**      ("fresh" blocks) are modified in place.
+**   2. A physical block freed by transaction F is reused only when F < D
+**      (D: the newest root known durable) and F <= S for every open
+**      reader snapshot S. So neither the newest nor the previous root nor
+**      any reader can reach a reused block.
+**   3. Every page in the cache holds either verified bytes read from the
+**      file or bytes built by the running write transaction (dirty).
+**   4. db->mu guards the cache, the root, the reader list and the stats;
+**      every entry point of the layer takes it.
+*/
+#ifndef RL_BLK_INT_H
+#define RL_BLK_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "blocks.h"
+
+/* ---- on-disk constants (docs/format.md) ---------------------------------- */
+
+#define RL__FORMAT_VERSION 1u
+#define RL__MAGIC "relatable db\r\n\x1a\n" /* 16 bytes */
+#define RL__MAGIC_SIZE 16
+#define RL__SLOT_MAGIC "RLSLOT01"
+#define RL__REGION 4096u            /* root regions are 4 KiB aligned */
+#define RL__ROOT_AREA (3u * RL__REGION) /* header, slot 0, slot 1 */
+#define RL__HDR_SIZE 56u            /* block header */
+#define RL__MIN_BLOCK 512u
+#define RL__MAX_BLOCK 65536u
+#define RL__SLOT_LIST_OFF 144u
+#define RL__SLOT_LIST_ENTRY 12u
+#define RL__SLOT_LIST_CAP 320u
+#define RL__SLOT_CRC_OFF (RL__REGION - 4u)
+#define RL__SLOT_LISTED 0x1u /* slot flag: the list below proves the commit */
+#define RL__MAP_FREE_BIT (UINT64_C(1) << 63)
+#define RL__MAX_MAP_DEPTH 8u
+#define RL__CHAIN_HDR 24u /* length, tail, count at the start of a head */
+#define RL__FREE_ENTRY 16u /* freelist entry: phys, freed-by txn */
+
+/* Byte-range locks live far past any real end of file. */
+#define RL__LOCK_WRITER (UINT64_C(1) << 62)
+
+/* ---- little-endian helpers ----------------------------------------------- */
+
+static inline void rl__put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static inline void rl__put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+static inline void rl__put64(uint8_t *p, uint64_t v)
+{
+    rl__put32(p, (uint32_t)v);
+    rl__put32(p + 4, (uint32_t)(v >> 32));
+}
+static inline uint16_t rl__get16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t rl__get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+static inline uint64_t rl__get64(const uint8_t *p)
+{
+    return (uint64_t)rl__get32(p) | ((uint64_t)rl__get32(p + 4) << 32);
+}
+
+/* ---- crc32c.c ---------------------------------------------------------------- */
+
+/* Continue a CRC32C (Castagnoli) over n bytes; start with crc = 0. */
+uint32_t rl__crc32c(uint32_t crc, const void *buf, size_t n);
+
+/* ---- format.c: decoded forms of on-disk structures ------------------------- */
+
+/* The fixed file header at offset 0. */
+typedef struct rl__blk_header {
+    uint32_t version;
+    uint32_t block_size;
+    uint32_t flags;
+    uint8_t file_id[16];
+    uint64_t created; /* unix seconds */
+} rl__blk_header;
+
+/* A block's header (first RL__HDR_SIZE bytes of every non-root block). */
+typedef struct rl__blk_bhdr {
+    uint8_t type;
+    uint8_t flags; /* map nodes: level (0 = leaf) */
+    uint32_t used; /* payload bytes in use */
+    uint64_t self; /* physical number */
+    uint64_t logical; /* logical number, 0 if not in the map */
+    uint64_t txn;
+    uint64_t next; /* chains: next logical; freelist: next physical */
+    uint64_t owner; /* chains: logical number of the head */
+} rl__blk_bhdr;
+
+/* One entry of a root slot's commit list. */
+typedef struct rl__blk_listed {
+    uint64_t phys;
+    uint32_t crc;
+} rl__blk_listed;
+
+/* A decoded root slot: everything a snapshot needs. */
+typedef struct rl__blk_root {
+    uint64_t txn;
+    uint64_t block_count; /* file length in blocks */
+    uint64_t map_root;    /* physical number of the map's top node, 0 = none */
+    uint32_t map_depth;
+    uint32_t flags;
+    uint64_t logical_limit; /* logical numbers in use are < this (>= 1) */
+    uint64_t free_logical;  /* head of the free logical list, 0 = none */
+    uint64_t freelist_head; /* physical number, 0 = empty */
+    uint64_t free_count;
+    uint64_t meta[RL__BLK_META_WORDS];
+} rl__blk_root;
+
+void rl__fmt_header_encode(uint8_t *region, const rl__blk_header *h);
+int rl__fmt_header_decode(const uint8_t *region, size_t n, rl__blk_header *h,
+                          rl__err *err);
+/* Encode a slot with its commit list (n entries, n <= RL__SLOT_LIST_CAP). */
+void rl__fmt_slot_encode(uint8_t *region, const rl__blk_root *r,
+                         const rl__blk_listed *list, uint32_t n);
+/* Decode and check a slot; list (may be NULL) receives up to CAP entries. */
+int rl__fmt_slot_decode(const uint8_t *region, uint32_t block_size,
+                        rl__blk_root *r, rl__blk_listed *list, uint32_t *n,
+                        rl__err *err);
+void rl__fmt_bhdr_encode(uint8_t *block, const rl__blk_bhdr *h);
+void rl__fmt_bhdr_decode(const uint8_t *block, rl__blk_bhdr *h);
+/* CRC of a block as stored (the CRC field itself left out). */
+uint32_t rl__fmt_block_crc(const uint8_t *block, uint32_t block_size);
+/* Set the CRC field of a finished block; returns the CRC. */
+uint32_t rl__fmt_block_seal(uint8_t *block, uint32_t block_size);
+/* Check a block read from physical number phys: CRC, self, type, used. */
+int rl__fmt_block_check(const uint8_t *block, uint32_t block_size,
+                        uint64_t phys, rl__err *err);
+/* First block number after the root area. */
+uint64_t rl__fmt_first_block(uint32_t block_size);
+int rl__fmt_block_size_ok(uint32_t block_size);
+
+/* ---- cache.c ------------------------------------------------------------------ */
+
+typedef struct rl__blk_page rl__blk_page;
+struct rl__blk_page {
+    uint64_t phys;
+    uint8_t *buf;
+    rl__blk_page *hnext;          /* hash chain */
+    rl__blk_page *lprev, *lnext;  /* LRU list, most recent first */
+    unsigned pins;
+    unsigned dirty;
+};
+
+typedef struct rl__blk_cache {
+    rl__blk_page **buckets;
+    size_t nbuckets;
+    size_t count, cap;
+    rl__blk_page lru; /* sentinel */
+    uint32_t block_size;
+} rl__blk_cache;
+
+/* ---- the handles ------------------------------------------------------------- */
+
+typedef struct rl__blk_freeent {
+    uint64_t phys;
+    uint64_t txn; /* transaction that freed it */
+} rl__blk_freeent;
+
+/* The writer's view of free space (freelist.c). */
+typedef struct rl__blk_free {
+    rl__blk_freeent *ready; /* reusable now; sorted by phys, descending */
+    size_t nready, capready;
+    rl__blk_freeent *pending; /* not yet reusable; ascending txn */
+    size_t npending, cappending;
+    uint64_t *chain; /* physical blocks of the on-disk freelist chain */
+    size_t nchain, capchain;
+    int valid;             /* matches the root valid_txn */
+    uint64_t valid_txn;
+} rl__blk_free;
+
+struct rl__blk_db {
+    rl__io *io;
+    uint32_t block_size, payload, fanout;
+    uint64_t first_block;
+    rl__blk_header header;
+    unsigned flags;
+    rl__durability durability;
+    pthread_mutex_t mu;        /* INV 4 */
+    pthread_mutex_t writer_mu; /* one write transaction per process */
+    rl__blk_root root;         /* newest committed root known */
+    rl__blk_cache cache;
+    rl__blk_free free;
+    rl__blk_txn *readers; /* open read transactions */
+    rl__blk_txn *writer;  /* the open write transaction, if any */
+    rl__blk_stats stats;
+    rl__err err;
+    uint8_t *scratch; /* one block of scratch for I/O, guarded by mu */
+};
+
+struct rl__blk_txn {
+    rl__blk_db *db;
+    int write;
+    int changed;
+    rl__blk_root root; /* snapshot (read) or working root (write) */
+    uint64_t base_txn; /* root.txn when the transaction began */
+    uint64_t orig_block_count;
+    rl__blk_listed *listed; /* blocks written so far (write) */
+    uint32_t nlisted;
+    int list_overflow;
+    rl__blk_txn *prev, *next; /* reader list */
+    rl__err err;
+};
+
+/* ---- cross-file internal calls (caller holds db->mu) ------------------------ */
+
+int rl__cache_init(rl__blk_cache *c, uint32_t block_size, size_t cap);
+void rl__cache_free(rl__blk_cache *c);
+/* Pinned page for phys, read and checked on a miss. */
+int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out);
+/* Pinned page for a fresh block: contents are the caller's to build. */
+int rl__cache_fresh(rl__blk_txn *t, uint64_t phys, rl__blk_page **out);
+void rl__cache_unpin(rl__blk_page *p);
+void rl__cache_mark_dirty(rl__blk_page *p);
+/* Write every dirty page (ascending phys). */
+int rl__cache_flush(rl__blk_txn *t);
+/* Drop dirty pages (rollback). */
+void rl__cache_drop_dirty(rl__blk_cache *c);
+/* Drop every unpinned page (another process changed the file). */
+void rl__cache_drop_all(rl__blk_cache *c);
+/* A fresh block was freed: its bytes no longer belong to the commit, so
+ * the commit list must not ask open to find them (the file may even be
+ * truncated before them). */
+void rl__cache_list_forget(rl__blk_txn *t, uint64_t phys);
+/* Seal and write one page now, recording it in the commit list. */
+int rl__cache_write_page(rl__blk_txn *t, rl__blk_page *p);
+
+/* Read one block from the file into buf and check it (no cache). */
+int rl__blk_read_raw(rl__blk_db *db, uint64_t phys, uint8_t *buf, rl__err *err);
+
+int rl__map_lookup(rl__blk_txn *t, uint64_t logical, uint64_t *phys);
+int rl__map_set(rl__blk_txn *t, uint64_t logical, uint64_t value);
+int rl__map_alloc_logical(rl__blk_txn *t, uint64_t *logical);
+int rl__map_free_logical(rl__blk_txn *t, uint64_t logical);
+/* Copy the live map node at phys (header h) to a new place; *moved = 0
+ * if phys is not a live node. */
+int rl__map_relocate_node(rl__blk_txn *t, uint64_t phys, const rl__blk_bhdr *h,
+                          int *moved);
+/* A writable page for a map node or chain block (copy-on-write, INV 1). */
+int rl__blk_writable(rl__blk_txn *t, uint64_t phys, uint64_t *new_phys,
+                     rl__blk_page **out);
+
+int rl__free_load(rl__blk_txn *t);
+void rl__free_promote(rl__blk_db *db, uint64_t bound);
+int rl__free_alloc(rl__blk_txn *t, uint64_t *phys);
+/* Free phys; fresh != 0 when the running transaction wrote it (INV 2). */
+int rl__free_release(rl__blk_txn *t, uint64_t phys, int fresh);
+/* Truncate the free tail and write the freelist chain. */
+int rl__free_save(rl__blk_txn *t);
+/* Drop free blocks at the end of the file from ready (the file shrinks). */
+void rl__free_truncate_tail(rl__blk_txn *t);
+/* Lowest ready block, or UINT64_MAX. */
+uint64_t rl__free_lowest(const rl__blk_db *db);
+
+/* Move up to budget live blocks from the file's tail into free blocks
+ * lower down (compact.c). */
+int rl__compact_tail(rl__blk_txn *t, unsigned budget);
+void rl__free_reset(rl__blk_free *f);
+void rl__free_destroy(rl__blk_free *f);
+
+/* Lowest reader snapshot, or UINT64_MAX when none (txn.c). */
+uint64_t rl__txn_oldest_reader(rl__blk_db *db);
+/* Read both root slots and pick the newest that proves itself. */
+int rl__file_read_root(rl__blk_db *db, rl__blk_root *out, rl__err *err);
+int rl__io_err(rl__err *e, int errnum, const char *what, uint64_t where);
+
+#endif /* RL_BLK_INT_H */

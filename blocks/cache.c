@@ -1,0 +1,323 @@
+/*
+** blocks/cache.c: the block cache. Pages are keyed by physical block
+** number, kept in a hash table and an LRU list, and bounded by a page
+** budget fixed at open.
+**
+** Dirty pages belong to the running write transaction and are always
+** fresh blocks (INV 1), so the cache may write one out early to make room:
+** no committed root can reach it. That keeps a huge transaction within the
+** budget. Every page written is recorded in the transaction's commit list
+** (physical number and CRC) until the list overflows.
+**
+** Invariants:
+**   1. A pinned page is never evicted or reused; pins last one call.
+**   2. A page read from the file passed rl__fmt_block_check (INV 3).
+**   3. count <= cap unless every page is pinned.
+** Callers hold db->mu.
+*/
+#include <stdlib.h>
+
+#include "blk_int.h"
+
+static size_t bucket_of(const rl__blk_cache *c, uint64_t phys)
+{
+    return (size_t)((phys * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & (c->nbuckets - 1);
+}
+
+int rl__cache_init(rl__blk_cache *c, uint32_t block_size, size_t cap)
+{
+    memset(c, 0, sizeof *c);
+    c->block_size = block_size;
+    c->cap = cap < 16 ? 16 : cap;
+    c->nbuckets = 64;
+    while (c->nbuckets < c->cap * 2)
+        c->nbuckets *= 2;
+    c->buckets = calloc(c->nbuckets, sizeof *c->buckets);
+    if (!c->buckets)
+        return RL_NOMEM;
+    c->lru.lnext = c->lru.lprev = &c->lru;
+    return RL_OK;
+}
+
+static void lru_unlink(rl__blk_page *p)
+{
+    p->lprev->lnext = p->lnext;
+    p->lnext->lprev = p->lprev;
+}
+
+static void lru_push_front(rl__blk_cache *c, rl__blk_page *p)
+{
+    p->lnext = c->lru.lnext;
+    p->lprev = &c->lru;
+    c->lru.lnext->lprev = p;
+    c->lru.lnext = p;
+}
+
+static rl__blk_page *hash_find(const rl__blk_cache *c, uint64_t phys)
+{
+    rl__blk_page *p = c->buckets[bucket_of(c, phys)];
+    while (p && p->phys != phys)
+        p = p->hnext;
+    return p;
+}
+
+static void hash_remove(rl__blk_cache *c, rl__blk_page *p)
+{
+    rl__blk_page **pp = &c->buckets[bucket_of(c, p->phys)];
+    while (*pp != p)
+        pp = &(*pp)->hnext;
+    *pp = p->hnext;
+}
+
+static void hash_insert(rl__blk_cache *c, rl__blk_page *p)
+{
+    size_t b = bucket_of(c, p->phys);
+    p->hnext = c->buckets[b];
+    c->buckets[b] = p;
+}
+
+static void page_remove(rl__blk_cache *c, rl__blk_page *p)
+{
+    hash_remove(c, p);
+    lru_unlink(p);
+    c->count--;
+    free(p);
+}
+
+void rl__cache_free(rl__blk_cache *c)
+{
+    while (c->lru.lnext && c->lru.lnext != &c->lru)
+        page_remove(c, c->lru.lnext);
+    free(c->buckets);
+    c->buckets = NULL;
+}
+
+/* Record that the running transaction wrote phys with crc (commit list). */
+static void list_record(rl__blk_txn *t, uint64_t phys, uint32_t crc)
+{
+    if (t->list_overflow)
+        return;
+    for (uint32_t i = 0; i < t->nlisted; i++)
+        if (t->listed[i].phys == phys) {
+            t->listed[i].crc = crc;
+            return;
+        }
+    if (t->nlisted == RL__SLOT_LIST_CAP) {
+        t->list_overflow = 1;
+        return;
+    }
+    t->listed[t->nlisted].phys = phys;
+    t->listed[t->nlisted].crc = crc;
+    t->nlisted++;
+}
+
+void rl__cache_list_forget(rl__blk_txn *t, uint64_t phys)
+{
+    for (uint32_t i = 0; i < t->nlisted; i++)
+        if (t->listed[i].phys == phys) {
+            t->listed[i] = t->listed[--t->nlisted];
+            return;
+        }
+}
+
+int rl__cache_write_page(rl__blk_txn *t, rl__blk_page *p)
+{
+    rl__blk_db *db = t->db;
+    uint32_t crc = rl__fmt_block_seal(p->buf, db->block_size);
+    uint64_t off = p->phys * db->block_size;
+    int e = db->io->write(db->io, p->buf, db->block_size, off);
+    if (e)
+        return rl__io_err(&t->err, e, "write", off);
+    db->stats.blocks_written++;
+    list_record(t, p->phys, crc);
+    p->dirty = 0;
+    return RL_OK;
+}
+
+/* Find an unpinned page to give up, writing it first if dirty. */
+static int evict_one(rl__blk_txn *t, rl__blk_page **victim)
+{
+    rl__blk_cache *c = &t->db->cache;
+    *victim = NULL;
+    for (rl__blk_page *p = c->lru.lprev; p != &c->lru; p = p->lprev) {
+        if (p->pins)
+            continue;
+        if (p->dirty) {
+            rl__blk_txn *w = t->db->writer ? t->db->writer : t;
+            int rc = rl__cache_write_page(w, p);
+            if (rc != RL_OK) {
+                if (w != t)
+                    t->err = w->err;
+                return rc;
+            }
+        }
+        hash_remove(c, p);
+        lru_unlink(p);
+        c->count--;
+        *victim = p;
+        return RL_OK;
+    }
+    return RL_OK;
+}
+
+/* A page struct for phys, not yet in the table: recycled or new. */
+static int page_obtain(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
+{
+    rl__blk_cache *c = &t->db->cache;
+    rl__blk_page *p = NULL;
+    if (c->count >= c->cap) {
+        int rc = evict_one(t, &p);
+        if (rc != RL_OK)
+            return rc;
+    }
+    if (!p) {
+        p = malloc(sizeof *p + c->block_size);
+        if (!p)
+            return RL__FAIL(&t->err, RL_NOMEM, "no memory for a %u-byte block",
+                            c->block_size);
+        p->buf = (uint8_t *)(p + 1);
+    }
+    p->phys = phys;
+    p->pins = 1;
+    p->dirty = 0;
+    *out = p;
+    return RL_OK;
+}
+
+static void page_publish(rl__blk_cache *c, rl__blk_page *p)
+{
+    hash_insert(c, p);
+    lru_push_front(c, p);
+    c->count++;
+}
+
+int rl__blk_read_raw(rl__blk_db *db, uint64_t phys, uint8_t *buf, rl__err *err)
+{
+    uint64_t off = phys * db->block_size;
+    size_t got = 0;
+    int e = db->io->read(db->io, buf, db->block_size, off, &got);
+    if (e)
+        return rl__io_err(err, e, "read", off);
+    if (got < db->block_size)
+        return RL__CORRUPT(err, "block %llu lies past the end of the file (truncated?)",
+                           (unsigned long long)phys);
+    db->stats.blocks_read++;
+    return rl__fmt_block_check(buf, db->block_size, phys, err);
+}
+
+static int check_range(rl__blk_txn *t, uint64_t phys)
+{
+    if (phys < t->db->first_block || phys >= t->root.block_count)
+        return RL__CORRUPT(&t->err, "link to block %llu out of range [%llu, %llu)",
+                           (unsigned long long)phys,
+                           (unsigned long long)t->db->first_block,
+                           (unsigned long long)t->root.block_count);
+    return RL_OK;
+}
+
+int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
+{
+    rl__blk_cache *c = &t->db->cache;
+    rl__blk_page *p;
+    int rc = check_range(t, phys);
+    if (rc != RL_OK)
+        return rc;
+    p = hash_find(c, phys);
+    if (p) {
+        lru_unlink(p);
+        lru_push_front(c, p);
+        p->pins++;
+        *out = p;
+        return RL_OK;
+    }
+    rc = page_obtain(t, phys, &p);
+    if (rc != RL_OK)
+        return rc;
+    rc = rl__blk_read_raw(t->db, phys, p->buf, &t->err);
+    if (rc != RL_OK) {
+        free(p);
+        return rc;
+    }
+    page_publish(c, p);
+    *out = p;
+    return RL_OK;
+}
+
+int rl__cache_fresh(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
+{
+    rl__blk_cache *c = &t->db->cache;
+    rl__blk_page *p = hash_find(c, phys);
+    if (p) {
+        /* A stale copy of a block now free (INV 2): nobody can reach it. */
+        lru_unlink(p);
+        lru_push_front(c, p);
+        p->pins++;
+    } else {
+        int rc = page_obtain(t, phys, &p);
+        if (rc != RL_OK)
+            return rc;
+        page_publish(c, p);
+    }
+    memset(p->buf, 0, c->block_size);
+    p->dirty = 1;
+    *out = p;
+    return RL_OK;
+}
+
+void rl__cache_unpin(rl__blk_page *p)
+{
+    if (p)
+        p->pins--;
+}
+
+void rl__cache_mark_dirty(rl__blk_page *p)
+{
+    p->dirty = 1;
+}
+
+static int cmp_page_phys(const void *a, const void *b)
+{
+    uint64_t x = (*(rl__blk_page *const *)a)->phys;
+    uint64_t y = (*(rl__blk_page *const *)b)->phys;
+    return x < y ? -1 : x > y;
+}
+
+int rl__cache_flush(rl__blk_txn *t)
+{
+    rl__blk_cache *c = &t->db->cache;
+    rl__blk_page **dirty = malloc((c->count + 1) * sizeof *dirty);
+    size_t n = 0;
+    int rc = RL_OK;
+    if (!dirty)
+        return RL__FAIL(&t->err, RL_NOMEM, "no memory to flush the cache");
+    for (rl__blk_page *p = c->lru.lnext; p != &c->lru; p = p->lnext)
+        if (p->dirty)
+            dirty[n++] = p;
+    qsort(dirty, n, sizeof *dirty, cmp_page_phys);
+    for (size_t i = 0; i < n && rc == RL_OK; i++)
+        rc = rl__cache_write_page(t, dirty[i]);
+    free(dirty);
+    return rc;
+}
+
+void rl__cache_drop_dirty(rl__blk_cache *c)
+{
+    rl__blk_page *p = c->lru.lnext;
+    while (p != &c->lru) {
+        rl__blk_page *next = p->lnext;
+        if (p->dirty)
+            page_remove(c, p);
+        p = next;
+    }
+}
+
+void rl__cache_drop_all(rl__blk_cache *c)
+{
+    rl__blk_page *p = c->lru.lnext;
+    while (p != &c->lru) {
+        rl__blk_page *next = p->lnext;
+        if (!p->pins)
+            page_remove(c, p);
+        p = next;
+    }
+}

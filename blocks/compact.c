@@ -1,0 +1,111 @@
+/*
+** blocks/compact.c: moving live blocks off the end of the file, so that
+** free space inside the file turns into a shorter file.
+**
+** Copy-on-write tends to leave live blocks at the end: a transaction that
+** cannot reuse anything yet (INV 2) appends. At each commit where enough
+** of the file is free (MIN_READY, READY_FRACTION), the last SCAN_WINDOW
+** blocks are looked at from the end down, and each live one is moved into
+** the lowest ready block below it, up to a budget of blocks per commit:
+**   - a chain block: copied through rl__blk_writable, its map entry set;
+**   - a map node: its path is copied (rl__map_relocate_node);
+**   - anything else (a freelist block, a block freed but not yet reusable)
+**     is passed over: later commits will find it free.
+** A moved block's old place is freed by this transaction, so it leaves the
+** file two commits later, when no root or reader can reach it (INV 2).
+** Callers hold db->mu, inside a write transaction's commit.
+*/
+#include "blk_int.h"
+
+#define SCAN_WINDOW 64   /* blocks at the end of the file looked at per commit */
+#define MIN_READY 32     /* compact only with at least this many ready blocks */
+#define READY_FRACTION 8 /* ... and at least 1/8 of the file ready */
+
+/* Move a live chain block at phys; *moved = 0 if phys is not live. */
+static int move_chain_block(rl__blk_txn *t, uint64_t phys, const rl__blk_bhdr *h,
+                            int *moved)
+{
+    rl__blk_page *p;
+    uint64_t at = 0, np;
+    int rc = RL_OK;
+    *moved = 0;
+    if (h->logical == 0 || h->logical >= t->root.logical_limit)
+        return RL_OK;
+    rc = rl__map_lookup(t, h->logical, &at);
+    if (rc != RL_OK || at != phys) {
+        rl__err_clear(&t->err); /* a dead block's stale header: not an error */
+        return RL_OK;
+    }
+    if (h->txn == t->root.txn) { /* fresh: copy by hand, free it at once */
+        rc = rl__free_alloc(t, &np);
+        if (rc == RL_OK)
+            rc = rl__cache_fresh(t, np, &p);
+        if (rc != RL_OK)
+            return rc;
+        rl__blk_page *old;
+        rc = rl__cache_get(t, phys, &old);
+        if (rc == RL_OK) {
+            memcpy(p->buf, old->buf, t->db->block_size);
+            old->dirty = 0;
+            rl__cache_unpin(old);
+            rl__put64(p->buf + 8, np); /* self */
+            rc = rl__free_release(t, phys, 1);
+        }
+        rl__cache_unpin(p);
+    } else {
+        rc = rl__blk_writable(t, phys, &np, &p);
+        if (rc == RL_OK)
+            rl__cache_unpin(p);
+    }
+    if (rc == RL_OK)
+        rc = rl__map_set(t, h->logical, np);
+    *moved = rc == RL_OK;
+    return rc;
+}
+
+static int move_one(rl__blk_txn *t, uint64_t phys, int *moved)
+{
+    rl__blk_page *p;
+    rl__blk_bhdr h;
+    int rc = rl__cache_get(t, phys, &p);
+    *moved = 0;
+    if (rc != RL_OK) {
+        /* Never written (a hole) or unreadable: nothing live to move. */
+        rl__err_clear(&t->err);
+        return RL_OK;
+    }
+    rl__fmt_bhdr_decode(p->buf, &h);
+    rl__cache_unpin(p);
+    if (h.type == RL__BLK_TYPE_MAP)
+        return rl__map_relocate_node(t, phys, &h, moved);
+    if (h.type >= RL__BLK_TYPE_CHAIN)
+        return move_chain_block(t, phys, &h, moved);
+    return RL_OK;
+}
+
+/* Worth compacting: enough ready blocks that a steady workload with a few
+ * holes does not shuffle blocks at every commit. */
+static int worth_it(const rl__blk_txn *t)
+{
+    uint64_t ready = t->db->free.nready;
+    return ready >= MIN_READY && ready >= t->root.block_count / READY_FRACTION;
+}
+
+int rl__compact_tail(rl__blk_txn *t, unsigned budget)
+{
+    uint64_t phys, stop;
+    rl__free_truncate_tail(t);
+    if (!worth_it(t))
+        return RL_OK;
+    phys = t->root.block_count;
+    stop = phys > t->db->first_block + SCAN_WINDOW ? phys - SCAN_WINDOW : t->db->first_block;
+    while (budget > 0 && phys-- > stop && rl__free_lowest(t->db) < phys) {
+        int moved = 0;
+        int rc = move_one(t, phys, &moved);
+        if (rc != RL_OK)
+            return rc;
+        budget -= moved != 0;
+    }
+    rl__free_truncate_tail(t);
+    return RL_OK;
+}

@@ -1,0 +1,214 @@
+/*
+** blocks/format.c: encoding and checking of the on-disk structures of the
+** block layer: the file header, the two root slots and the block header.
+** docs/format.md describes the same bytes as OFFSET / SIZE tables; the
+** two must always agree.
+**
+** Every decoder treats its input as hostile: it checks magic, CRC and the
+** range of every field before anyone uses it, and reports RL_CORRUPT with
+** what and where. Nothing here allocates or does I/O.
+*/
+#include <stdio.h>
+
+#include "blk_int.h"
+
+/* Header field offsets (region 0). */
+enum { H_MAGIC = 0, H_VERSION = 16, H_BSIZE = 20, H_FLAGS = 24,
+       H_AREA = 28, H_FILEID = 32, H_CREATED = 48, H_CRC = 56, H_END = 60 };
+
+/* Root slot field offsets (regions 1 and 2). */
+enum { S_MAGIC = 0, S_TXN = 8, S_BLOCKS = 16, S_MAPROOT = 24, S_DEPTH = 32,
+       S_FLAGS = 36, S_LOGLIMIT = 40, S_FREELOG = 48, S_FREEHEAD = 56,
+       S_FREECOUNT = 64, S_META = 72, S_NLIST = 136 };
+
+/* Block header field offsets. */
+enum { B_TYPE = 0, B_FLAGS = 1, B_RESERVED = 2, B_USED = 4, B_SELF = 8,
+       B_LOGICAL = 16, B_TXN = 24, B_NEXT = 32, B_OWNER = 40, B_CRC = 48,
+       B_RESERVED2 = 52 };
+
+int rl__fmt_block_size_ok(uint32_t bs)
+{
+    return bs >= RL__MIN_BLOCK && bs <= RL__MAX_BLOCK && (bs & (bs - 1)) == 0;
+}
+
+uint64_t rl__fmt_first_block(uint32_t bs)
+{
+    return (RL__ROOT_AREA + bs - 1) / bs;
+}
+
+void rl__fmt_header_encode(uint8_t *region, const rl__blk_header *h)
+{
+    memset(region, 0, RL__REGION);
+    memcpy(region + H_MAGIC, RL__MAGIC, RL__MAGIC_SIZE);
+    rl__put32(region + H_VERSION, h->version);
+    rl__put32(region + H_BSIZE, h->block_size);
+    rl__put32(region + H_FLAGS, h->flags);
+    rl__put32(region + H_AREA, RL__ROOT_AREA);
+    memcpy(region + H_FILEID, h->file_id, 16);
+    rl__put64(region + H_CREATED, h->created);
+    rl__put32(region + H_CRC, rl__crc32c(0, region, H_CRC));
+}
+
+int rl__fmt_header_decode(const uint8_t *region, size_t n, rl__blk_header *h,
+                          rl__err *err)
+{
+    if (n < H_END)
+        return RL__CORRUPT(err, "file is %zu bytes, too short for a relatable header", n);
+    if (memcmp(region + H_MAGIC, RL__MAGIC, RL__MAGIC_SIZE) != 0)
+        return RL__CORRUPT(err, "not a relatable database (bad magic at offset 0)");
+    if (rl__get32(region + H_CRC) != rl__crc32c(0, region, H_CRC))
+        return RL__CORRUPT(err, "file header checksum mismatch (offset %d)", H_CRC);
+    h->version = rl__get32(region + H_VERSION);
+    if (h->version != RL__FORMAT_VERSION)
+        return RL__CORRUPT(err, "unsupported format version %u (this library reads %u)",
+                           h->version, RL__FORMAT_VERSION);
+    h->block_size = rl__get32(region + H_BSIZE);
+    if (!rl__fmt_block_size_ok(h->block_size))
+        return RL__CORRUPT(err, "invalid block size %u in file header", h->block_size);
+    if (rl__get32(region + H_AREA) != RL__ROOT_AREA)
+        return RL__CORRUPT(err, "invalid root area size %u", rl__get32(region + H_AREA));
+    h->flags = rl__get32(region + H_FLAGS);
+    memcpy(h->file_id, region + H_FILEID, 16);
+    h->created = rl__get64(region + H_CREATED);
+    return RL_OK;
+}
+
+void rl__fmt_slot_encode(uint8_t *region, const rl__blk_root *r,
+                         const rl__blk_listed *list, uint32_t n)
+{
+    memset(region, 0, RL__REGION);
+    memcpy(region + S_MAGIC, RL__SLOT_MAGIC, 8);
+    rl__put64(region + S_TXN, r->txn);
+    rl__put64(region + S_BLOCKS, r->block_count);
+    rl__put64(region + S_MAPROOT, r->map_root);
+    rl__put32(region + S_DEPTH, r->map_depth);
+    rl__put32(region + S_FLAGS, r->flags);
+    rl__put64(region + S_LOGLIMIT, r->logical_limit);
+    rl__put64(region + S_FREELOG, r->free_logical);
+    rl__put64(region + S_FREEHEAD, r->freelist_head);
+    rl__put64(region + S_FREECOUNT, r->free_count);
+    for (unsigned i = 0; i < RL__BLK_META_WORDS; i++)
+        rl__put64(region + S_META + 8 * i, r->meta[i]);
+    rl__put32(region + S_NLIST, n);
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t *e = region + RL__SLOT_LIST_OFF + RL__SLOT_LIST_ENTRY * i;
+        rl__put64(e, list[i].phys);
+        rl__put32(e + 8, list[i].crc);
+    }
+    rl__put32(region + RL__SLOT_CRC_OFF, rl__crc32c(0, region, RL__SLOT_CRC_OFF));
+}
+
+/* Range checks of a decoded slot against the block size. */
+static int slot_check(const rl__blk_root *r, uint32_t bs, uint32_t n, rl__err *err)
+{
+    uint64_t first = rl__fmt_first_block(bs);
+    if (r->txn == 0)
+        return RL__CORRUPT(err, "root slot has transaction id 0");
+    if (r->block_count < first || r->block_count > (UINT64_MAX / bs))
+        return RL__CORRUPT(err, "root slot %llu: block count %llu out of range",
+                           (unsigned long long)r->txn, (unsigned long long)r->block_count);
+    if ((r->map_root != 0 && (r->map_root < first || r->map_root >= r->block_count)) ||
+        (r->freelist_head != 0 &&
+         (r->freelist_head < first || r->freelist_head >= r->block_count)))
+        return RL__CORRUPT(err, "root slot %llu: link out of range",
+                           (unsigned long long)r->txn);
+    if (r->map_depth > RL__MAX_MAP_DEPTH || (r->map_depth == 0) != (r->map_root == 0))
+        return RL__CORRUPT(err, "root slot %llu: invalid map depth %u",
+                           (unsigned long long)r->txn, r->map_depth);
+    if (r->logical_limit == 0 || r->free_logical >= r->logical_limit)
+        return RL__CORRUPT(err, "root slot %llu: invalid logical numbers",
+                           (unsigned long long)r->txn);
+    if (n > RL__SLOT_LIST_CAP || (n > 0) != ((r->flags & RL__SLOT_LISTED) != 0))
+        return RL__CORRUPT(err, "root slot %llu: invalid commit list of %u entries",
+                           (unsigned long long)r->txn, n);
+    return RL_OK;
+}
+
+int rl__fmt_slot_decode(const uint8_t *region, uint32_t bs, rl__blk_root *r,
+                        rl__blk_listed *list, uint32_t *n, rl__err *err)
+{
+    uint32_t count;
+    if (memcmp(region + S_MAGIC, RL__SLOT_MAGIC, 8) != 0)
+        return RL__CORRUPT(err, "root slot has no slot magic");
+    if (rl__get32(region + RL__SLOT_CRC_OFF) != rl__crc32c(0, region, RL__SLOT_CRC_OFF))
+        return RL__CORRUPT(err, "root slot checksum mismatch");
+    memset(r, 0, sizeof *r);
+    r->txn = rl__get64(region + S_TXN);
+    r->block_count = rl__get64(region + S_BLOCKS);
+    r->map_root = rl__get64(region + S_MAPROOT);
+    r->map_depth = rl__get32(region + S_DEPTH);
+    r->flags = rl__get32(region + S_FLAGS);
+    r->logical_limit = rl__get64(region + S_LOGLIMIT);
+    r->free_logical = rl__get64(region + S_FREELOG);
+    r->freelist_head = rl__get64(region + S_FREEHEAD);
+    r->free_count = rl__get64(region + S_FREECOUNT);
+    for (unsigned i = 0; i < RL__BLK_META_WORDS; i++)
+        r->meta[i] = rl__get64(region + S_META + 8 * i);
+    count = rl__get32(region + S_NLIST);
+    if (slot_check(r, bs, count, err) != RL_OK)
+        return RL_CORRUPT;
+    for (uint32_t i = 0; list && i < count; i++) {
+        const uint8_t *e = region + RL__SLOT_LIST_OFF + RL__SLOT_LIST_ENTRY * i;
+        list[i].phys = rl__get64(e);
+        list[i].crc = rl__get32(e + 8);
+    }
+    if (n)
+        *n = count;
+    return RL_OK;
+}
+
+void rl__fmt_bhdr_encode(uint8_t *b, const rl__blk_bhdr *h)
+{
+    b[B_TYPE] = h->type;
+    b[B_FLAGS] = h->flags;
+    rl__put16(b + B_RESERVED, 0);
+    rl__put32(b + B_USED, h->used);
+    rl__put64(b + B_SELF, h->self);
+    rl__put64(b + B_LOGICAL, h->logical);
+    rl__put64(b + B_TXN, h->txn);
+    rl__put64(b + B_NEXT, h->next);
+    rl__put64(b + B_OWNER, h->owner);
+    rl__put32(b + B_RESERVED2, 0);
+}
+
+void rl__fmt_bhdr_decode(const uint8_t *b, rl__blk_bhdr *h)
+{
+    h->type = b[B_TYPE];
+    h->flags = b[B_FLAGS];
+    h->used = rl__get32(b + B_USED);
+    h->self = rl__get64(b + B_SELF);
+    h->logical = rl__get64(b + B_LOGICAL);
+    h->txn = rl__get64(b + B_TXN);
+    h->next = rl__get64(b + B_NEXT);
+    h->owner = rl__get64(b + B_OWNER);
+}
+
+uint32_t rl__fmt_block_crc(const uint8_t *b, uint32_t bs)
+{
+    uint32_t crc = rl__crc32c(0, b, B_CRC);
+    return rl__crc32c(crc, b + B_RESERVED2, bs - B_RESERVED2);
+}
+
+uint32_t rl__fmt_block_seal(uint8_t *b, uint32_t bs)
+{
+    uint32_t crc = rl__fmt_block_crc(b, bs);
+    rl__put32(b + B_CRC, crc);
+    return crc;
+}
+
+int rl__fmt_block_check(const uint8_t *b, uint32_t bs, uint64_t phys, rl__err *err)
+{
+    rl__blk_bhdr h;
+    if (rl__get32(b + B_CRC) != rl__fmt_block_crc(b, bs))
+        return RL__CORRUPT(err, "block %llu: checksum mismatch", (unsigned long long)phys);
+    rl__fmt_bhdr_decode(b, &h);
+    if (h.self != phys)
+        return RL__CORRUPT(err, "block %llu: header says it is block %llu",
+                           (unsigned long long)phys, (unsigned long long)h.self);
+    if (h.type == 0)
+        return RL__CORRUPT(err, "block %llu: type 0", (unsigned long long)phys);
+    if (h.used > bs - RL__HDR_SIZE)
+        return RL__CORRUPT(err, "block %llu: %u bytes used of %u", (unsigned long long)phys,
+                           h.used, bs - RL__HDR_SIZE);
+    return RL_OK;
+}

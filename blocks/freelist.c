@@ -1,0 +1,281 @@
+/*
+** blocks/freelist.c: free physical blocks.
+**
+** In memory (rl__blk_free, owned by the writer) free blocks are split in
+** two: `ready`, reusable now, sorted by physical number descending so the
+** lowest block is taken first (keeping the file dense and its tail free);
+** and `pending`, blocks freed by transaction F that some root or reader may
+** still reach, in ascending F. At the start of each write transaction
+** rl__free_promote moves every pending block with F below the reuse bound
+** into ready (INV 2).
+**
+** On disk the freelist is a chain of FREELIST blocks linked by PHYSICAL
+** number (it is rewritten whole at every commit, so it needs no map):
+** 16-byte entries (phys u64, freed-by txn u64). At commit, free blocks at
+** the very end of the file are dropped from the list and the file shrinks.
+**
+** A block freed by the transaction that wrote it ("fresh") was never
+** reachable from a committed root, so it goes straight back to ready.
+** Callers hold db->mu; only the writer touches this state.
+*/
+#include <stdlib.h>
+
+#include "blk_int.h"
+
+void rl__free_reset(rl__blk_free *f)
+{
+    f->nready = f->npending = f->nchain = 0;
+    f->valid = 0;
+    f->valid_txn = 0;
+}
+
+void rl__free_destroy(rl__blk_free *f)
+{
+    free(f->ready);
+    free(f->pending);
+    free(f->chain);
+    memset(f, 0, sizeof *f);
+}
+
+/* Grow an array to hold at least need elements of size sz. */
+static int reserve(void **arr, size_t *cap, size_t need, size_t sz)
+{
+    size_t ncap = *cap ? *cap : 64;
+    void *p;
+    if (need <= *cap)
+        return RL_OK;
+    while (ncap < need)
+        ncap *= 2;
+    p = realloc(*arr, ncap * sz);
+    if (!p)
+        return RL_NOMEM;
+    *arr = p;
+    *cap = ncap;
+    return RL_OK;
+}
+
+static int push_pending(rl__blk_free *f, uint64_t phys, uint64_t txn)
+{
+    if (reserve((void **)&f->pending, &f->cappending, f->npending + 1,
+                sizeof *f->pending) != RL_OK)
+        return RL_NOMEM;
+    f->pending[f->npending].phys = phys;
+    f->pending[f->npending].txn = txn;
+    f->npending++;
+    return RL_OK;
+}
+
+static int cmp_txn_asc(const void *a, const void *b)
+{
+    const rl__blk_freeent *x = a, *y = b;
+    if (x->txn != y->txn)
+        return x->txn < y->txn ? -1 : 1;
+    return x->phys < y->phys ? -1 : x->phys > y->phys;
+}
+
+static int cmp_phys_desc(const void *a, const void *b)
+{
+    const rl__blk_freeent *x = a, *y = b;
+    return x->phys > y->phys ? -1 : x->phys < y->phys;
+}
+
+/* Read one freelist block's entries into pending. */
+static int load_block(rl__blk_txn *t, rl__blk_page *p, uint64_t *next)
+{
+    rl__blk_db *db = t->db;
+    rl__blk_bhdr h;
+    rl__fmt_bhdr_decode(p->buf, &h);
+    if (h.type != RL__BLK_TYPE_FREELIST || h.used % RL__FREE_ENTRY != 0)
+        return RL__CORRUPT(&t->err, "block %llu: expected a freelist block (type %u, %u bytes)",
+                           (unsigned long long)p->phys, h.type, h.used);
+    for (uint32_t off = 0; off < h.used; off += RL__FREE_ENTRY) {
+        const uint8_t *e = p->buf + RL__HDR_SIZE + off;
+        uint64_t phys = rl__get64(e), txn = rl__get64(e + 8);
+        if (phys < db->first_block || phys >= t->root.block_count || txn > t->root.txn)
+            return RL__CORRUPT(&t->err, "block %llu: freelist entry (%llu, txn %llu) out of range",
+                               (unsigned long long)p->phys, (unsigned long long)phys,
+                               (unsigned long long)txn);
+        if (push_pending(&db->free, phys, txn) != RL_OK)
+            return RL__FAIL(&t->err, RL_NOMEM, "no memory for the freelist");
+    }
+    *next = h.next;
+    return RL_OK;
+}
+
+int rl__free_load(rl__blk_txn *t)
+{
+    rl__blk_free *f = &t->db->free;
+    uint64_t phys = t->root.freelist_head;
+    if (f->valid && f->valid_txn == t->base_txn)
+        return RL_OK;
+    rl__free_reset(f);
+    while (phys != 0) {
+        rl__blk_page *p;
+        int rc;
+        if (f->nchain >= t->root.block_count)
+            return RL__CORRUPT(&t->err, "freelist chain loops (at block %llu)",
+                               (unsigned long long)phys);
+        if (reserve((void **)&f->chain, &f->capchain, f->nchain + 1, sizeof *f->chain))
+            return RL__FAIL(&t->err, RL_NOMEM, "no memory for the freelist");
+        f->chain[f->nchain++] = phys;
+        rc = rl__cache_get(t, phys, &p);
+        if (rc != RL_OK)
+            return rc;
+        rc = load_block(t, p, &phys);
+        rl__cache_unpin(p);
+        if (rc != RL_OK)
+            return rc;
+    }
+    if (f->npending != t->root.free_count)
+        return RL__CORRUPT(&t->err, "freelist holds %zu entries, root slot says %llu",
+                           f->npending, (unsigned long long)t->root.free_count);
+    qsort(f->pending, f->npending, sizeof *f->pending, cmp_txn_asc);
+    f->valid = 1;
+    f->valid_txn = t->base_txn;
+    return RL_OK;
+}
+
+void rl__free_promote(rl__blk_db *db, uint64_t bound)
+{
+    rl__blk_free *f = &db->free;
+    size_t k = 0;
+    while (k < f->npending && f->pending[k].txn < bound)
+        k++;
+    if (k == 0)
+        return;
+    if (reserve((void **)&f->ready, &f->capready, f->nready + k, sizeof *f->ready)) {
+        return; /* out of memory: the blocks simply stay pending */
+    }
+    memcpy(f->ready + f->nready, f->pending, k * sizeof *f->pending);
+    f->nready += k;
+    memmove(f->pending, f->pending + k, (f->npending - k) * sizeof *f->pending);
+    f->npending -= k;
+    qsort(f->ready, f->nready, sizeof *f->ready, cmp_phys_desc);
+}
+
+int rl__free_alloc(rl__blk_txn *t, uint64_t *phys)
+{
+    rl__blk_free *f = &t->db->free;
+    t->changed = 1;
+    if (f->nready > 0) {
+        *phys = f->ready[--f->nready].phys;
+        return RL_OK;
+    }
+    if (t->root.block_count >= (UINT64_MAX / 2) / t->db->block_size)
+        return RL__FAIL(&t->err, RL_FULL, "the database file has reached its largest size");
+    *phys = t->root.block_count++;
+    return RL_OK;
+}
+
+/* Insert into ready keeping it sorted descending. */
+static int ready_insert(rl__blk_free *f, uint64_t phys, uint64_t txn)
+{
+    size_t lo = 0, hi = f->nready;
+    if (reserve((void **)&f->ready, &f->capready, f->nready + 1, sizeof *f->ready))
+        return RL_NOMEM;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->ready[mid].phys > phys)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    memmove(f->ready + lo + 1, f->ready + lo, (f->nready - lo) * sizeof *f->ready);
+    f->ready[lo].phys = phys;
+    f->ready[lo].txn = txn;
+    f->nready++;
+    return RL_OK;
+}
+
+int rl__free_release(rl__blk_txn *t, uint64_t phys, int fresh)
+{
+    rl__blk_free *f = &t->db->free;
+    int rc = fresh ? ready_insert(f, phys, t->root.txn)
+                   : push_pending(f, phys, t->root.txn);
+    t->changed = 1;
+    if (fresh)
+        rl__cache_list_forget(t, phys);
+    if (rc != RL_OK)
+        return RL__FAIL(&t->err, RL_NOMEM, "no memory for the freelist");
+    return RL_OK;
+}
+
+uint64_t rl__free_lowest(const rl__blk_db *db)
+{
+    return db->free.nready ? db->free.ready[db->free.nready - 1].phys : UINT64_MAX;
+}
+
+/* Drop ready blocks that form the tail of the file. */
+void rl__free_truncate_tail(rl__blk_txn *t)
+{
+    rl__blk_free *f = &t->db->free;
+    size_t k = 0;
+    while (k < f->nready && f->ready[k].phys == t->root.block_count - 1) {
+        t->root.block_count--;
+        k++;
+    }
+    memmove(f->ready, f->ready + k, (f->nready - k) * sizeof *f->ready);
+    f->nready -= k;
+}
+
+/* The i-th entry of the list as saved: ready first, then pending. */
+static const rl__blk_freeent *entry_at(const rl__blk_free *f, size_t i)
+{
+    return i < f->nready ? &f->ready[i] : &f->pending[i - f->nready];
+}
+
+static int write_chain(rl__blk_txn *t, const uint64_t *chain, size_t k)
+{
+    rl__blk_free *f = &t->db->free;
+    size_t per = t->db->payload / RL__FREE_ENTRY, n = f->nready + f->npending, i = 0;
+    for (size_t b = 0; b < k; b++) {
+        rl__blk_page *p;
+        rl__blk_bhdr h;
+        size_t cnt = n - i < per ? n - i : per;
+        int rc = rl__cache_fresh(t, chain[b], &p);
+        if (rc != RL_OK)
+            return rc;
+        memset(&h, 0, sizeof h);
+        h.type = RL__BLK_TYPE_FREELIST;
+        h.used = (uint32_t)(cnt * RL__FREE_ENTRY);
+        h.self = chain[b];
+        h.txn = t->root.txn;
+        h.next = b + 1 < k ? chain[b + 1] : 0;
+        rl__fmt_bhdr_encode(p->buf, &h);
+        for (size_t j = 0; j < cnt; j++, i++) {
+            uint8_t *e = p->buf + RL__HDR_SIZE + j * RL__FREE_ENTRY;
+            rl__put64(e, entry_at(f, i)->phys);
+            rl__put64(e + 8, entry_at(f, i)->txn);
+        }
+        rl__cache_unpin(p);
+    }
+    return RL_OK;
+}
+
+int rl__free_save(rl__blk_txn *t)
+{
+    rl__blk_free *f = &t->db->free;
+    size_t per = t->db->payload / RL__FREE_ENTRY, k, nold = f->nchain;
+    uint64_t *chain;
+    int rc = RL_OK;
+    for (size_t i = 0; i < nold && rc == RL_OK; i++)
+        rc = rl__free_release(t, f->chain[i], 0);
+    if (rc != RL_OK)
+        return rc;
+    f->nchain = 0;
+    rl__free_truncate_tail(t);
+    k = (f->nready + f->npending + per - 1) / per;
+    if (reserve((void **)&f->chain, &f->capchain, k + 1, sizeof *f->chain))
+        return RL__FAIL(&t->err, RL_NOMEM, "no memory for the freelist");
+    chain = f->chain;
+    for (size_t b = 0; b < k && rc == RL_OK; b++)
+        rc = rl__free_alloc(t, &chain[b]);
+    if (rc == RL_OK)
+        rc = write_chain(t, chain, k);
+    if (rc != RL_OK)
+        return rc;
+    f->nchain = k;
+    t->root.freelist_head = k ? chain[0] : 0;
+    t->root.free_count = f->nready + f->npending;
+    return RL_OK;
+}

@@ -1,0 +1,159 @@
+/*
+** blocks/io_posix.c: the real I/O table over a POSIX file descriptor, and
+** the error helpers of the layer.
+**
+** Reads and writes loop over short transfers and EINTR. Locks are
+** open-file-description locks (F_OFD_SETLK), so two handles on the same
+** file in one process exclude each other like two processes do, and
+** closing one descriptor never drops the locks of another.
+*/
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blk_int.h"
+
+int rl__err_set(rl__err *e, int code, const char *file, int line,
+                const char *fmt, ...)
+{
+    va_list ap;
+    if (!e)
+        return code;
+    e->code = code;
+    e->file = file;
+    e->line = line;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void rl__err_clear(rl__err *e)
+{
+    e->code = RL_OK;
+    e->msg[0] = '\0';
+    e->file = NULL;
+    e->line = 0;
+}
+
+int rl__io_err(rl__err *e, int errnum, const char *what, uint64_t where)
+{
+    int code = (errnum == ENOSPC || errnum == EFBIG || errnum == EDQUOT)
+                   ? RL_FULL
+                   : RL_IOERR;
+    return RL__FAIL(e, code, "%s at offset %llu: %s", what,
+                    (unsigned long long)where, strerror(errnum));
+}
+
+static int px_read(rl__io *io, void *buf, size_t n, uint64_t off, size_t *got)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = pread(io->fd, (char *)buf + done, n - done,
+                          (off_t)(off + done));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return errno;
+        if (r == 0)
+            break;
+        done += (size_t)r;
+    }
+    *got = done;
+    return 0;
+}
+
+static int px_write(rl__io *io, const void *buf, size_t n, uint64_t off)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = pwrite(io->fd, (const char *)buf + done, n - done,
+                           (off_t)(off + done));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return errno;
+        done += (size_t)r;
+    }
+    return 0;
+}
+
+static int px_sync(rl__io *io)
+{
+    while (fdatasync(io->fd) != 0)
+        if (errno != EINTR)
+            return errno;
+    return 0;
+}
+
+static int px_truncate(rl__io *io, uint64_t size)
+{
+    while (ftruncate(io->fd, (off_t)size) != 0)
+        if (errno != EINTR)
+            return errno;
+    return 0;
+}
+
+static int px_size(rl__io *io, uint64_t *size)
+{
+    struct stat st;
+    if (fstat(io->fd, &st) != 0)
+        return errno;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+static int px_lock(rl__io *io, uint64_t off, uint64_t len, int type, int wait)
+{
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = type == 'r' ? F_RDLCK : type == 'w' ? F_WRLCK : F_UNLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)off;
+    fl.l_len = (off_t)len;
+    for (;;) {
+        if (fcntl(io->fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) == 0)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        return (errno == EACCES) ? EAGAIN : errno;
+    }
+}
+
+static void px_close(rl__io *io)
+{
+    if (io->fd >= 0)
+        close(io->fd);
+    free(io);
+}
+
+int rl__io_posix_open(const char *path, int flags, int mode, rl__io **out)
+{
+    rl__io *io;
+    int fd;
+    *out = NULL;
+    do
+        fd = open(path, flags | O_CLOEXEC, mode);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return errno;
+    io = calloc(1, sizeof *io);
+    if (!io) {
+        close(fd);
+        return ENOMEM;
+    }
+    io->read = px_read;
+    io->write = px_write;
+    io->sync = px_sync;
+    io->truncate = px_truncate;
+    io->size = px_size;
+    io->lock = px_lock;
+    io->close = px_close;
+    io->fd = fd;
+    *out = io;
+    return 0;
+}

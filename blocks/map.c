@@ -1,0 +1,301 @@
+/*
+** blocks/map.c: the block map, which turns logical block numbers (the ones
+** chains link through) into physical block numbers.
+**
+** The map is a radix tree of MAP blocks. Each node holds F = payload / 8
+** little-endian u64 entries; a tree of depth d covers logical numbers
+** [0, F^d). Interior entries hold the physical number of a child node (0 =
+** none yet). Leaf entries hold:
+**   0                    never used
+**   RL__MAP_FREE_BIT | n the logical number is free; n is the next free one
+**   p                    the physical block holding that logical block
+** Free logical numbers thus form a list threaded through the leaves, with
+** its head in the root slot: allocating or freeing one touches one path.
+**
+** Nodes are copy-on-write like any block (INV 1): changing an entry copies
+** the nodes on its path that the running transaction has not yet copied,
+** so replacing a chain block costs that block plus at most depth nodes.
+** Callers hold db->mu.
+*/
+#include "blk_int.h"
+
+/* F^depth, saturating at UINT64_MAX. */
+static uint64_t map_capacity(uint32_t fanout, uint32_t depth)
+{
+    uint64_t cap = 1;
+    for (uint32_t i = 0; i < depth; i++) {
+        if (cap > UINT64_MAX / fanout)
+            return UINT64_MAX;
+        cap *= fanout;
+    }
+    return cap;
+}
+
+static unsigned map_digit(uint64_t logical, uint32_t level, uint32_t fanout)
+{
+    for (uint32_t i = 0; i < level; i++)
+        logical /= fanout;
+    return (unsigned)(logical % fanout);
+}
+
+static uint8_t *entry_at(rl__blk_page *p, unsigned idx)
+{
+    return p->buf + RL__HDR_SIZE + 8u * idx;
+}
+
+/* Check that a page really is a map node of the expected level. */
+static int node_check(rl__blk_txn *t, rl__blk_page *p, uint32_t level)
+{
+    rl__blk_bhdr h;
+    rl__fmt_bhdr_decode(p->buf, &h);
+    if (h.type != RL__BLK_TYPE_MAP || h.flags != level)
+        return RL__CORRUPT(&t->err, "block %llu: expected a level-%u map node, found type %u level %u",
+                           (unsigned long long)p->phys, level, h.type, h.flags);
+    if (h.txn > t->root.txn)
+        return RL__CORRUPT(&t->err, "block %llu: written by future transaction %llu",
+                           (unsigned long long)p->phys, (unsigned long long)h.txn);
+    return RL_OK;
+}
+
+/* The raw leaf entry of a logical number. */
+static int map_get_raw(rl__blk_txn *t, uint64_t logical, uint64_t *entry)
+{
+    rl__blk_db *db = t->db;
+    uint64_t node = t->root.map_root;
+    if (logical == 0 || logical >= t->root.logical_limit)
+        return RL__CORRUPT(&t->err, "logical block %llu out of range (limit %llu)",
+                           (unsigned long long)logical,
+                           (unsigned long long)t->root.logical_limit);
+    for (uint32_t level = t->root.map_depth; level-- > 0;) {
+        rl__blk_page *p;
+        int rc = rl__cache_get(t, node, &p);
+        if (rc != RL_OK)
+            return rc;
+        rc = node_check(t, p, level);
+        if (rc == RL_OK)
+            node = rl__get64(entry_at(p, map_digit(logical, level, db->fanout)));
+        rl__cache_unpin(p);
+        if (rc != RL_OK)
+            return rc;
+        if (node == 0 && level > 0)
+            return RL__CORRUPT(&t->err, "logical block %llu has no map path",
+                               (unsigned long long)logical);
+    }
+    *entry = node;
+    return RL_OK;
+}
+
+int rl__map_lookup(rl__blk_txn *t, uint64_t logical, uint64_t *phys)
+{
+    uint64_t e = 0;
+    int rc = map_get_raw(t, logical, &e);
+    if (rc != RL_OK)
+        return rc;
+    if (e == 0 || (e & RL__MAP_FREE_BIT))
+        return RL__CORRUPT(&t->err, "logical block %llu is %s", (unsigned long long)logical,
+                           e ? "free" : "unused");
+    *phys = e;
+    return RL_OK;
+}
+
+int rl__blk_writable(rl__blk_txn *t, uint64_t phys, uint64_t *new_phys,
+                     rl__blk_page **out)
+{
+    rl__blk_page *old, *p;
+    rl__blk_bhdr h;
+    uint64_t np;
+    int rc = rl__cache_get(t, phys, &old);
+    if (rc != RL_OK)
+        return rc;
+    rl__fmt_bhdr_decode(old->buf, &h);
+    if (h.txn == t->root.txn) { /* fresh: ours to change in place */
+        rl__cache_mark_dirty(old);
+        *new_phys = phys;
+        *out = old;
+        return RL_OK;
+    }
+    rc = rl__free_alloc(t, &np);
+    if (rc == RL_OK)
+        rc = rl__cache_fresh(t, np, &p);
+    if (rc != RL_OK) {
+        rl__cache_unpin(old);
+        return rc;
+    }
+    memcpy(p->buf, old->buf, t->db->block_size);
+    rl__cache_unpin(old);
+    h.self = np;
+    h.txn = t->root.txn;
+    rl__fmt_bhdr_encode(p->buf, &h);
+    t->db->stats.cow_copies++;
+    rc = rl__free_release(t, phys, 0);
+    if (rc != RL_OK) {
+        rl__cache_unpin(p);
+        return rc;
+    }
+    *new_phys = np;
+    *out = p;
+    return RL_OK;
+}
+
+/* A new, empty map node of the given level; returns its physical number. */
+static int node_create(rl__blk_txn *t, uint32_t level, uint64_t first,
+                       uint64_t *phys)
+{
+    rl__blk_page *p;
+    rl__blk_bhdr h;
+    int rc = rl__free_alloc(t, phys);
+    if (rc == RL_OK)
+        rc = rl__cache_fresh(t, *phys, &p);
+    if (rc != RL_OK)
+        return rc;
+    memset(&h, 0, sizeof h);
+    h.type = RL__BLK_TYPE_MAP;
+    h.flags = (uint8_t)level;
+    h.used = t->db->fanout * 8u;
+    h.self = *phys;
+    h.logical = first;
+    h.txn = t->root.txn;
+    rl__fmt_bhdr_encode(p->buf, &h);
+    rl__cache_unpin(p);
+    return RL_OK;
+}
+
+/* Grow the tree until it covers logical. */
+static int ensure_depth(rl__blk_txn *t, uint64_t logical)
+{
+    while (logical >= map_capacity(t->db->fanout, t->root.map_depth)) {
+        uint64_t top;
+        rl__blk_page *p;
+        int rc;
+        if (t->root.map_depth == RL__MAX_MAP_DEPTH)
+            return RL__FAIL(&t->err, RL_FULL, "block map is full");
+        rc = node_create(t, t->root.map_depth, 0, &top);
+        if (rc == RL_OK && t->root.map_depth > 0) {
+            rc = rl__cache_get(t, top, &p);
+            if (rc == RL_OK) {
+                rl__put64(entry_at(p, 0), t->root.map_root);
+                rl__cache_mark_dirty(p);
+                rl__cache_unpin(p);
+            }
+        }
+        if (rc != RL_OK)
+            return rc;
+        t->root.map_root = top;
+        t->root.map_depth++;
+    }
+    return RL_OK;
+}
+
+int rl__map_set(rl__blk_txn *t, uint64_t logical, uint64_t value)
+{
+    rl__blk_page *parent = NULL, *p = NULL;
+    unsigned pidx = 0;
+    uint64_t node;
+    int rc = ensure_depth(t, logical);
+    if (rc != RL_OK)
+        return rc;
+    node = t->root.map_root;
+    for (uint32_t level = t->root.map_depth; level-- > 0;) {
+        uint64_t np, child;
+        unsigned idx = map_digit(logical, level, t->db->fanout);
+        rc = rl__blk_writable(t, node, &np, &p);
+        if (rc == RL_OK)
+            rc = node_check(t, p, level);
+        if (rc != RL_OK)
+            break;
+        if (parent)
+            rl__put64(entry_at(parent, pidx), np);
+        else
+            t->root.map_root = np;
+        rl__cache_unpin(parent);
+        parent = NULL;
+        if (level == 0) {
+            rl__put64(entry_at(p, idx), value);
+            break;
+        }
+        child = rl__get64(entry_at(p, idx));
+        if (child == 0) {
+            uint64_t span = map_capacity(t->db->fanout, level);
+            rc = node_create(t, level - 1, logical - logical % span, &child);
+            if (rc != RL_OK)
+                break;
+            rl__put64(entry_at(p, idx), child);
+        }
+        parent = p;
+        p = NULL;
+        pidx = idx;
+        node = child;
+    }
+    rl__cache_unpin(parent);
+    rl__cache_unpin(p);
+    t->changed = 1;
+    return rc;
+}
+
+/* The physical number of the level-`level` node on the path to logical,
+ * or 0 if the tree has no such node. */
+static int node_on_path(rl__blk_txn *t, uint64_t logical, uint32_t level,
+                        uint64_t *phys)
+{
+    uint64_t node = t->root.map_root;
+    for (uint32_t lv = t->root.map_depth; lv-- > level + 1 && node != 0;) {
+        rl__blk_page *p;
+        int rc = rl__cache_get(t, node, &p);
+        if (rc != RL_OK)
+            return rc;
+        rc = node_check(t, p, lv);
+        node = rl__get64(entry_at(p, map_digit(logical, lv, t->db->fanout)));
+        rl__cache_unpin(p);
+        if (rc != RL_OK)
+            return rc;
+    }
+    *phys = level < t->root.map_depth ? node : 0;
+    return RL_OK;
+}
+
+int rl__map_relocate_node(rl__blk_txn *t, uint64_t phys, const rl__blk_bhdr *h,
+                          int *moved)
+{
+    uint64_t at = 0, e = 0;
+    int rc = node_on_path(t, h->logical, h->flags, &at);
+    *moved = 0;
+    if (rc != RL_OK || at != phys)
+        return rc; /* not a live node: leave it */
+    /* Rewriting the leaf entry of the node's first logical number copies
+     * every node on its path that this transaction has not copied yet. */
+    if (h->logical != 0 && h->logical < t->root.logical_limit)
+        rc = map_get_raw(t, h->logical, &e);
+    if (rc == RL_OK)
+        rc = rl__map_set(t, h->logical, e);
+    *moved = rc == RL_OK;
+    return rc;
+}
+
+int rl__map_alloc_logical(rl__blk_txn *t, uint64_t *logical)
+{
+    uint64_t head = t->root.free_logical, e;
+    int rc;
+    if (head == 0) {
+        if (t->root.logical_limit == UINT64_MAX >> 1)
+            return RL__FAIL(&t->err, RL_FULL, "no logical block numbers left");
+        *logical = t->root.logical_limit++;
+        return RL_OK;
+    }
+    rc = map_get_raw(t, head, &e);
+    if (rc != RL_OK)
+        return rc;
+    if (!(e & RL__MAP_FREE_BIT) || (e & ~RL__MAP_FREE_BIT) >= t->root.logical_limit)
+        return RL__CORRUPT(&t->err, "free logical list: entry %llu is not free",
+                           (unsigned long long)head);
+    t->root.free_logical = e & ~RL__MAP_FREE_BIT;
+    *logical = head;
+    return RL_OK;
+}
+
+int rl__map_free_logical(rl__blk_txn *t, uint64_t logical)
+{
+    int rc = rl__map_set(t, logical, RL__MAP_FREE_BIT | t->root.free_logical);
+    if (rc == RL_OK)
+        t->root.free_logical = logical;
+    return rc;
+}

@@ -1,0 +1,319 @@
+/*
+** blocks/txn.c: transactions. Begin takes a snapshot of the newest root;
+** commit publishes a write transaction by writing the root slot that
+** alternates with the previous one; rollback forgets every block written.
+**
+** Commit protocol (docs/format.md, "Commit protocol"), numbered rules:
+**   1. Every changed block was written to a block no committed root or
+**      reader can reach (INV 1, INV 2); the freelist chain is rewritten
+**      the same way.
+**   2. FULL, with at most RL__SLOT_LIST_CAP blocks written: write all
+**      blocks, then the root slot listing each block and its CRC, then ONE
+**      sync. At open a listed slot counts only if every listed block reads
+**      back with that CRC; otherwise open uses the other slot, whose blocks
+**      this transaction never touched (rule 1).
+**   3. FULL, larger transactions: write blocks, sync, write the slot (no
+**      list), sync.
+**   4. NORMAL: write blocks, sync, write the slot, no sync: a crash may lose
+**      this last commit, never an earlier one (the next commit's first sync
+**      makes it durable before any of its blocks can be reused).
+**   5. OFF: no sync at all; see docs/format.md for what that risks.
+**   6. Before the freelist is written, up to COMPACT_BUDGET live blocks
+**      move from the end of the file into free blocks lower down; after
+**      the slot is written, free blocks at the end of the file are
+**      truncated away (they are unreachable from both slots, INV 2).
+**
+** Lock order: db->writer_mu, then the file's writer lock, then db->mu.
+*/
+#include <errno.h>
+#include <stdlib.h>
+
+#include "blk_int.h"
+
+/* Live blocks moved off the end of the file per commit (compact.c). */
+#define COMPACT_BUDGET 16
+
+uint64_t rl__txn_oldest_reader(rl__blk_db *db)
+{
+    uint64_t oldest = UINT64_MAX;
+    for (rl__blk_txn *r = db->readers; r; r = r->next)
+        if (r->base_txn < oldest)
+            oldest = r->base_txn;
+    return oldest;
+}
+
+/* Adopt the newest root on disk; drop cached pages if another process
+ * committed since we last looked. Caller holds db->mu, no writer active. */
+static int refresh_root(rl__blk_db *db, rl__err *err)
+{
+    rl__blk_root r;
+    int rc = rl__file_read_root(db, &r, err);
+    if (rc != RL_OK)
+        return rc;
+    if (r.txn != db->root.txn || r.block_count != db->root.block_count) {
+        rl__cache_drop_all(&db->cache);
+        db->free.valid = 0;
+        db->root = r;
+    }
+    return RL_OK;
+}
+
+static void reader_link(rl__blk_db *db, rl__blk_txn *t)
+{
+    t->prev = NULL;
+    t->next = db->readers;
+    if (db->readers)
+        db->readers->prev = t;
+    db->readers = t;
+}
+
+static void reader_unlink(rl__blk_db *db, rl__blk_txn *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        db->readers = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+}
+
+/* The reuse bound of INV 2: blocks freed by F < bound may be reused. */
+static uint64_t reuse_bound(rl__blk_db *db, uint64_t base)
+{
+    uint64_t durable = db->durability == RL__DURABLE_NORMAL ? base - 1 : base;
+    uint64_t oldest = rl__txn_oldest_reader(db);
+    if (oldest != UINT64_MAX && oldest + 1 < durable)
+        return oldest + 1;
+    return durable;
+}
+
+static int begin_read(rl__blk_db *db, rl__blk_txn *t)
+{
+    int rc = RL_OK;
+    pthread_mutex_lock(&db->mu);
+    if (!db->writer) /* an active writer holds the file lock: nothing moved */
+        rc = refresh_root(db, &db->err);
+    if (rc == RL_OK) {
+        t->root = db->root;
+        t->base_txn = db->root.txn;
+        reader_link(db, t);
+    }
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+static int writer_lock(rl__blk_db *db)
+{
+    int e;
+    pthread_mutex_lock(&db->writer_mu);
+    e = db->io->lock(db->io, RL__LOCK_WRITER, 1, 'w', 1);
+    if (e) {
+        pthread_mutex_unlock(&db->writer_mu);
+        return e == EAGAIN ? RL__FAIL(&db->err, RL_BUSY, "another writer holds the database")
+                           : rl__io_err(&db->err, e, "lock", RL__LOCK_WRITER);
+    }
+    return RL_OK;
+}
+
+static void writer_unlock(rl__blk_db *db)
+{
+    db->io->lock(db->io, RL__LOCK_WRITER, 1, 'u', 0);
+    pthread_mutex_unlock(&db->writer_mu);
+}
+
+static int begin_write(rl__blk_db *db, rl__blk_txn *t)
+{
+    int rc;
+    if (db->flags & RL__BLK_READONLY)
+        return RL__FAIL(&db->err, RL_READONLY, "the database was opened read-only");
+    t->listed = malloc(RL__SLOT_LIST_CAP * sizeof *t->listed);
+    if (!t->listed)
+        return RL__FAIL(&db->err, RL_NOMEM, "no memory for a transaction");
+    rc = writer_lock(db);
+    if (rc != RL_OK)
+        return rc;
+    pthread_mutex_lock(&db->mu);
+    rc = refresh_root(db, &db->err);
+    if (rc == RL_OK) {
+        t->root = db->root;
+        t->base_txn = db->root.txn;
+        t->root.txn = t->base_txn + 1;
+        t->root.flags = 0;
+        t->orig_block_count = t->root.block_count;
+        rc = rl__free_load(t);
+        if (rc != RL_OK)
+            db->err = t->err;
+    }
+    if (rc == RL_OK) {
+        rl__free_promote(db, reuse_bound(db, t->base_txn));
+        db->writer = t;
+    }
+    pthread_mutex_unlock(&db->mu);
+    if (rc != RL_OK)
+        writer_unlock(db);
+    return rc;
+}
+
+int rl__blk_begin(rl__blk_db *db, int write, rl__blk_txn **out)
+{
+    rl__blk_txn *t;
+    int rc;
+    *out = NULL;
+    t = calloc(1, sizeof *t);
+    if (!t)
+        return RL__FAIL(&db->err, RL_NOMEM, "no memory for a transaction");
+    t->db = db;
+    t->write = write != 0;
+    rc = t->write ? begin_write(db, t) : begin_read(db, t);
+    if (rc != RL_OK) {
+        free(t->listed);
+        free(t);
+        return rc;
+    }
+    *out = t;
+    return RL_OK;
+}
+
+/* Forget a write transaction's work. Caller holds db->mu. */
+static void abandon_write(rl__blk_txn *t, int truncate_back)
+{
+    rl__blk_db *db = t->db;
+    rl__cache_drop_dirty(&db->cache);
+    db->free.valid = 0;
+    if (truncate_back && t->root.block_count > t->orig_block_count)
+        db->io->truncate(db->io, t->orig_block_count * db->block_size);
+}
+
+static void end_txn(rl__blk_txn *t)
+{
+    rl__blk_db *db = t->db;
+    if (t->write) {
+        db->writer = NULL;
+        pthread_mutex_unlock(&db->mu);
+        writer_unlock(db);
+    } else {
+        reader_unlink(db, t);
+        pthread_mutex_unlock(&db->mu);
+    }
+    free(t->listed);
+    free(t);
+}
+
+void rl__blk_rollback(rl__blk_txn *t)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->db->mu);
+    if (t->write)
+        abandon_write(t, 1);
+    end_txn(t);
+}
+
+static int do_sync(rl__blk_txn *t)
+{
+    rl__blk_db *db = t->db;
+    int e = db->io->sync(db->io);
+    db->stats.syncs++;
+    return e ? rl__io_err(&t->err, e, "sync", 0) : RL_OK;
+}
+
+static int write_slot(rl__blk_txn *t, int listed)
+{
+    rl__blk_db *db = t->db;
+    uint8_t *region = db->scratch;
+    uint64_t off = RL__REGION * (1 + (t->root.txn % 2));
+    int e;
+    t->root.flags = listed ? RL__SLOT_LISTED : 0;
+    rl__fmt_slot_encode(region, &t->root, t->listed, listed ? t->nlisted : 0);
+    e = db->io->write(db->io, region, RL__REGION, off);
+    db->stats.root_writes++;
+    return e ? rl__io_err(&t->err, e, "write root slot", off) : RL_OK;
+}
+
+/* Rules 2 to 5: make the written blocks and the new slot durable. */
+static int publish(rl__blk_txn *t, int *slot_written)
+{
+    rl__blk_db *db = t->db;
+    int listed = !t->list_overflow && t->nlisted > 0 && db->durability != RL__DURABLE_NORMAL;
+    int rc = RL_OK;
+    if (!listed && db->durability != RL__DURABLE_OFF)
+        rc = do_sync(t);
+    if (rc == RL_OK) {
+        *slot_written = 1;
+        rc = write_slot(t, listed);
+    }
+    if (rc == RL_OK && db->durability == RL__DURABLE_FULL)
+        rc = do_sync(t);
+    return rc;
+}
+
+static int commit_write(rl__blk_txn *t)
+{
+    rl__blk_db *db = t->db;
+    int slot_written = 0;
+    int rc = rl__compact_tail(t, COMPACT_BUDGET);
+    if (rc == RL_OK)
+        rc = rl__free_save(t);
+    if (rc == RL_OK)
+        rc = rl__cache_flush(t);
+    if (rc == RL_OK)
+        rc = publish(t, &slot_written);
+    if (rc != RL_OK) {
+        abandon_write(t, !slot_written);
+        return rc;
+    }
+    if (t->root.block_count < t->orig_block_count) /* rule 6 */
+        db->io->truncate(db->io, t->root.block_count * db->block_size);
+    db->root = t->root;
+    db->free.valid = 1;
+    db->free.valid_txn = t->root.txn;
+    db->stats.commits++;
+    return RL_OK;
+}
+
+int rl__blk_commit(rl__blk_txn *t)
+{
+    rl__blk_db *db;
+    int rc = RL_OK;
+    if (!t)
+        return RL_MISUSE;
+    db = t->db;
+    pthread_mutex_lock(&db->mu);
+    if (t->write && t->changed)
+        rc = commit_write(t);
+    if (rc != RL_OK)
+        db->err = t->err;
+    end_txn(t);
+    return rc;
+}
+
+uint64_t rl__blk_txn_id(const rl__blk_txn *t)
+{
+    return t->root.txn;
+}
+
+int rl__blk_txn_is_write(const rl__blk_txn *t)
+{
+    return t->write;
+}
+
+rl__err *rl__blk_txn_err(rl__blk_txn *t)
+{
+    return &t->err;
+}
+
+uint64_t rl__blk_meta_get(rl__blk_txn *t, unsigned i)
+{
+    return i < RL__BLK_META_WORDS ? t->root.meta[i] : 0;
+}
+
+int rl__blk_meta_set(rl__blk_txn *t, unsigned i, uint64_t value)
+{
+    if (i >= RL__BLK_META_WORDS)
+        return RL__FAIL(&t->err, RL_INVALID, "meta word %u out of range", i);
+    if (!t->write)
+        return RL__FAIL(&t->err, RL_READONLY, "meta_set in a read transaction");
+    t->root.meta[i] = value;
+    t->changed = 1;
+    return RL_OK;
+}

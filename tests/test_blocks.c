@@ -1,0 +1,1023 @@
+/*
+** tests/test_blocks.c: the block layer (blocks/): file creation and
+** opening, chains, copy-on-write costs, snapshots, rollback, the freelist,
+** the commit protocol and the detection of every kind of damage.
+**
+** White-box where it must be: damage is made by hand with the encoders of
+** blocks/blk_int.h, so each test names exactly which byte it breaks.
+*/
+#include <dirent.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "blocks/blk_int.h"
+#include "tests/testutil.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* Assert that a call in transaction t succeeds; on failure say why. */
+#define T_OK(t, call)                                                          \
+    do {                                                                       \
+        int rc_ = (call);                                                      \
+        if (rc_ != RL_OK)                                                      \
+            fail_msg("%s -> %s: %s", #call, rl_errname(rc_),                   \
+                     rl__blk_txn_err(t)->msg);                                 \
+    } while (0)
+
+static rl__blk_db *open_opts(const char *path, uint32_t bs, unsigned flags,
+                             rl__durability dur, size_t cache)
+{
+    rl__blk_options o;
+    rl__blk_db *db = NULL;
+    rl__err err;
+    memset(&o, 0, sizeof o);
+    o.flags = flags;
+    o.block_size = bs;
+    o.durability = dur;
+    o.cache_bytes = cache;
+    if (rl__blk_open(path, &o, &db, &err) != RL_OK)
+        fail_msg("open %s: %s", path, err.msg);
+    return db;
+}
+
+static rl__blk_db *open_db(const char *path, uint32_t bs)
+{
+    return open_opts(path, bs, RL__BLK_CREATE, RL__DURABLE_FULL, 0);
+}
+
+/* A fresh database file under name. */
+static rl__blk_db *new_db(const char *name, uint32_t bs)
+{
+    unlink(tu_path(name));
+    return open_db(tu_path(name), bs);
+}
+
+static void fill(uint8_t *buf, size_t n, uint64_t seed)
+{
+    uint64_t s = seed * 2654435761u + 1;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (uint8_t)(tu_rand(&s) >> 56);
+}
+
+/* Create a chain holding n bytes of pattern seed, committed. */
+static uint64_t make_chain(rl__blk_db *db, size_t n, uint64_t seed)
+{
+    rl__blk_txn *t;
+    uint64_t head;
+    uint8_t *buf = malloc(n + 1);
+    assert_non_null(buf);
+    fill(buf, n, seed);
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    assert_int_equal(rl__blk_chain_create(t, RL__BLK_TYPE_CHAIN, &head), RL_OK);
+    assert_int_equal(rl__blk_chain_append(t, head, buf, n), RL_OK);
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    free(buf);
+    return head;
+}
+
+/* Assert that chain head holds exactly n bytes of pattern seed. */
+static void expect_chain(rl__blk_db *db, uint64_t head, size_t n, uint64_t seed)
+{
+    rl__blk_txn *t;
+    uint64_t len = 0;
+    uint8_t *want = malloc(n + 1), *got = malloc(n + 1);
+    assert_non_null(want);
+    assert_non_null(got);
+    fill(want, n, seed);
+    assert_int_equal(rl__blk_begin(db, 0, &t), RL_OK);
+    assert_int_equal(rl__blk_chain_length(t, head, &len), RL_OK);
+    assert_int_equal(len, n);
+    assert_int_equal(rl__blk_chain_read(t, head, 0, got, n), RL_OK);
+    assert_memory_equal(want, got, n);
+    rl__blk_rollback(t);
+    free(want);
+    free(got);
+}
+
+/* Read a whole chain; the error message (if any) goes to msg. */
+static int read_chain_rc(rl__blk_db *db, uint64_t head, size_t n, char *msg)
+{
+    rl__blk_txn *t;
+    uint8_t *buf = malloc(n + 1);
+    int rc = rl__blk_begin(db, 0, &t);
+    msg[0] = '\0';
+    if (rc == RL_OK) {
+        rc = rl__blk_chain_read(t, head, 0, buf, n);
+        snprintf(msg, 256, "%s", rl__blk_txn_err(t)->msg);
+        rl__blk_rollback(t);
+    }
+    free(buf);
+    return rc;
+}
+
+/* Commit n transactions that change only a meta word. */
+static void idle_commits(rl__blk_db *db, int n)
+{
+    for (int i = 0; i < n; i++) {
+        rl__blk_txn *t;
+        assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+        assert_int_equal(rl__blk_meta_set(t, 7, (uint64_t)i + 1000), RL_OK);
+        assert_int_equal(rl__blk_commit(t), RL_OK);
+    }
+}
+
+/* Physical number of logical block `logical` in the newest snapshot. */
+static uint64_t phys_of(rl__blk_db *db, uint64_t logical)
+{
+    rl__blk_txn *t;
+    uint64_t phys = 0;
+    assert_int_equal(rl__blk_begin(db, 0, &t), RL_OK);
+    assert_int_equal(rl__map_lookup(t, logical, &phys), RL_OK);
+    rl__blk_rollback(t);
+    return phys;
+}
+
+/* Read-modify-reseal one block of a closed file. */
+static void patch_block(const char *path, uint32_t bs, uint64_t phys,
+                        void (*edit)(uint8_t *block, void *arg), void *arg)
+{
+    uint8_t *b = malloc(bs);
+    tu_read_at(path, phys * bs, b, bs);
+    edit(b, arg);
+    rl__fmt_block_seal(b, bs);
+    tu_write_at(path, phys * bs, b, bs);
+    free(b);
+}
+
+/* Decode the slot in region 1 + i of a closed file. */
+static int read_slot(const char *path, int i, uint32_t bs, rl__blk_root *r,
+                     rl__blk_listed *list, uint32_t *n)
+{
+    uint8_t region[RL__REGION];
+    rl__err err;
+    tu_read_at(path, RL__REGION * (1 + (uint64_t)i), region, RL__REGION);
+    return rl__fmt_slot_decode(region, bs, r, list, n, &err);
+}
+
+/* Index (0/1) of the slot holding the newest transaction. */
+static int newest_slot(const char *path, uint32_t bs)
+{
+    rl__blk_root r0, r1;
+    int ok0 = read_slot(path, 0, bs, &r0, NULL, NULL) == RL_OK;
+    int ok1 = read_slot(path, 1, bs, &r1, NULL, NULL) == RL_OK;
+    if (ok0 && ok1)
+        return r1.txn > r0.txn;
+    return ok1;
+}
+
+/* How many directory entries next to path start with path's name. */
+static int files_starting_with(const char *path)
+{
+    char dir[512];
+    const char *base = strrchr(path, '/') + 1;
+    struct dirent *d;
+    DIR *dp;
+    int n = 0;
+    snprintf(dir, sizeof dir, "%.*s", (int)(base - path), path);
+    dp = opendir(dir);
+    assert_non_null(dp);
+    while ((d = readdir(dp)) != NULL)
+        n += strncmp(d->d_name, base, strlen(base)) == 0;
+    closedir(dp);
+    return n;
+}
+
+static int open_rc(const char *path, rl__err *err)
+{
+    rl__blk_db *db = NULL;
+    int rc = rl__blk_open(path, NULL, &db, err);
+    rl__blk_close(db);
+    return rc;
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void test_crc32c(void **state)
+{
+    (void)state;
+    assert_int_equal(rl__crc32c(0, "123456789", 9), 0xE3069283u);
+    assert_int_equal(rl__crc32c(0, "", 0), 0);
+    /* Continuation equals one pass. */
+    assert_int_equal(rl__crc32c(rl__crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
+}
+
+static void test_error_table(void **state)
+{
+    (void)state;
+    assert_int_equal(RL_OK, 0);
+    assert_string_equal(rl_errname(RL_CORRUPT), "RL_CORRUPT");
+    assert_string_equal(rl_strerror(RL_OK), "not an error");
+    assert_string_equal(rl_errname(-77), "RL_UNKNOWN");
+    assert_non_null(strstr(rl_strerror(RL_CORRUPT), "damaged"));
+}
+
+static void test_create_and_reopen(void **state)
+{
+    const char *path = tu_path("create.rdb");
+    rl__blk_db *db;
+    rl__blk_options o;
+    rl__err err;
+    uint64_t head;
+    (void)state;
+    db = new_db("create.rdb", 512);
+    assert_int_equal(rl__blk_block_size(db), 512);
+    /* The root area of 12 KiB spans 24 blocks of 512 bytes. */
+    assert_int_equal(tu_file_size(path), RL__ROOT_AREA);
+    head = make_chain(db, 1000, 7);
+    rl__blk_close(db);
+    /* Reopen without CREATE: block size comes from the file. */
+    db = open_opts(path, 0, 0, RL__DURABLE_FULL, 0);
+    assert_int_equal(rl__blk_block_size(db), 512);
+    expect_chain(db, head, 1000, 7);
+    rl__blk_close(db);
+    /* Nothing else was left beside the database. */
+    assert_int_equal(files_starting_with(path), 1);
+    memset(&o, 0, sizeof o);
+    o.flags = RL__BLK_CREATE | RL__BLK_EXCL;
+    assert_int_equal(rl__blk_open(path, &o, &db, &err), RL_EXISTS);
+    assert_null(db);
+    o.flags = 0;
+    assert_int_equal(rl__blk_open(tu_path("missing.rdb"), &o, &db, &err), RL_CANTOPEN);
+    o.flags = RL__BLK_CREATE;
+    o.block_size = 1000;
+    assert_int_equal(rl__blk_open(tu_path("bad.rdb"), &o, &db, &err), RL_INVALID);
+    assert_non_null(strstr(err.msg, "power of two"));
+    assert_int_equal(tu_file_size(tu_path("bad.rdb")), 0);
+}
+
+static void roundtrip_one(uint32_t bs, size_t n, int idx)
+{
+    char name[64];
+    rl__blk_db *db;
+    rl__blk_txn *t;
+    uint64_t head;
+    uint8_t *want = malloc(n + 1), *got = malloc(n + 1);
+    snprintf(name, sizeof name, "rt-%u-%d.rdb", bs, idx);
+    db = new_db(name, bs);
+    fill(want, n, n + bs);
+    /* Written in uneven pieces, so writes straddle block borders. */
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    assert_int_equal(rl__blk_chain_create(t, RL__BLK_TYPE_CHAIN, &head), RL_OK);
+    for (size_t off = 0, k; off < n; off += k) {
+        k = (off * 7 + 333) % 5000 + 1;
+        if (k > n - off)
+            k = n - off;
+        assert_int_equal(rl__blk_chain_append(t, head, want + off, k), RL_OK);
+    }
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    expect_chain(db, head, n, n + bs);
+    rl__blk_close(db);
+    db = open_db(tu_path(name), 0);
+    expect_chain(db, head, n, n + bs);
+    /* Piecewise reads at odd offsets agree too. */
+    assert_int_equal(rl__blk_begin(db, 0, &t), RL_OK);
+    for (size_t off = 0, k; off < n; off += k) {
+        k = (off * 13 + 777) % 9000 + 1;
+        if (k > n - off)
+            k = n - off;
+        assert_int_equal(rl__blk_chain_read(t, head, off, got, k), RL_OK);
+        assert_memory_equal(got, want + off, k);
+    }
+    rl__blk_rollback(t);
+    rl__blk_close(db);
+    unlink(tu_path(name));
+    free(want);
+    free(got);
+}
+
+static void test_chain_roundtrip(void **state)
+{
+    static const uint32_t sizes[] = {512, 4096, 65536};
+    (void)state;
+    for (int s = 0; s < 3; s++) {
+        uint32_t p = sizes[s] - RL__HDR_SIZE, c0 = p - RL__CHAIN_HDR;
+        size_t lens[] = {0, 1, c0 - 1, c0, c0 + 1, c0 + p, (size_t)c0 + 3 * p + 7,
+                         (size_t)tu_scale(3 * 1024 * 1024 + 17)};
+        for (int i = 0; i < (int)(sizeof lens / sizeof *lens); i++)
+            roundtrip_one(sizes[s], lens[i], i);
+    }
+}
+
+/* Blocks written by one commit that changes one block of a long chain. */
+static uint64_t writes_for_one_change(rl__blk_db *db, uint64_t head, uint64_t off)
+{
+    rl__blk_stats before, after;
+    rl__blk_txn *t;
+    uint8_t bytes[10] = "0123456789";
+    rl__blk_get_stats(db, &before);
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    assert_int_equal(rl__blk_chain_write(t, head, off, bytes, sizeof bytes), RL_OK);
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    rl__blk_get_stats(db, &after);
+    return after.blocks_written - before.blocks_written;
+}
+
+static void test_cow_cost_is_constant(void **state)
+{
+    static const uint32_t sizes[] = {512, 4096};
+    (void)state;
+    for (int s = 0; s < 2; s++) {
+        uint32_t bs = sizes[s], p = bs - RL__HDR_SIZE;
+        size_t n = (size_t)(p - RL__CHAIN_HDR) + 999u * p; /* exactly 1000 blocks */
+        rl__blk_db *db = new_db(s ? "cow4k.rdb" : "cow512.rdb", bs);
+        uint64_t head = make_chain(db, n, 3), most = 0;
+        /* The middle block, then blocks all over the chain, many times. */
+        for (int i = 0; i < 50; i++) {
+            uint64_t w = writes_for_one_change(db, head, (uint64_t)p * (500 + (uint64_t)i * 9 % 480));
+            if (w > most)
+                most = w;
+        }
+        /* The block, its map path (depth 2), one freelist block. */
+        print_message("block size %u: one changed block costs at most %llu block writes\n",
+                      bs, (unsigned long long)most);
+        assert_true(most <= 4);
+        rl__blk_close(db);
+    }
+}
+
+static void test_reader_keeps_snapshot(void **state)
+{
+    rl__blk_db *db = new_db("snap.rdb", 512);
+    uint64_t head = make_chain(db, 20000, 1);
+    rl__blk_txn *r, *w;
+    uint8_t *buf = malloc(20000), *want = malloc(20000);
+    (void)state;
+    assert_int_equal(rl__blk_begin(db, 0, &r), RL_OK);
+    /* Many commits rewrite the whole chain while the reader is open. */
+    for (uint64_t round = 2; round < 30; round++) {
+        fill(buf, 20000, round);
+        assert_int_equal(rl__blk_begin(db, 1, &w), RL_OK);
+        assert_int_equal(rl__blk_chain_write(w, head, 0, buf, 20000), RL_OK);
+        assert_int_equal(rl__blk_commit(w), RL_OK);
+    }
+    fill(want, 20000, 1);
+    assert_int_equal(rl__blk_chain_read(r, head, 0, buf, 20000), RL_OK);
+    assert_memory_equal(buf, want, 20000);
+    rl__blk_rollback(r);
+    expect_chain(db, head, 20000, 29);
+    free(buf);
+    free(want);
+    rl__blk_close(db);
+}
+
+static void test_rollback_restores_bytes(void **state)
+{
+    const char *path = tu_path("rollback.rdb");
+    rl__blk_db *db;
+    rl__blk_txn *t;
+    uint8_t *before, *after, *big = malloc(2 << 20);
+    size_t nb, na;
+    uint64_t head, head2;
+    (void)state;
+    unlink(path);
+    /* A tiny cache forces dirty blocks out to the file before rollback. */
+    db = open_opts(path, 512, RL__BLK_CREATE, RL__DURABLE_FULL, 16 * 512);
+    head = make_chain(db, 100000, 5);
+    before = tu_read_file(path, &nb);
+    fill(big, 2 << 20, 9);
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    assert_int_equal(rl__blk_chain_write(t, head, 500, big, 50000), RL_OK);
+    assert_int_equal(rl__blk_chain_create(t, RL__BLK_TYPE_CHAIN, &head2), RL_OK);
+    assert_int_equal(rl__blk_chain_append(t, head2, big, 2 << 20), RL_OK);
+    assert_true(tu_file_size(path) > nb); /* dirty blocks did go out */
+    rl__blk_rollback(t);
+    after = tu_read_file(path, &na);
+    assert_int_equal(na, nb);
+    assert_memory_equal(before, after, nb);
+    expect_chain(db, head, 100000, 5);
+    rl__blk_close(db);
+    free(before);
+    free(after);
+    free(big);
+}
+
+static void test_file_size_bounded(void **state)
+{
+    const char *path = tu_path("bounded.rdb");
+    rl__blk_db *db = new_db("bounded.rdb", 512);
+    uint64_t head = make_chain(db, 3000, 0), settled = 0, largest = 0;
+    long rounds = tu_scale(10000);
+    uint8_t buf[3000];
+    (void)state;
+    for (long i = 1; i <= rounds; i++) {
+        rl__blk_txn *t;
+        fill(buf, sizeof buf, (uint64_t)i);
+        assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+        assert_int_equal(rl__blk_chain_write(t, head, 0, buf, sizeof buf), RL_OK);
+        assert_int_equal(rl__blk_commit(t), RL_OK);
+        if (i == 20)
+            settled = tu_file_size(path);
+        if (i > 20 && tu_file_size(path) > largest)
+            largest = tu_file_size(path);
+    }
+    print_message("%ld rewrites: file settled at %llu bytes, largest %llu\n", rounds,
+                  (unsigned long long)settled, (unsigned long long)largest);
+    assert_true(largest <= settled);
+    expect_chain(db, head, 3000, (uint64_t)rounds);
+    rl__blk_close(db);
+}
+
+static void test_bad_slot_falls_back(void **state)
+{
+    const char *path = tu_path("fallback.rdb");
+    rl__blk_db *db = new_db("fallback.rdb", 512);
+    uint64_t head = make_chain(db, 5000, 1);
+    rl__blk_txn *t;
+    uint8_t buf[5000], byte;
+    rl__err err;
+    int newest;
+    (void)state;
+    fill(buf, sizeof buf, 2);
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    assert_int_equal(rl__blk_chain_write(t, head, 0, buf, sizeof buf), RL_OK);
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    rl__blk_close(db);
+    /* Break one byte of the newest slot: open must use the other. */
+    newest = newest_slot(path, 512);
+    tu_read_at(path, RL__REGION * (1 + (uint64_t)newest) + 20, &byte, 1);
+    byte ^= 0x40;
+    tu_write_at(path, RL__REGION * (1 + (uint64_t)newest) + 20, &byte, 1);
+    db = open_db(path, 0);
+    expect_chain(db, head, 5000, 1);
+    rl__blk_close(db);
+    /* Both slots broken: RL_CORRUPT naming both. */
+    tu_write_at(path, RL__REGION * (2 - (uint64_t)newest) + 20, &byte, 1);
+    assert_int_equal(open_rc(path, &err), RL_CORRUPT);
+    assert_non_null(strstr(err.msg, "no valid root slot"));
+}
+
+static void test_lost_block_falls_back(void **state)
+{
+    const char *path = tu_path("lost.rdb");
+    rl__blk_db *db = new_db("lost.rdb", 4096);
+    uint64_t head = make_chain(db, 10000, 1);
+    rl__blk_listed list[RL__SLOT_LIST_CAP];
+    rl__blk_root r;
+    rl__blk_txn *t;
+    uint8_t buf[100], zero[4096] = {0};
+    uint32_t n = 0;
+    (void)state;
+    fill(buf, sizeof buf, 4);
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    assert_int_equal(rl__blk_chain_write(t, head, 9000, buf, sizeof buf), RL_OK);
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    rl__blk_close(db);
+    /* The newest commit lists its blocks; lose one as a crash would. */
+    assert_int_equal(read_slot(path, newest_slot(path, 4096), 4096, &r, list, &n), RL_OK);
+    assert_true(r.flags & RL__SLOT_LISTED);
+    assert_true(n >= 2);
+    tu_write_at(path, list[0].phys * 4096, zero, sizeof zero);
+    db = open_db(path, 0);
+    expect_chain(db, head, 10000, 1);
+    rl__blk_close(db);
+}
+
+static void edit_next(uint8_t *b, void *arg)
+{
+    rl__put64(b + 32, *(uint64_t *)arg);
+}
+
+static void flip_payload(uint8_t *b, void *arg)
+{
+    (void)arg;
+    b[RL__HDR_SIZE + 30] ^= 1;
+}
+
+static void test_corruption_detected(void **state)
+{
+    const char *path = tu_path("corrupt.rdb");
+    uint8_t region[RL__REGION], *file;
+    rl__blk_header h;
+    rl__blk_db *db;
+    rl__err err;
+    uint64_t head, p_head, p_mid, p_tail, v;
+    size_t n = 20000, fsize;
+    char msg[256];
+    (void)state;
+    /* A chain of 5 blocks of 4096: head, ..., tail. Two more commits so
+     * that no root slot lists its blocks (a listed block that fails its
+     * CRC makes open fall back, tested in test_lost_block_falls_back). */
+    db = new_db("corrupt.rdb", 4096);
+    head = make_chain(db, n, 8);
+    idle_commits(db, 2);
+    p_head = phys_of(db, head);
+    p_mid = phys_of(db, head + 2);
+    p_tail = phys_of(db, head + 4);
+    rl__blk_close(db);
+    file = tu_read_file(path, &fsize);
+
+    /* Bad magic. */
+    tu_write_at(path, 0, "X", 1);
+    assert_int_equal(open_rc(path, &err), RL_CORRUPT);
+    assert_non_null(strstr(err.msg, "magic"));
+    /* Unknown format version (header otherwise valid). */
+    tu_write_at(path, 0, file, fsize);
+    assert_int_equal(rl__fmt_header_decode(file, RL__REGION, &h, &err), RL_OK);
+    h.version = 99;
+    rl__fmt_header_encode(region, &h);
+    tu_write_at(path, 0, region, RL__REGION);
+    assert_int_equal(open_rc(path, &err), RL_CORRUPT);
+    assert_non_null(strstr(err.msg, "version 99"));
+    /* Bad checksum in a data block. */
+    tu_write_at(path, 0, file, fsize);
+    region[0] = file[p_mid * 4096 + 100] ^ 0xff;
+    tu_write_at(path, p_mid * 4096 + 100, region, 1);
+    db = open_db(path, 0);
+    assert_int_equal(read_chain_rc(db, head, n, msg), RL_CORRUPT);
+    assert_non_null(strstr(msg, "checksum"));
+    rl__blk_close(db);
+    /* A payload change with a valid checksum is not corruption: sanity. */
+    tu_write_at(path, 0, file, fsize);
+    patch_block(path, 4096, p_mid, flip_payload, NULL);
+    db = open_db(path, 0);
+    assert_int_equal(read_chain_rc(db, head, n, msg), RL_OK);
+    rl__blk_close(db);
+    /* A link out of range. */
+    tu_write_at(path, 0, file, fsize);
+    v = 123456789;
+    patch_block(path, 4096, p_head, edit_next, &v);
+    db = open_db(path, 0);
+    assert_int_equal(read_chain_rc(db, head, n, msg), RL_CORRUPT);
+    assert_non_null(strstr(msg, "out of range"));
+    rl__blk_close(db);
+    /* A cycle: the tail links back to the head. */
+    tu_write_at(path, 0, file, fsize);
+    v = head;
+    patch_block(path, 4096, p_tail, edit_next, &v);
+    db = open_db(path, 0);
+    assert_int_equal(read_chain_rc(db, head, n, msg), RL_CORRUPT);
+    assert_non_null(strstr(msg, "extra link"));
+    {
+        rl__blk_txn *t;
+        assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+        assert_int_equal(rl__blk_chain_free(t, head), RL_CORRUPT);
+        rl__blk_rollback(t);
+    }
+    rl__blk_close(db);
+    /* A truncated file: the blocks past the cut are gone. */
+    tu_write_at(path, 0, file, fsize);
+    assert_int_equal(truncate(path, (off_t)(p_mid * 4096)), 0);
+    db = open_db(path, 0);
+    assert_int_equal(read_chain_rc(db, head, n, msg), RL_CORRUPT);
+    assert_non_null(strstr(msg, "past the end"));
+    rl__blk_close(db);
+    /* Truncated inside the root area. */
+    assert_int_equal(truncate(path, 5000), 0);
+    assert_int_equal(open_rc(path, &err), RL_CORRUPT);
+    assert_int_equal(truncate(path, 10), 0);
+    assert_int_equal(open_rc(path, &err), RL_CORRUPT);
+    /* A root slot whose links are out of range, in both slots. */
+    tu_write_at(path, 0, file, fsize);
+    for (int i = 0; i < 2; i++) {
+        rl__blk_root r;
+        rl__blk_listed list[RL__SLOT_LIST_CAP];
+        uint32_t cnt = 0;
+        if (read_slot(path, i, 4096, &r, list, &cnt) != RL_OK)
+            continue;
+        r.map_root = r.block_count + 10;
+        r.map_depth = r.map_depth ? r.map_depth : 1;
+        rl__fmt_slot_encode(region, &r, list, cnt);
+        tu_write_at(path, RL__REGION * (1 + (uint64_t)i), region, RL__REGION);
+    }
+    assert_int_equal(open_rc(path, &err), RL_CORRUPT);
+    free(file);
+}
+
+static void test_misuse_errors(void **state)
+{
+    const char *path = tu_path("misuse.rdb");
+    rl__blk_db *db = new_db("misuse.rdb", 512);
+    uint64_t head = make_chain(db, 100, 1);
+    rl__blk_txn *t;
+    uint8_t buf[200];
+    (void)state;
+    assert_int_equal(rl__blk_begin(db, 0, &t), RL_OK);
+    assert_int_equal(rl__blk_chain_append(t, head, buf, 1), RL_READONLY);
+    assert_int_equal(rl__blk_meta_set(t, 0, 1), RL_READONLY);
+    assert_int_equal(rl__blk_chain_read(t, head, 50, buf, 51), RL_RANGE);
+    assert_int_equal(rl__blk_chain_read(t, head, 101, buf, 0), RL_RANGE);
+    assert_int_equal(rl__blk_chain_read(t, head, 100, buf, 0), RL_OK);
+    rl__blk_rollback(t);
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    assert_int_equal(rl__blk_chain_write(t, head, 101, buf, 1), RL_RANGE);
+    assert_int_equal(rl__blk_chain_truncate(t, head, 101), RL_RANGE);
+    assert_int_equal(rl__blk_chain_create(t, RL__BLK_TYPE_MAP, &head), RL_INVALID);
+    assert_int_equal(rl__blk_meta_set(t, RL__BLK_META_WORDS, 1), RL_INVALID);
+    assert_int_equal(rl__blk_meta_set(t, 3, 42), RL_OK);
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    rl__blk_close(db);
+    db = open_opts(path, 0, RL__BLK_READONLY, RL__DURABLE_FULL, 0);
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_READONLY);
+    assert_int_equal(rl__blk_begin(db, 0, &t), RL_OK);
+    assert_int_equal(rl__blk_meta_get(t, 3), 42);
+    rl__blk_rollback(t);
+    rl__blk_close(db);
+    rl__blk_close(NULL);
+    rl__blk_rollback(NULL);
+}
+
+static void test_truncate_and_free(void **state)
+{
+    const char *path = tu_path("trunc.rdb");
+    rl__blk_db *db = new_db("trunc.rdb", 512);
+    uint64_t head = make_chain(db, 200000, 6), big;
+    rl__blk_txn *t;
+    (void)state;
+    big = tu_file_size(path);
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    assert_int_equal(rl__blk_chain_truncate(t, head, 1000), RL_OK);
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    expect_chain(db, head, 1000, 6);
+    /* Later commits drop the freed tail (INV 2) and move live blocks
+     * off the end of the file. */
+    idle_commits(db, 10);
+    print_message("file: %llu bytes with 200000 in a chain, %llu after truncating to 1000\n",
+                  (unsigned long long)big, (unsigned long long)tu_file_size(path));
+    assert_true(tu_file_size(path) < big / 10);
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    assert_int_equal(rl__blk_chain_truncate(t, head, 0), RL_OK);
+    assert_int_equal(rl__blk_chain_append(t, head, "abc", 3), RL_OK);
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    assert_int_equal(rl__blk_chain_free(t, head), RL_OK);
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    idle_commits(db, 10);
+    rl__blk_close(db);
+    /* Everything freed: what stays is the root area, the map leaves that
+     * hold the free logical numbers, the freelist, and fewer than
+     * compact.c's MIN_READY free blocks left where they are. */
+    print_message("after freeing everything: %llu bytes\n",
+                  (unsigned long long)tu_file_size(path));
+    assert_true(tu_file_size(path) < big / 10);
+}
+
+static void test_durability_syncs(void **state)
+{
+    static const struct {
+        rl__durability d;
+        uint64_t small, large;
+    } cases[] = {{RL__DURABLE_FULL, 1, 2}, {RL__DURABLE_NORMAL, 1, 1}, {RL__DURABLE_OFF, 0, 0}};
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        const char *path = tu_path("dur.rdb");
+        rl__blk_db *db;
+        rl__blk_stats a, b, c;
+        unlink(path);
+        db = open_opts(path, 4096, RL__BLK_CREATE, cases[i].d, 0);
+        rl__blk_get_stats(db, &a);
+        make_chain(db, 1000, 1);
+        rl__blk_get_stats(db, &b);
+        make_chain(db, 4 << 20, 2); /* 1000+ blocks: too many to list */
+        rl__blk_get_stats(db, &c);
+        assert_int_equal(b.syncs - a.syncs, cases[i].small);
+        assert_int_equal(c.syncs - b.syncs, cases[i].large);
+        assert_int_equal(c.root_writes - a.root_writes, 2);
+        rl__blk_close(db);
+        db = open_db(path, 0);
+        rl__blk_close(db);
+    }
+}
+
+/* A database past 4 GiB: the root claims a high block count (the blocks
+ * below stay a sparse hole), so new blocks land past the 4 GiB mark. */
+static void test_past_4gib(void **state)
+{
+    const char *path = tu_path("big.rdb");
+    rl__blk_db *db = new_db("big.rdb", 4096);
+    uint8_t region[RL__REGION];
+    rl__blk_root r;
+    uint64_t head;
+    int slot;
+    (void)state;
+    rl__blk_close(db);
+    slot = newest_slot(path, 4096);
+    assert_int_equal(read_slot(path, slot, 4096, &r, NULL, NULL), RL_OK);
+    r.block_count = (UINT64_C(5) << 30) / 4096;
+    rl__fmt_slot_encode(region, &r, NULL, 0);
+    tu_write_at(path, RL__REGION * (1 + (uint64_t)slot), region, RL__REGION);
+    db = open_db(path, 0);
+    head = make_chain(db, 300000, 11);
+    assert_true(phys_of(db, head) * 4096 > (UINT64_C(4) << 30));
+    rl__blk_close(db);
+    assert_true(tu_file_size(path) > (UINT64_C(5) << 30));
+    db = open_db(path, 0);
+    expect_chain(db, head, 300000, 11);
+    rl__blk_close(db);
+    unlink(path);
+}
+
+/* ---- randomised test against an in-memory model ---------------------------- */
+
+#define MAXCH 8
+typedef struct model {
+    uint64_t head[MAXCH];
+    uint8_t *data[MAXCH];
+    size_t len[MAXCH];
+    int live[MAXCH];
+} model;
+
+static void model_copy(model *dst, const model *src)
+{
+    for (int i = 0; i < MAXCH; i++) {
+        free(dst->data[i]);
+        dst->data[i] = NULL;
+        dst->head[i] = src->head[i];
+        dst->len[i] = src->len[i];
+        dst->live[i] = src->live[i];
+        if (src->live[i]) {
+            dst->data[i] = malloc(src->len[i] + 1);
+            memcpy(dst->data[i], src->data[i], src->len[i]);
+        }
+    }
+}
+
+static void model_free(model *m)
+{
+    for (int i = 0; i < MAXCH; i++)
+        free(m->data[i]);
+}
+
+static void model_check(rl__blk_txn *t, const model *m)
+{
+    for (int i = 0; i < MAXCH; i++) {
+        uint64_t len = 0;
+        uint8_t *got;
+        if (!m->live[i])
+            continue;
+        T_OK(t, rl__blk_chain_length(t, m->head[i], &len));
+        assert_int_equal(len, m->len[i]);
+        got = malloc(m->len[i] + 1);
+        T_OK(t, rl__blk_chain_read(t, m->head[i], 0, got, m->len[i]));
+        assert_memory_equal(got, m->data[i], m->len[i]);
+        free(got);
+    }
+}
+
+/* One random change to chain i in txn t and in the working model m. */
+static void random_change(rl__blk_txn *t, model *m, int i, uint64_t *rs, uint32_t bs)
+{
+    uint8_t buf[6000];
+    size_t k = tu_rand(rs) % (tu_rand(rs) % 4 == 0 ? sizeof buf : bs + 10);
+    uint64_t op = tu_rand(rs) % 10;
+    fill(buf, k, tu_rand(rs));
+    if (!m->live[i]) {
+        T_OK(t, rl__blk_chain_create(t, RL__BLK_TYPE_USER, &m->head[i]));
+        m->live[i] = 1;
+        m->len[i] = 0;
+        m->data[i] = malloc(1);
+    } else if (op < 4) { /* append */
+        T_OK(t, rl__blk_chain_append(t, m->head[i], buf, k));
+        m->data[i] = realloc(m->data[i], m->len[i] + k + 1);
+        memcpy(m->data[i] + m->len[i], buf, k);
+        m->len[i] += k;
+    } else if (op < 7) { /* overwrite, maybe extending */
+        size_t off = m->len[i] ? tu_rand(rs) % (m->len[i] + 1) : 0;
+        T_OK(t, rl__blk_chain_write(t, m->head[i], off, buf, k));
+        if (off + k > m->len[i]) {
+            m->data[i] = realloc(m->data[i], off + k + 1);
+            m->len[i] = off + k;
+        }
+        memcpy(m->data[i] + off, buf, k);
+    } else if (op < 9) { /* truncate */
+        size_t len = m->len[i] ? tu_rand(rs) % (m->len[i] + 1) : 0;
+        T_OK(t, rl__blk_chain_truncate(t, m->head[i], len));
+        m->len[i] = len;
+    } else { /* free */
+        T_OK(t, rl__blk_chain_free(t, m->head[i]));
+        free(m->data[i]);
+        m->data[i] = NULL;
+        m->live[i] = 0;
+    }
+}
+
+
+/* Space accounting: every map node and every block of the model's chains
+ * is used once, and none of them is on the freelist. */
+static void mark(uint8_t *seen, uint64_t n, uint64_t phys, const char *what)
+{
+    if (phys >= n)
+        fail_msg("%s block %llu beyond block count %llu", what, (unsigned long long)phys,
+                 (unsigned long long)n);
+    if (seen[phys])
+        fail_msg("%s block %llu seen twice (kind %d)", what, (unsigned long long)phys, seen[phys]);
+    seen[phys] = what[0] == 'f' ? 2 : 1;
+}
+
+static void walk_map(rl__blk_txn *t, uint8_t *seen, uint64_t n, uint64_t node, uint32_t level)
+{
+    rl__blk_page *p;
+    mark(seen, n, node, "map");
+    assert_int_equal(rl__cache_get(t, node, &p), RL_OK);
+    for (uint32_t i = 0; level > 0 && i < t->db->fanout; i++) {
+        uint64_t c = rl__get64(p->buf + RL__HDR_SIZE + 8 * i);
+        if (c)
+            walk_map(t, seen, n, c, level - 1);
+    }
+    rl__cache_unpin(p);
+}
+
+static void check_space_t(rl__blk_txn *t, const model *m)
+{
+    rl__blk_db *db = t->db;
+    uint64_t n = t->root.block_count;
+    uint8_t *seen;
+    seen = calloc(n, 1);
+    if (t->root.map_root)
+        walk_map(t, seen, n, t->root.map_root, t->root.map_depth - 1);
+    for (int i = 0; i < MAXCH; i++) {
+        uint64_t l = m->head[i];
+        if (!m->live[i])
+            continue;
+        while (l) {
+            uint64_t phys;
+            rl__blk_page *p;
+            T_OK(t, rl__map_lookup(t, l, &phys));
+            mark(seen, n, phys, "chain");
+            assert_int_equal(rl__cache_get(t, phys, &p), RL_OK);
+            l = rl__get64(p->buf + 32);
+            rl__cache_unpin(p);
+        }
+    }
+    for (size_t i = 0; i < db->free.nready; i++)
+        mark(seen, n, db->free.ready[i].phys, "free-ready");
+    for (size_t i = 0; i < db->free.npending; i++)
+        mark(seen, n, db->free.pending[i].phys, "free-pending");
+    free(seen);
+}
+
+/* check_space_t on the committed state, with the freelist read back from
+ * the file (as after a rollback or by another process). */
+static void check_space(rl__blk_db *db, const model *m)
+{
+    rl__blk_txn *t;
+    db->free.valid = 0;
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    check_space_t(t, m);
+    rl__blk_rollback(t);
+}
+
+static void random_run(uint32_t bs, long steps, uint64_t seed)
+{
+    char name[64];
+    model committed, working;
+    rl__blk_db *db;
+    rl__blk_txn *t = NULL;
+    uint64_t rs = seed;
+    long commits = 0, rollbacks = 0, reopens = 0;
+    snprintf(name, sizeof name, "random-%u.rdb", bs);
+    unlink(tu_path(name));
+    memset(&committed, 0, sizeof committed);
+    memset(&working, 0, sizeof working);
+    db = open_opts(tu_path(name), bs, RL__BLK_CREATE, RL__DURABLE_OFF, 64 * bs);
+    for (long s = 0; s < steps; s++) {
+        uint64_t act = tu_rand(&rs) % 100;
+        if (!t)
+            assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+        if (act < 80) {
+            random_change(t, &working, (int)(tu_rand(&rs) % MAXCH), &rs, bs);
+        } else if (act < 88) {
+            model_check(t, &working);
+        } else if (act < 95) {
+            assert_int_equal(rl__blk_commit(t), RL_OK);
+            model_copy(&committed, &working);
+            commits++;
+            t = NULL;
+            check_space(db, &committed);
+        } else {
+            rl__blk_rollback(t);
+            model_copy(&working, &committed);
+            rollbacks++;
+            t = NULL;
+            if (act >= 98) {
+                rl__blk_close(db);
+                db = open_opts(tu_path(name), 0, 0, RL__DURABLE_OFF, 64 * bs);
+                reopens++;
+            }
+        }
+    }
+    if (t)
+        rl__blk_rollback(t);
+    assert_int_equal(rl__blk_begin(db, 0, &t), RL_OK);
+    model_check(t, &committed);
+    rl__blk_rollback(t);
+    print_message("block size %u: %ld steps, %ld commits, %ld rollbacks, %ld reopens, file %llu bytes\n",
+                  bs, steps, commits, rollbacks, reopens,
+                  (unsigned long long)tu_file_size(tu_path(name)));
+    rl__blk_close(db);
+    model_free(&committed);
+    model_free(&working);
+}
+
+static void test_random_against_model(void **state)
+{
+    (void)state;
+    random_run(512, tu_scale(6000), 12345);
+    random_run(4096, tu_scale(6000), 999);
+}
+
+/* ---- threads: readers always see a whole commit ---------------------------- */
+
+typedef struct thread_ctx {
+    rl__blk_db *db;
+    uint64_t head;
+    int rounds;
+    int failures;
+} thread_ctx;
+
+static void *writer_thread(void *arg)
+{
+    thread_ctx *c = arg;
+    uint8_t buf[9000];
+    for (int i = 1; i <= c->rounds; i++) {
+        rl__blk_txn *t;
+        memset(buf, i & 0xff, sizeof buf);
+        if (rl__blk_begin(c->db, 1, &t) != RL_OK ||
+            rl__blk_chain_write(t, c->head, 0, buf, sizeof buf) != RL_OK ||
+            rl__blk_commit(t) != RL_OK)
+            c->failures++;
+    }
+    return NULL;
+}
+
+static void *reader_thread(void *arg)
+{
+    thread_ctx *c = arg;
+    uint8_t buf[9000];
+    for (int i = 0; i < c->rounds; i++) {
+        rl__blk_txn *t;
+        if (rl__blk_begin(c->db, 0, &t) != RL_OK) {
+            c->failures++;
+            continue;
+        }
+        if (rl__blk_chain_read(t, c->head, 0, buf, sizeof buf) != RL_OK)
+            c->failures++;
+        for (size_t k = 1; k < sizeof buf; k++)
+            if (buf[k] != buf[0]) {
+                c->failures++;
+                break;
+            }
+        rl__blk_rollback(t);
+    }
+    return NULL;
+}
+
+static void test_threads_see_whole_commits(void **state)
+{
+    rl__blk_db *db = open_opts(tu_path("threads.rdb"), 512, RL__BLK_CREATE, RL__DURABLE_OFF, 0);
+    uint8_t zero[9000] = {0};
+    thread_ctx w, r[3];
+    pthread_t tw, tr[3];
+    rl__blk_txn *t;
+    uint64_t head;
+    (void)state;
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    assert_int_equal(rl__blk_chain_create(t, RL__BLK_TYPE_CHAIN, &head), RL_OK);
+    assert_int_equal(rl__blk_chain_append(t, head, zero, sizeof zero), RL_OK);
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    w = (thread_ctx){db, head, (int)tu_scale(400), 0};
+    pthread_create(&tw, NULL, writer_thread, &w);
+    for (int i = 0; i < 3; i++) {
+        r[i] = (thread_ctx){db, head, (int)tu_scale(400), 0};
+        pthread_create(&tr[i], NULL, reader_thread, &r[i]);
+    }
+    pthread_join(tw, NULL);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(tr[i], NULL);
+        assert_int_equal(r[i].failures, 0);
+    }
+    assert_int_equal(w.failures, 0);
+    rl__blk_close(db);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crc32c),
+        cmocka_unit_test(test_error_table),
+        cmocka_unit_test(test_create_and_reopen),
+        cmocka_unit_test(test_chain_roundtrip),
+        cmocka_unit_test(test_cow_cost_is_constant),
+        cmocka_unit_test(test_reader_keeps_snapshot),
+        cmocka_unit_test(test_rollback_restores_bytes),
+        cmocka_unit_test(test_file_size_bounded),
+        cmocka_unit_test(test_bad_slot_falls_back),
+        cmocka_unit_test(test_lost_block_falls_back),
+        cmocka_unit_test(test_corruption_detected),
+        cmocka_unit_test(test_misuse_errors),
+        cmocka_unit_test(test_truncate_and_free),
+        cmocka_unit_test(test_durability_syncs),
+        cmocka_unit_test(test_past_4gib),
+        cmocka_unit_test(test_random_against_model),
+        cmocka_unit_test(test_threads_see_whole_commits),
+    };
+    tu_setup_dir("blocks");
+    return cmocka_run_group_tests_name("blocks", tests, NULL, NULL);
+}
