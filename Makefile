@@ -46,7 +46,9 @@ define need
 	  else echo "error: missing package $(1): install it with 'apt-get install $(1)'"; exit 1; fi; }
 endef
 
-.PHONY: all test check demo asan valgrind fuzz install uninstall clean \
+.SECONDARY:
+
+.PHONY: all test check demo asan valgrind fuzz fuzz-corpus install uninstall clean \
         deps-test deps-fuzz deps-valgrind
 
 all: $(LIB) $(EXAMPLES)
@@ -99,10 +101,18 @@ fuzz: deps-fuzz
 	    || { tail -n 60 build/fuzz/$$f.log; exit 1; }; \
 	  grep -E 'stat::number_of_executed_units' build/fuzz/$$f.log; done
 
-build/fuzz/fuzz_%: fuzz/fuzz_%.c $(LIB_SRC) $(LIB_HDR)
+build/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/memio.c fuzz/memio.h $(LIB_SRC) $(LIB_HDR)
 	@mkdir -p $(dir $@)
-	clang $(CPPFLAGS) -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all $< $(LIB_SRC) -lpthread -o $@
+	clang $(CPPFLAGS) -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -std=c11 -O1 -g \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    $< fuzz/memio.c $(LIB_SRC) -lpthread -o $@
+
+# Regenerate the seed corpus kept in fuzz/corpus/ (made by our own code).
+fuzz-corpus: $(LIB)
+	@mkdir -p build/fuzz fuzz/corpus/fuzz_open fuzz/corpus/fuzz_block
+	$(CC) $(CPPFLAGS) $(CFLAGS) fuzz/mkcorpus.c $(LIB) $(LDLIBS) -o build/fuzz/mkcorpus
+	build/fuzz/mkcorpus fuzz/corpus/fuzz_open
+	for f in fuzz/corpus/fuzz_open/*; do head -c 4097 $$f > fuzz/corpus/fuzz_block/$$(basename $$f); done
 
 test: check demo valgrind fuzz
 	@echo "make test: all passed"

@@ -129,7 +129,8 @@ int rl__free_load(rl__blk_txn *t)
     if (f->npending != t->root.free_count)
         return RL__CORRUPT(&t->err, "freelist holds %zu entries, root slot says %llu",
                            f->npending, (unsigned long long)t->root.free_count);
-    qsort(f->pending, f->npending, sizeof *f->pending, cmp_txn_asc);
+    if (f->npending > 1)
+        qsort(f->pending, f->npending, sizeof *f->pending, cmp_txn_asc);
     f->valid = 1;
     f->valid_txn = t->base_txn;
     return RL_OK;
@@ -214,6 +215,8 @@ void rl__free_truncate_tail(rl__blk_txn *t)
         t->root.block_count--;
         k++;
     }
+    if (k == 0)
+        return;
     memmove(f->ready, f->ready + k, (f->nready - k) * sizeof *f->ready);
     f->nready -= k;
 }

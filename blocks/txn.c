@@ -230,12 +230,26 @@ static int write_slot(rl__blk_txn *t, int listed)
     return e ? rl__io_err(&t->err, e, "write root slot", off) : RL_OK;
 }
 
+/* The file must hold every block the root counts (open checks it): a
+ * block allocated but never written leaves a hole at the end. */
+static int extend_file(rl__blk_txn *t)
+{
+    rl__blk_db *db = t->db;
+    uint64_t want = t->root.block_count * db->block_size, have = 0;
+    int e = db->io->size(db->io, &have);
+    if (!e && have < want)
+        e = db->io->truncate(db->io, want);
+    return e ? rl__io_err(&t->err, e, "extend file", want) : RL_OK;
+}
+
 /* Rules 2 to 5: make the written blocks and the new slot durable. */
 static int publish(rl__blk_txn *t, int *slot_written)
 {
     rl__blk_db *db = t->db;
     int listed = !t->list_overflow && t->nlisted > 0 && db->durability != RL__DURABLE_NORMAL;
-    int rc = RL_OK;
+    int rc = extend_file(t);
+    if (rc != RL_OK)
+        return rc;
     if (!listed && db->durability != RL__DURABLE_OFF)
         rc = do_sync(t);
     if (rc == RL_OK) {
