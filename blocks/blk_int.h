@@ -15,6 +15,7 @@
 **   txn.c      begin / commit / rollback, readers, locks
 **   file.c     create / open / close, choosing the root slot
 **   chain.c    chains as byte streams
+**   block.c    single blocks (B+tree nodes)
 **   compact.c  moving live blocks off the end of the file
 **
 ** Invariants (numbered; code refers to them as INV n):

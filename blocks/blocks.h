@@ -171,9 +171,59 @@ int rl__blk_chain_write(rl__blk_txn *t, uint64_t head, uint64_t off,
 /* Append n bytes at the end. */
 int rl__blk_chain_append(rl__blk_txn *t, uint64_t head, const void *buf,
                          size_t n);
+/* A place in a chain: a block (logical number) and a byte offset among
+ * that block's stream bytes. Stable until the chain is truncated or freed. */
+typedef struct rl__blk_pos {
+    uint64_t logical;
+    uint32_t off;
+} rl__blk_pos;
+
+/* Append n bytes; *where (may be NULL) receives the place of the first
+ * byte. Costs the tail block and the head, never a walk. */
+int rl__blk_chain_append_pos(rl__blk_txn *t, uint64_t head, const void *buf,
+                             size_t n, rl__blk_pos *where);
+/* Read or overwrite n bytes from *pos on, following the chain's links; on
+ * success *pos is just past the last byte (it may name the end of a full
+ * block; the next call steps over). RL_RANGE when the bytes run past the
+ * end of the stream. Neither changes the stream's length. The position of
+ * the head block's first byte is {head, 0}. */
+int rl__blk_chain_pread(rl__blk_txn *t, uint64_t head, rl__blk_pos *pos,
+                        void *buf, size_t n);
+int rl__blk_chain_pwrite(rl__blk_txn *t, uint64_t head, rl__blk_pos *pos,
+                         const void *buf, size_t n);
 /* Cut the stream to len bytes (len <= length), freeing emptied blocks. */
 int rl__blk_chain_truncate(rl__blk_txn *t, uint64_t head, uint64_t len);
 /* Free every block of the chain; head is invalid afterwards. */
 int rl__blk_chain_free(rl__blk_txn *t, uint64_t head);
+
+/* ---- single blocks -------------------------------------------------------
+** For structures that link blocks themselves (B+tree nodes). A reference
+** pins the block in the cache: data (and wdata, for writing) point at its
+** payload of cap bytes until rl__blk_block_put. Put every reference back
+** before the transaction ends. The type is the caller's (>= RL__BLK_TYPE_USER
+** by convention).
+*/
+typedef struct rl__blk_ref {
+    const uint8_t *data; /* payload */
+    uint8_t *wdata;      /* payload, for a write reference; else NULL */
+    uint32_t used;       /* payload bytes in use (the caller's count) */
+    uint32_t cap;        /* payload size */
+    uint64_t logical;
+    uint8_t type;
+    void *page_;          /* private */
+    struct rl__blk_db *db_; /* private */
+} rl__blk_ref;
+
+/* A new zeroed block; *ref is a write reference to it. */
+int rl__blk_block_alloc(rl__blk_txn *t, uint8_t type, uint64_t *logical,
+                        rl__blk_ref *ref);
+/* A reference to block logical; write != 0 copies it first if needed. */
+int rl__blk_block_get(rl__blk_txn *t, uint64_t logical, int write, rl__blk_ref *ref);
+/* Record how many payload bytes a write reference's block uses. */
+void rl__blk_block_set_used(rl__blk_ref *ref, uint32_t used);
+/* Give a reference back. NULL or an empty reference is a no-op. */
+void rl__blk_block_put(rl__blk_ref *ref);
+/* Free a single block. */
+int rl__blk_block_free(rl__blk_txn *t, uint64_t logical);
 
 #endif /* RL_BLOCKS_H */

@@ -222,11 +222,27 @@ static int put_bytes(rl__blk_txn *t, const chain_info *ci, const walk *w,
     return RL_OK;
 }
 
+/* A walk positioned as close to off as the head alone allows: at the
+ * tail when off lies in it (invariant 1), else at the head. */
+static walk walk_start(const rl__blk_db *db, const chain_info *ci, uint64_t off)
+{
+    walk w = {ci->head, 0, 0};
+    uint64_t tail_start = ci->count == 1
+                              ? 0
+                              : data_cap(db, 0) + (ci->count - 2) * (uint64_t)db->payload;
+    if (off >= tail_start) {
+        w.logical = ci->tail;
+        w.idx = ci->count - 1;
+        w.start = tail_start;
+    }
+    return w;
+}
+
 static int chain_write(rl__blk_txn *t, uint64_t head, uint64_t off,
-                       const uint8_t *src, size_t n)
+                       const uint8_t *src, size_t n, rl__blk_pos *where)
 {
     chain_info ci;
-    walk w = {head, 0, 0};
+    walk w;
     uint64_t count0;
     int rc = head_read(t, head, &ci);
     if (rc != RL_OK)
@@ -236,6 +252,7 @@ static int chain_write(rl__blk_txn *t, uint64_t head, uint64_t off,
                         (unsigned long long)head, (unsigned long long)off,
                         (unsigned long long)ci.len);
     count0 = ci.count;
+    w = walk_start(t->db, &ci, off);
     rc = walk_to(t, &ci, &w, off);
     while (rc == RL_OK && n > 0) {
         uint32_t cap = data_cap(t->db, w.idx), k;
@@ -245,6 +262,11 @@ static int chain_write(rl__blk_txn *t, uint64_t head, uint64_t off,
             if (rc == RL_OK)
                 rc = walk_to(t, &ci, &w, off);
             continue;
+        }
+        if (where) {
+            where->logical = w.logical;
+            where->off = (uint32_t)(off - w.start);
+            where = NULL;
         }
         k = (uint32_t)(n < w.start + cap - off ? n : w.start + cap - off);
         rc = put_bytes(t, &ci, &w, off, src, k);
@@ -259,6 +281,48 @@ static int chain_write(rl__blk_txn *t, uint64_t head, uint64_t off,
     if (off > ci.len)
         ci.len = off;
     return head_write(t, &ci);
+}
+
+/* Copy n bytes between buf and the chain from position *pos on, following
+ * links; *pos ends just past the last byte. write != 0 copies into the
+ * chain (copy-on-write). Only bytes already in the stream are touched. */
+static int chain_pio(rl__blk_txn *t, uint64_t head, rl__blk_pos *pos,
+                     uint8_t *buf, size_t n, int write)
+{
+    const chain_info ci = {head, 0, 0, 0, 0};
+    while (n > 0) {
+        rl__blk_page *p;
+        rl__blk_bhdr h;
+        uint32_t skip = pos->logical == head ? RL__CHAIN_HDR : 0, have, k;
+        int rc = write ? chain_page_w(t, &ci, pos->logical, &p)
+                       : chain_page(t, head, 0, pos->logical, &p);
+        if (rc != RL_OK)
+            return rc;
+        rl__fmt_bhdr_decode(p->buf, &h);
+        have = h.used >= skip ? h.used - skip : 0;
+        if (pos->off >= have && h.next != 0 && pos->off == t->db->payload - skip) {
+            rl__cache_unpin(p); /* at the end of a full block: step over */
+            pos->logical = h.next;
+            pos->off = 0;
+            continue;
+        }
+        if (pos->off >= have) {
+            rl__cache_unpin(p);
+            return RL__FAIL(&t->err, RL_RANGE, "chain %llu: position %llu:%u is past its end",
+                            (unsigned long long)head, (unsigned long long)pos->logical,
+                            pos->off);
+        }
+        k = have - pos->off < n ? have - pos->off : (uint32_t)n;
+        if (write)
+            memcpy(p->buf + RL__HDR_SIZE + skip + pos->off, buf, k);
+        else
+            memcpy(buf, p->buf + RL__HDR_SIZE + skip + pos->off, k);
+        rl__cache_unpin(p);
+        pos->off += k;
+        buf += k;
+        n -= k;
+    }
+    return RL_OK;
 }
 
 static int chain_read(rl__blk_txn *t, uint64_t head, uint64_t off, uint8_t *dst,
@@ -466,10 +530,16 @@ int rl__blk_chain_write(rl__blk_txn *t, uint64_t head, uint64_t off,
     int rc = enter(t, 1);
     if (rc != RL_OK)
         return rc;
-    return leave(t, chain_write(t, head, off, buf, n));
+    return leave(t, chain_write(t, head, off, buf, n, NULL));
 }
 
 int rl__blk_chain_append(rl__blk_txn *t, uint64_t head, const void *buf, size_t n)
+{
+    return rl__blk_chain_append_pos(t, head, buf, n, NULL);
+}
+
+int rl__blk_chain_append_pos(rl__blk_txn *t, uint64_t head, const void *buf,
+                             size_t n, rl__blk_pos *where)
 {
     chain_info ci;
     int rc = enter(t, 1);
@@ -477,8 +547,26 @@ int rl__blk_chain_append(rl__blk_txn *t, uint64_t head, const void *buf, size_t 
         return rc;
     rc = head_read(t, head, &ci);
     if (rc == RL_OK)
-        rc = chain_write(t, head, ci.len, buf, n);
+        rc = chain_write(t, head, ci.len, buf, n, where);
     return leave(t, rc);
+}
+
+int rl__blk_chain_pread(rl__blk_txn *t, uint64_t head, rl__blk_pos *pos,
+                        void *buf, size_t n)
+{
+    int rc = enter(t, 0);
+    if (rc != RL_OK)
+        return rc;
+    return leave(t, chain_pio(t, head, pos, buf, n, 0));
+}
+
+int rl__blk_chain_pwrite(rl__blk_txn *t, uint64_t head, rl__blk_pos *pos,
+                         const void *buf, size_t n)
+{
+    int rc = enter(t, 1);
+    if (rc != RL_OK)
+        return rc;
+    return leave(t, chain_pio(t, head, pos, (uint8_t *)(uintptr_t)buf, n, 1));
 }
 
 int rl__blk_chain_truncate(rl__blk_txn *t, uint64_t head, uint64_t len)

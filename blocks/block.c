@@ -1,0 +1,181 @@
+/*
+** blocks/block.c: single blocks, for structures that link blocks their own
+** way (B+tree nodes): allocate one, reach its payload for reading or
+** writing, free it.
+**
+** A single block is a one-block chain without a chain header: its owner
+** and logical number are its own logical number and its next link is 0.
+** A reference pins the block's page in the cache, so the pointer in it
+** stays valid after the call returns, until rl__blk_block_put. Write
+** references are copy-on-write like everything else (INV 1).
+** Invariants:
+**   1. At most a handful of references are held at once and all are put
+**      back before commit or rollback.
+**   2. Payload bytes past `used` are zero in a new block.
+*/
+#include "blk_int.h"
+
+static int check_single(rl__blk_txn *t, rl__blk_page *p, uint64_t logical)
+{
+    rl__blk_bhdr h;
+    rl__fmt_bhdr_decode(p->buf, &h);
+    if (h.logical != logical || h.owner != logical || h.next != 0 ||
+        h.type < RL__BLK_TYPE_CHAIN || h.txn > t->root.txn)
+        return RL__CORRUPT(&t->err, "block %llu (logical %llu) is not a single block",
+                           (unsigned long long)p->phys, (unsigned long long)logical);
+    return RL_OK;
+}
+
+static void fill_ref(rl__blk_txn *t, rl__blk_page *p, uint64_t logical, int write,
+                     rl__blk_ref *ref)
+{
+    rl__blk_bhdr h;
+    rl__fmt_bhdr_decode(p->buf, &h);
+    ref->db_ = t->db;
+    ref->page_ = p;
+    ref->logical = logical;
+    ref->type = h.type;
+    ref->used = h.used;
+    ref->cap = t->db->payload;
+    ref->data = p->buf + RL__HDR_SIZE;
+    ref->wdata = write ? p->buf + RL__HDR_SIZE : NULL;
+}
+
+static int block_alloc(rl__blk_txn *t, uint8_t type, uint64_t *logical,
+                       rl__blk_ref *ref)
+{
+    rl__blk_page *p;
+    rl__blk_bhdr h;
+    uint64_t phys;
+    int rc = rl__map_alloc_logical(t, logical);
+    if (rc == RL_OK)
+        rc = rl__free_alloc(t, &phys);
+    if (rc == RL_OK)
+        rc = rl__cache_fresh(t, phys, &p);
+    if (rc != RL_OK)
+        return rc;
+    memset(&h, 0, sizeof h);
+    h.type = type;
+    h.self = phys;
+    h.logical = *logical;
+    h.txn = t->root.txn;
+    h.owner = *logical;
+    rl__fmt_bhdr_encode(p->buf, &h);
+    rc = rl__map_set(t, *logical, phys);
+    if (rc != RL_OK) {
+        rl__cache_unpin(p);
+        return rc;
+    }
+    fill_ref(t, p, *logical, 1, ref);
+    return RL_OK;
+}
+
+static int block_get(rl__blk_txn *t, uint64_t logical, int write, rl__blk_ref *ref)
+{
+    rl__blk_page *p;
+    uint64_t phys, np;
+    int rc = rl__map_lookup(t, logical, &phys);
+    if (rc == RL_OK)
+        rc = rl__cache_get(t, phys, &p);
+    if (rc != RL_OK)
+        return rc;
+    rc = check_single(t, p, logical);
+    if (rc != RL_OK || !write) {
+        if (rc == RL_OK)
+            fill_ref(t, p, logical, 0, ref);
+        else
+            rl__cache_unpin(p);
+        return rc;
+    }
+    rl__cache_unpin(p);
+    rc = rl__blk_writable(t, phys, &np, &p);
+    if (rc == RL_OK && np != phys && (rc = rl__map_set(t, logical, np)) != RL_OK)
+        rl__cache_unpin(p);
+    if (rc == RL_OK)
+        fill_ref(t, p, logical, 1, ref);
+    return rc;
+}
+
+static int block_free(rl__blk_txn *t, uint64_t logical)
+{
+    rl__blk_page *p;
+    rl__blk_bhdr h;
+    uint64_t phys;
+    int rc = rl__map_lookup(t, logical, &phys);
+    if (rc == RL_OK)
+        rc = rl__cache_get(t, phys, &p);
+    if (rc != RL_OK)
+        return rc;
+    rc = check_single(t, p, logical);
+    rl__fmt_bhdr_decode(p->buf, &h);
+    if (h.txn == t->root.txn)
+        p->dirty = 0; /* dies young: never written */
+    rl__cache_unpin(p);
+    if (rc == RL_OK)
+        rc = rl__free_release(t, phys, h.txn == t->root.txn);
+    if (rc == RL_OK)
+        rc = rl__map_free_logical(t, logical);
+    return rc;
+}
+
+/* ---- entry points ------------------------------------------------------- */
+
+int rl__blk_block_alloc(rl__blk_txn *t, uint8_t type, uint64_t *logical,
+                        rl__blk_ref *ref)
+{
+    int rc;
+    if (!t)
+        return RL_MISUSE;
+    if (!t->write)
+        return RL__FAIL(&t->err, RL_READONLY, "block allocation in a read transaction");
+    if (type < RL__BLK_TYPE_CHAIN)
+        return RL__FAIL(&t->err, RL_INVALID, "block type %u is reserved", type);
+    pthread_mutex_lock(&t->db->mu);
+    rc = block_alloc(t, type, logical, ref);
+    pthread_mutex_unlock(&t->db->mu);
+    return rc;
+}
+
+int rl__blk_block_get(rl__blk_txn *t, uint64_t logical, int write, rl__blk_ref *ref)
+{
+    int rc;
+    if (!t)
+        return RL_MISUSE;
+    if (write && !t->write)
+        return RL__FAIL(&t->err, RL_READONLY, "block write in a read transaction");
+    pthread_mutex_lock(&t->db->mu);
+    rc = block_get(t, logical, write, ref);
+    pthread_mutex_unlock(&t->db->mu);
+    return rc;
+}
+
+void rl__blk_block_set_used(rl__blk_ref *ref, uint32_t used)
+{
+    rl__blk_page *p = ref->page_;
+    rl__put32(p->buf + 4, used); /* block header: used */
+    ref->used = used;
+}
+
+void rl__blk_block_put(rl__blk_ref *ref)
+{
+    if (!ref || !ref->page_)
+        return;
+    pthread_mutex_lock(&ref->db_->mu);
+    rl__cache_unpin(ref->page_);
+    pthread_mutex_unlock(&ref->db_->mu);
+    ref->page_ = NULL;
+    ref->data = ref->wdata = NULL;
+}
+
+int rl__blk_block_free(rl__blk_txn *t, uint64_t logical)
+{
+    int rc;
+    if (!t)
+        return RL_MISUSE;
+    if (!t->write)
+        return RL__FAIL(&t->err, RL_READONLY, "block free in a read transaction");
+    pthread_mutex_lock(&t->db->mu);
+    rc = block_free(t, logical);
+    pthread_mutex_unlock(&t->db->mu);
+    return rc;
+}
