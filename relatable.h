@@ -6,9 +6,33 @@
 ** code: RL_OK (0) on success, otherwise one of the codes below. Codes are
 ** never renumbered; new codes are only ever appended.
 **
-** The relational API (databases, tables, rows) arrives with the relational
-** core; today the header carries the result codes shared by every layer.
+** Overview
+**   rl_open / rl_close            a database file
+**   rl_begin / rl_commit / rl_rollback
+**                                 transactions: every read and write happens
+**                                 inside one; readers see a stable snapshot
+**   rl_create_table / rl_drop_table / rl_table_at / rl_columns
+**                                 the schema, stored in the file
+**   rl_insert / rl_get / rl_update / rl_delete / rl_count / rl_truncate
+**                                 rows by primary key (O(log n))
+**   rl_scan / rl_cursor_next      every row of a table, streamed
+**   rl_vacuum                     reclaim the space of deleted rows
+**   rl_row_*                      read values out of a row
+**
+** Every table has an INTEGER primary key column "id" at column index 0,
+** assigned automatically (1, 2, 3, ...) unless an insert gives one; user
+** columns follow at indexes 1..n.
+**
+** Ownership: strings and arrays passed in are copied when needed; rows
+** returned by rl_get are the caller's (free with rl_row_free); rows from a
+** cursor belong to the cursor and are valid until the next step; names
+** returned by rl_table_at/rl_columns live as long as the transaction.
+**
+** Threads: an rl_db may be shared by threads; an rl_txn, rl_cursor or
+** rl_row is used by one thread at a time.
 */
+#include <stddef.h>
+#include <stdint.h>
 #ifndef RELATABLE_H
 #define RELATABLE_H
 
@@ -38,7 +62,14 @@ extern "C" {
     X(RL_EXISTS, 11, "already exists")                                       \
     X(RL_RANGE, 12, "value or offset out of range")                          \
     X(RL_TOOBIG, 13, "value too large")                                      \
-    X(RL_CANTOPEN, 14, "unable to open the database file")
+    X(RL_CANTOPEN, 14, "unable to open the database file")                  \
+    X(RL_NOTABLE, 15, "no such table")                                       \
+    X(RL_NOCOLUMN, 16, "no such column")                                     \
+    X(RL_TYPE, 17, "value of the wrong type")                                \
+    X(RL_NOTNULL, 18, "NULL in a NOT NULL column")                           \
+    X(RL_DUPLICATE, 19, "duplicate key")                                     \
+    X(RL_FOREIGNKEY, 20, "foreign key constraint failed")                    \
+    X(RL_DONE, 21, "no more rows")
 
 /** Result codes. */
 typedef enum rl_result {
@@ -63,6 +94,253 @@ const char *rl_errname(int code);
 
 /** rl_version - the library version string, e.g. "0.1.0". */
 const char *rl_version(void);
+
+/* ==== Handles ========================================================== */
+
+typedef struct rl_db rl_db;         /**< an open database file */
+typedef struct rl_txn rl_txn;       /**< a read or write transaction */
+typedef struct rl_row rl_row;       /**< one row's values */
+typedef struct rl_cursor rl_cursor; /**< a stream of rows */
+
+/* ==== Values ============================================================= */
+
+/** Column and value types. RL_TNULL is only ever a value's type. */
+typedef enum rl_type {
+    RL_TNULL = 0,
+    RL_TINTEGER = 1, /**< int64_t */
+    RL_TREAL = 2,    /**< double, including NaN and infinities */
+    RL_TCHAR = 3,    /**< CHAR(n): at most n bytes, stored exactly */
+    RL_TTEXT = 4,    /**< UTF-8 text of any length (not checked) */
+    RL_TBLOB = 5     /**< bytes of any length */
+} rl_type;
+
+/** A value passed to rl_insert / rl_update or read with rl_row_get. For
+ * CHAR/TEXT/BLOB, b.p points at b.n bytes owned by whoever made the value. */
+typedef struct rl_value {
+    rl_type type;
+    union {
+        int64_t i;
+        double r;
+        struct {
+            const void *p;
+            size_t n;
+        } b;
+    } v;
+} rl_value;
+
+static inline rl_value rl_null(void)
+{
+    rl_value x;
+    x.type = RL_TNULL;
+    x.v.i = 0;
+    return x;
+}
+static inline rl_value rl_int(int64_t i)
+{
+    rl_value x;
+    x.type = RL_TINTEGER;
+    x.v.i = i;
+    return x;
+}
+static inline rl_value rl_real(double r)
+{
+    rl_value x;
+    x.type = RL_TREAL;
+    x.v.r = r;
+    return x;
+}
+/** Text of n bytes (may hold NUL bytes); also used for CHAR(n) columns. */
+static inline rl_value rl_textn(const char *s, size_t n)
+{
+    rl_value x;
+    x.type = RL_TTEXT;
+    x.v.b.p = s;
+    x.v.b.n = n;
+    return x;
+}
+/** A NUL-terminated string (NULL gives a NULL value). */
+rl_value rl_text(const char *s);
+static inline rl_value rl_blob(const void *p, size_t n)
+{
+    rl_value x;
+    x.type = RL_TBLOB;
+    x.v.b.p = p;
+    x.v.b.n = n;
+    return x;
+}
+
+/* ==== Opening ============================================================ */
+
+#define RL_OPEN_CREATE 0x1   /**< create the file if it does not exist */
+#define RL_OPEN_READONLY 0x2 /**< never write; write transactions fail */
+#define RL_OPEN_EXCL 0x4     /**< with CREATE: fail with RL_EXISTS if it exists */
+
+/** Durability of commits (docs/format.md, "Commit protocol"). */
+#define RL_SYNC_FULL 0   /**< a commit that returned survives power loss */
+#define RL_SYNC_NORMAL 1 /**< power loss may lose the last commit */
+#define RL_SYNC_OFF 2    /**< no fsync: survives a program crash only */
+
+typedef struct rl_options {
+    unsigned flags;         /**< RL_OPEN_*; 0 means RL_OPEN_CREATE */
+    uint32_t block_size;    /**< new files: power of two 512..65536; 0 = 4096 */
+    int durability;         /**< RL_SYNC_*; default RL_SYNC_FULL */
+    size_t cache_bytes;     /**< block cache; 0 = 8 MiB */
+    /** Vacuum a table automatically when its deleted rows pass this share
+     * of its rows (and at least 1,000 rows). 0 = default 0.5; negative
+     * turns automatic vacuum off. */
+    double autovacuum_ratio;
+} rl_options;
+
+/**
+ * rl_open - open (or create) the database file at path.
+ * @path: file name.
+ * @opt:  options, or NULL for defaults (create if missing).
+ * @out:  receives the handle. Even when rl_open fails, *out is a handle
+ *        (unless memory ran out: then NULL) whose rl_errmsg says why; close
+ *        it with rl_close.
+ * Returns RL_OK; RL_CANTOPEN (missing file, permissions), RL_CORRUPT (not a
+ * relatable file, or damaged), RL_EXISTS, RL_INVALID (bad options),
+ * RL_NOMEM, RL_IOERR.
+ */
+int rl_open(const char *path, const rl_options *opt, rl_db **out);
+
+/**
+ * rl_close - close a database. Every transaction must have ended.
+ * Returns RL_OK, or RL_BUSY (the handle stays open) if one has not.
+ * Closing NULL is a no-op.
+ */
+int rl_close(rl_db *db);
+
+/** rl_errmsg - the message of the last failed call on db (or on one of its
+ * transactions, cursors); "" if none. Valid until the next call. */
+const char *rl_errmsg(rl_db *db);
+
+/* ==== Transactions ======================================================= */
+
+#define RL_READ 0
+#define RL_WRITE 1
+
+/**
+ * rl_begin - start a transaction.
+ * @mode: RL_READ (a snapshot; many at once) or RL_WRITE (one at a time:
+ *        a second writer waits for the first).
+ * Returns RL_OK, RL_READONLY (write on a read-only handle), RL_CORRUPT,
+ * RL_IOERR, RL_NOMEM, RL_MISUSE.
+ */
+int rl_begin(rl_db *db, int mode, rl_txn **out);
+
+/** rl_commit - make a write transaction's changes durable and visible, or
+ * end a read transaction. The transaction is freed in every case; if the
+ * commit fails nothing of it is kept. */
+int rl_commit(rl_txn *t);
+
+/** rl_rollback - discard the transaction and free it. NULL is a no-op. */
+void rl_rollback(rl_txn *t);
+
+/* ==== Schema ============================================================= */
+
+#define RL_NOT_NULL 0x1 /**< column flag: NULL is refused */
+
+/** A column definition for rl_create_table. */
+typedef struct rl_column {
+    const char *name; /**< 1..64 bytes: letters, digits, '_'; not "id" */
+    rl_type type;     /**< RL_TINTEGER .. RL_TBLOB */
+    uint32_t size;    /**< CHAR(n): n (1..65535); else 0 */
+    unsigned flags;   /**< RL_NOT_NULL */
+    /** Foreign key: the table whose id this INTEGER column holds, or NULL.
+     * Inserts and updates must name an existing row (or NULL). */
+    const char *references;
+} rl_column;
+
+/**
+ * rl_create_table - create a table with an "id" primary key and ncols
+ * columns. Returns RL_OK, RL_EXISTS, RL_INVALID (bad name, type, size,
+ * duplicate column), RL_NOTABLE (references an unknown table),
+ * RL_READONLY (read transaction).
+ */
+int rl_create_table(rl_txn *t, const char *name, const rl_column *cols, int ncols);
+
+/** rl_drop_table - drop a table and free its space. RL_NOTABLE if missing,
+ * RL_FOREIGNKEY if another table references it. */
+int rl_drop_table(rl_txn *t, const char *name);
+
+/** rl_table_at - the name of table i (0-based, in creation order), or
+ * RL_NOTFOUND past the last one. */
+int rl_table_at(rl_txn *t, int i, const char **name);
+
+/** rl_columns - a table's columns, id first (*ncols counts it). */
+int rl_columns(rl_txn *t, const char *table, const rl_column **cols, int *ncols);
+
+/* ==== Rows =============================================================== */
+
+/**
+ * rl_insert - insert a row.
+ * @vals: one value per column, id first: vals[0] is rl_null() for the next
+ *        id or rl_int(n) for id n (the sequence then moves past n).
+ * @nvals: number of columns including id.
+ * @id:   receives the row's id (may be NULL).
+ * Returns RL_OK; RL_NOTABLE, RL_INVALID (wrong number of values), RL_TYPE,
+ * RL_TOOBIG (value longer than CHAR(n)), RL_NOTNULL, RL_DUPLICATE (id
+ * taken), RL_FOREIGNKEY, RL_READONLY. A failed insert changes nothing and
+ * leaves the transaction usable.
+ */
+int rl_insert(rl_txn *t, const char *table, const rl_value *vals, int nvals, int64_t *id);
+
+/** rl_get - the row with this id; *row is the caller's (rl_row_free).
+ * RL_NOTFOUND if there is none. */
+int rl_get(rl_txn *t, const char *table, int64_t id, rl_row **row);
+
+/** rl_update - replace the row's values (vals as for rl_insert; vals[0]
+ * must be NULL or equal id). Same errors as rl_insert, and RL_NOTFOUND. */
+int rl_update(rl_txn *t, const char *table, int64_t id, const rl_value *vals, int nvals);
+
+/** rl_delete - delete the row (RL_NOTFOUND if none; RL_FOREIGNKEY if
+ * another row references it). */
+int rl_delete(rl_txn *t, const char *table, int64_t id);
+
+/** rl_count - the number of rows, O(1). */
+int rl_count(rl_txn *t, const char *table, uint64_t *n);
+
+/** rl_truncate - delete every row (RL_FOREIGNKEY if any is referenced). */
+int rl_truncate(rl_txn *t, const char *table);
+
+/** rl_vacuum - rewrite a table (or all, when table is NULL) without its
+ * deleted rows, returning the space to the freelist. */
+int rl_vacuum(rl_txn *t, const char *table);
+
+/** rl_scan - a cursor over every row of a table, in storage order. */
+int rl_scan(rl_txn *t, const char *table, rl_cursor **c);
+
+/** rl_cursor_next - step to the next row; *row belongs to the cursor and
+ * stays valid until the next step or close. Returns RL_OK with a row,
+ * RL_DONE after the last, or an error. */
+int rl_cursor_next(rl_cursor *c, const rl_row **row);
+
+/** rl_cursor_close - free the cursor. NULL is a no-op. */
+void rl_cursor_close(rl_cursor *c);
+
+/* ==== Reading a row ========================================================
+** Columns are 0-based, id at 0. Out-of-range columns read as NULL.
+*/
+int rl_row_ncols(const rl_row *row);
+/** The column's name (valid as long as the row). */
+const char *rl_row_name(const rl_row *row, int col);
+/** The index of a column by name, or -1. */
+int rl_row_col(const rl_row *row, const char *name);
+/** The value's type: RL_TNULL for NULL. */
+rl_type rl_row_type(const rl_row *row, int col);
+int rl_row_is_null(const rl_row *row, int col);
+/** An INTEGER column's value (0 if NULL or not an integer). */
+int64_t rl_row_int(const rl_row *row, int col);
+/** A REAL column's value (0.0 if NULL or not a real). */
+double rl_row_real(const rl_row *row, int col);
+/** CHAR/TEXT/BLOB bytes (NULL if NULL); *len receives the length. The
+ * bytes are followed by a NUL not counted in *len. */
+const void *rl_row_bytes(const rl_row *row, int col, size_t *len);
+/** The value as an rl_value pointing into the row. */
+int rl_row_get(const rl_row *row, int col, rl_value *out);
+/** rl_row_free - free a row from rl_get. NULL is a no-op. */
+void rl_row_free(rl_row *row);
 
 #ifdef __cplusplus
 }

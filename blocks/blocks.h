@@ -22,6 +22,39 @@
 
 #include "../relatable.h"
 
+/* ---- little-endian helpers: every integer on disk goes through these ------ */
+
+static inline void rl__put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static inline void rl__put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+static inline void rl__put64(uint8_t *p, uint64_t v)
+{
+    rl__put32(p, (uint32_t)v);
+    rl__put32(p + 4, (uint32_t)(v >> 32));
+}
+static inline uint16_t rl__get16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t rl__get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+static inline uint64_t rl__get64(const uint8_t *p)
+{
+    return (uint64_t)rl__get32(p) | ((uint64_t)rl__get32(p + 4) << 32);
+}
+
 /* ---- errors ------------------------------------------------------------ */
 
 /* A result code with a human message and the place it was raised. */

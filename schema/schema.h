@@ -1,0 +1,191 @@
+/*
+** schema/schema.h: the relational layer's interface to relatable.c.
+**
+** schema/ turns the block layer's chains and blocks into tables:
+**   record.c   a row's values <-> the bytes of a record
+**   btree.c    B+trees of u64 keys and values in single blocks (the
+**              primary-key index: id -> place of the row's record)
+**   catalog.c  table definitions, stored in the schema chain
+**   table.c    rows: insert, get, update, delete (tombstones), count,
+**              truncate, vacuum, TEXT/BLOB values in their own chains
+**   cursor.c   scans over a table's records
+** It reaches the file only through blocks/blocks.h.
+**
+** Storage of a table (docs/format.md, "Tables"):
+**   - a state block (counts, next id, the heads below);
+**   - a heap chain of records, appended in insertion order; a delete sets
+**     the record's tombstone flag in place;
+**   - a B+tree from id to the record's place in the heap.
+*/
+#ifndef RL_SCHEMA_H
+#define RL_SCHEMA_H
+
+#include <stdint.h>
+
+#include "../blocks/blocks.h"
+#include "../relatable.h"
+
+/* Block types of this layer (docs/format.md). */
+#define RL__TYPE_SCHEMA (RL__BLK_TYPE_USER + 0) /* the catalog chain */
+#define RL__TYPE_STATE (RL__BLK_TYPE_USER + 1)  /* a table's state block */
+#define RL__TYPE_HEAP (RL__BLK_TYPE_USER + 2)   /* a table's record chain */
+#define RL__TYPE_VALUE (RL__BLK_TYPE_USER + 3)  /* a large TEXT/BLOB value */
+#define RL__TYPE_BTREE (RL__BLK_TYPE_USER + 4)  /* a B+tree node */
+
+/* Meta words of the root slot used by this layer. */
+#define RL__META_SCHEMA 0  /* logical number of the catalog chain, 0 = none */
+#define RL__META_VERSION 1 /* catalog version: bumped by every schema change */
+
+#define RL__MAX_NAME 64
+#define RL__MAX_COLUMNS 2000
+#define RL__MAX_CHAR 65535u
+
+/* ---- catalog ---------------------------------------------------------------- */
+
+typedef struct rl__table {
+    char *name;
+    uint64_t state;  /* logical number of the state block */
+    int ncols;       /* including id at 0 */
+    rl_column *cols; /* ncols; names and references owned here */
+    int *ref_table;  /* per column: index of the referenced table, or -1 */
+} rl__table;
+
+/* An immutable set of table definitions, shared by reference count. */
+typedef struct rl__catalog {
+    rl__table *tables;
+    int n;
+    uint64_t version; /* RL__META_VERSION it was loaded at */
+    int refs;         /* changed only under the owner's lock */
+} rl__catalog;
+
+int rl__cat_load(rl__blk_txn *t, rl__catalog **out);
+/* Write cat into the schema chain and bump the catalog version. */
+int rl__cat_save(rl__blk_txn *t, rl__catalog *cat);
+/* A deep copy (refs = 1). */
+int rl__cat_clone(const rl__catalog *cat, rl__catalog **out, rl__err *err);
+void rl__cat_free(rl__catalog *cat);
+/* Index of the table named name, or -1. */
+int rl__cat_find(const rl__catalog *cat, const char *name);
+/* Append a table definition to a private catalog (validates it). */
+int rl__cat_add(rl__catalog *cat, const char *name, const rl_column *cols,
+                int ncols, uint64_t state, rl__err *err);
+/* Remove table i from a private catalog. */
+void rl__cat_remove(rl__catalog *cat, int i);
+
+/* ---- records ----------------------------------------------------------------- */
+
+#define RL__REC_TOMBSTONE 0x1
+
+/* A growable byte buffer. */
+typedef struct rl__buf {
+    uint8_t *p;
+    size_t n, cap;
+} rl__buf;
+int rl__buf_reserve(rl__buf *b, size_t extra);
+void rl__buf_free(rl__buf *b);
+void rl__put_varint(rl__buf *b, uint64_t v);
+/* Read a varint at p[*off..n); RL_CORRUPT if it runs off the end. */
+int rl__get_varint(const uint8_t *p, size_t n, size_t *off, uint64_t *v);
+
+/* Values longer than this many bytes go to their own chain. */
+#define RL__INLINE_MAX 512
+
+/* A decoded value of a record body: inline bytes point into the body; a
+ * large value names its chain instead. */
+typedef struct rl__field {
+    rl_type type; /* RL_TNULL for NULL */
+    int64_t i;
+    double r;
+    const uint8_t *p; /* inline bytes, or NULL when in a chain */
+    uint64_t n;       /* byte length */
+    uint64_t chain;   /* large value's chain head, or 0 */
+} rl__field;
+
+/* Encode the body of a record (id + values); large values must already
+ * be in chains, given per column in chains[] (0 = inline). */
+int rl__rec_encode(const rl__table *tbl, const rl_value *vals, const uint64_t *chains,
+                   rl__buf *out);
+/* Decode a body into fields[0..ncols). */
+int rl__rec_decode(const rl__table *tbl, const uint8_t *body, size_t n,
+                   rl__field *fields, rl__err *err);
+
+/* ---- B+tree (u64 -> u64) -------------------------------------------------------- */
+
+int rl__bt_create(rl__blk_txn *t, uint64_t *root);
+/* RL_NOTFOUND when key is absent. */
+int rl__bt_get(rl__blk_txn *t, uint64_t root, uint64_t key, uint64_t *val);
+/* Insert (RL_DUPLICATE if present and !replace); *root may change. */
+int rl__bt_put(rl__blk_txn *t, uint64_t *root, uint64_t key, uint64_t val, int replace);
+/* RL_NOTFOUND when key is absent. */
+int rl__bt_delete(rl__blk_txn *t, uint64_t root, uint64_t key);
+/* Free every node. */
+int rl__bt_free(rl__blk_txn *t, uint64_t root);
+/* Number of nodes and entries (for checks and rdump). */
+int rl__bt_stats(rl__blk_txn *t, uint64_t root, uint64_t *nodes, uint64_t *entries);
+
+/* ---- tables ------------------------------------------------------------------------ */
+
+/* The state of one table, kept in its state block. */
+typedef struct rl__tstate {
+    uint64_t heap;     /* heap chain head */
+    uint64_t pk;       /* B+tree root */
+    int64_t next_id;   /* next automatic id */
+    uint64_t live;     /* rows */
+    uint64_t dead;     /* tombstones in the heap */
+} rl__tstate;
+
+/* A transaction of the schema layer: the block transaction and the
+ * catalog it sees (a private copy once it changes the schema). */
+typedef struct rl__stx {
+    rl__blk_txn *bt;
+    rl__catalog *cat;
+    int cat_private;
+    double autovacuum_ratio; /* < 0: off */
+    rl__err *err;
+} rl__stx;
+
+/* A row handed to the user: values point into buf. */
+struct rl_row {
+    rl__catalog *cat; /* holds the column names alive */
+    int table;
+    int ncols;
+    rl_value *vals;
+    rl__buf buf;
+};
+
+int rl__tbl_create(rl__stx *s, const char *name, const rl_column *cols, int ncols);
+int rl__tbl_drop(rl__stx *s, int table);
+int rl__tbl_state(rl__stx *s, int table, rl__tstate *st);
+int rl__tbl_insert(rl__stx *s, int table, const rl_value *vals, int nvals, int64_t *id);
+int rl__tbl_get(rl__stx *s, int table, int64_t id, rl_row *row);
+int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int nvals);
+int rl__tbl_delete(rl__stx *s, int table, int64_t id);
+int rl__tbl_truncate(rl__stx *s, int table);
+int rl__tbl_vacuum(rl__stx *s, int table);
+/* Fill row from a record body (large values read from their chains). */
+int rl__tbl_row_from_body(rl__stx *s, int table, const uint8_t *body, size_t n,
+                          rl_row *row);
+void rl__row_clear(rl_row *row);
+
+/* ---- cursors -------------------------------------------------------------------------- */
+
+typedef struct rl__scan {
+    rl__stx *s;
+    int table;
+    uint64_t heap;
+    rl__blk_pos pos;
+    uint64_t offset, length; /* stream offset reached, stream length */
+    rl__buf body;
+} rl__scan;
+
+/* Read the record at *pos: its flags and body (into body); *pos ends
+ * past it and *size counts its bytes. */
+int rl__heap_read(rl__stx *s, uint64_t heap, rl__blk_pos *pos, uint8_t *flags,
+                  rl__buf *body, uint64_t *size);
+int rl__scan_open(rl__stx *s, int table, rl__scan *sc);
+/* The next live record's body (in sc->body) and its place; RL_DONE at
+ * the end. */
+int rl__scan_next(rl__scan *sc, rl__blk_pos *where);
+void rl__scan_close(rl__scan *sc);
+
+#endif /* RL_SCHEMA_H */

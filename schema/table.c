@@ -1,0 +1,613 @@
+/*
+** schema/table.c: rows. Each table has a state block, a heap chain of
+** records (schema/record.c) and a B+tree from id to the record's place.
+**
+** State block payload (docs/format.md, "Table state"):
+**     0 magic u32 "RLTS", 4 version u32 (1), 8 heap chain u64, 16 B+tree
+**     root u64, 24 next id i64, 32 rows u64, 40 tombstones u64.
+**
+** A record in the heap is: flags u8, body length varint, body. Records
+** are only appended; delete sets RL__REC_TOMBSTONE in place and removes
+** the id from the B+tree; update is a delete and an insert keeping the id.
+** Vacuum copies the live records into a new heap and tree. A value longer
+** than RL__INLINE_MAX bytes lives in its own VALUE chain.
+**
+** Invariants:
+**   1. The B+tree holds exactly the ids of live records, each with the
+**      place of its record; tombstoned records are in no tree.
+**   2. rows + tombstones = records in the heap.
+**   3. Every call validates all its input before it writes anything, so a
+**      rejected row leaves the transaction as it was.
+*/
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schema.h"
+
+#define STATE_MAGIC 0x53544c52u /* "RLTS" */
+#define STATE_VERSION 1u
+#define AUTOVACUUM_MIN 1000u
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+static uint64_t id_key(int64_t id)
+{
+    return (uint64_t)id ^ (UINT64_C(1) << 63); /* keeps signed order */
+}
+
+static uint64_t pos_pack(rl__blk_pos p)
+{
+    return (p.logical << 16) | p.off;
+}
+
+static rl__blk_pos pos_unpack(uint64_t v)
+{
+    rl__blk_pos p = {v >> 16, (uint32_t)(v & 0xffff)};
+    return p;
+}
+
+static const rl__table *tbl_of(rl__stx *s, int table)
+{
+    return &s->cat->tables[table];
+}
+
+/* ---- the state block ------------------------------------------------------------ */
+
+int rl__tbl_state(rl__stx *s, int table, rl__tstate *st)
+{
+    const rl__table *tb = tbl_of(s, table);
+    rl__blk_ref ref;
+    int rc = rl__blk_block_get(s->bt, tb->state, 0, &ref);
+    if (rc != RL_OK)
+        return rc;
+    if (ref.type != RL__TYPE_STATE || ref.used < 48 || rl__get32(ref.data) != STATE_MAGIC ||
+        rl__get32(ref.data + 4) != STATE_VERSION)
+        rc = RL__CORRUPT(s->err, "table %s: damaged state block %llu", tb->name,
+                         (unsigned long long)tb->state);
+    st->heap = rl__get64(ref.data + 8);
+    st->pk = rl__get64(ref.data + 16);
+    st->next_id = (int64_t)rl__get64(ref.data + 24);
+    st->live = rl__get64(ref.data + 32);
+    st->dead = rl__get64(ref.data + 40);
+    rl__blk_block_put(&ref);
+    return rc;
+}
+
+static void state_encode(uint8_t *p, const rl__tstate *st)
+{
+    rl__put32(p, STATE_MAGIC);
+    rl__put32(p + 4, STATE_VERSION);
+    rl__put64(p + 8, st->heap);
+    rl__put64(p + 16, st->pk);
+    rl__put64(p + 24, (uint64_t)st->next_id);
+    rl__put64(p + 32, st->live);
+    rl__put64(p + 40, st->dead);
+}
+
+static int state_write(rl__stx *s, int table, const rl__tstate *st)
+{
+    rl__blk_ref ref;
+    int rc = rl__blk_block_get(s->bt, tbl_of(s, table)->state, 1, &ref);
+    if (rc != RL_OK)
+        return rc;
+    state_encode(ref.wdata, st);
+    rl__blk_block_set_used(&ref, 48);
+    rl__blk_block_put(&ref);
+    return RL_OK;
+}
+
+/* ---- the catalog copy a schema change works on ------------------------------------- */
+
+static int cat_private(rl__stx *s)
+{
+    rl__catalog *copy;
+    int rc;
+    if (s->cat_private)
+        return RL_OK;
+    rc = rl__cat_clone(s->cat, &copy, s->err);
+    if (rc != RL_OK)
+        return rc;
+    s->cat = copy; /* the shared one stays referenced by the caller */
+    s->cat_private = 1;
+    return RL_OK;
+}
+
+int rl__tbl_create(rl__stx *s, const char *name, const rl_column *cols, int ncols)
+{
+    rl__tstate st = {0, 0, 1, 0, 0};
+    rl__blk_ref ref;
+    uint64_t state;
+    rl__catalog *probe;
+    int rc = rl__cat_clone(s->cat, &probe, s->err); /* validate before writing */
+    if (rc == RL_OK) {
+        rc = rl__cat_add(probe, name, cols, ncols, 1, s->err);
+        rl__cat_free(probe);
+    }
+    if (rc == RL_OK)
+        rc = cat_private(s);
+    if (rc == RL_OK)
+        rc = rl__blk_chain_create(s->bt, RL__TYPE_HEAP, &st.heap);
+    if (rc == RL_OK)
+        rc = rl__bt_create(s->bt, &st.pk);
+    if (rc == RL_OK)
+        rc = rl__blk_block_alloc(s->bt, RL__TYPE_STATE, &state, &ref);
+    if (rc != RL_OK)
+        return rc;
+    state_encode(ref.wdata, &st);
+    rl__blk_block_set_used(&ref, 48);
+    rl__blk_block_put(&ref);
+    rc = rl__cat_add(s->cat, name, cols, ncols, state, s->err);
+    return rc == RL_OK ? rl__cat_save(s->bt, s->cat) : rc;
+}
+
+/* ---- reading records ---------------------------------------------------------- */
+
+void rl__row_clear(rl_row *row)
+{
+    free(row->vals);
+    rl__buf_free(&row->buf);
+    row->vals = NULL;
+    row->ncols = 0;
+}
+
+/* Append n bytes and a NUL to the row's buffer; *at gets their offset. */
+static int row_bytes(rl_row *row, const void *p, size_t n, size_t *at)
+{
+    if (rl__buf_reserve(&row->buf, n + 1) != RL_OK)
+        return RL_NOMEM;
+    *at = row->buf.n;
+    if (n)
+        memcpy(row->buf.p + row->buf.n, p, n);
+    row->buf.p[row->buf.n + n] = '\0';
+    row->buf.n += n + 1;
+    return RL_OK;
+}
+
+/* Read a large value's chain into the row's buffer. */
+static int row_chain(rl__stx *s, rl_row *row, const rl__field *f, size_t *at)
+{
+    uint64_t len = 0;
+    int rc = rl__blk_chain_length(s->bt, f->chain, &len);
+    if (rc == RL_OK && len != f->n)
+        return RL__CORRUPT(s->err, "value chain %llu holds %llu bytes, record says %llu",
+                           (unsigned long long)f->chain, (unsigned long long)len,
+                           (unsigned long long)f->n);
+    if (rc == RL_OK && rl__buf_reserve(&row->buf, (size_t)len + 1) != RL_OK)
+        return RL__FAIL(s->err, RL_NOMEM, "no memory for a %llu-byte value",
+                        (unsigned long long)len);
+    if (rc == RL_OK)
+        rc = rl__blk_chain_read(s->bt, f->chain, 0, row->buf.p + row->buf.n, (size_t)len);
+    if (rc != RL_OK)
+        return rc;
+    *at = row->buf.n;
+    row->buf.p[row->buf.n + len] = '\0';
+    row->buf.n += (size_t)len + 1;
+    return RL_OK;
+}
+
+int rl__tbl_row_from_body(rl__stx *s, int table, const uint8_t *body, size_t n, rl_row *row)
+{
+    const rl__table *tb = tbl_of(s, table);
+    rl__field *f = calloc((size_t)tb->ncols, sizeof *f);
+    size_t *at = calloc((size_t)tb->ncols, sizeof *at);
+    rl_value *vals = calloc((size_t)tb->ncols, sizeof *vals);
+    int rc = (f && at && vals) ? rl__rec_decode(tb, body, n, f, s->err)
+                               : RL__FAIL(s->err, RL_NOMEM, "no memory for a row");
+    row->buf.n = 0;
+    for (int c = 0; c < tb->ncols && rc == RL_OK; c++) {
+        vals[c].type = f[c].type;
+        if (f[c].type == RL_TINTEGER)
+            vals[c].v.i = f[c].i;
+        else if (f[c].type == RL_TREAL)
+            vals[c].v.r = f[c].r;
+        else if (f[c].type != RL_TNULL) {
+            vals[c].v.b.n = (size_t)f[c].n;
+            rc = f[c].chain ? row_chain(s, row, &f[c], &at[c])
+                            : row_bytes(row, f[c].p, (size_t)f[c].n, &at[c]);
+            if (rc == RL_NOMEM)
+                rc = RL__FAIL(s->err, RL_NOMEM, "no memory for a row");
+        }
+    }
+    for (int c = 0; c < tb->ncols && rc == RL_OK; c++) /* the buffer has stopped moving */
+        if (vals[c].type >= RL_TCHAR)
+            vals[c].v.b.p = row->buf.p + at[c];
+    free(f);
+    free(at);
+    if (rc != RL_OK) {
+        free(vals);
+        return rc;
+    }
+    free(row->vals);
+    row->vals = vals;
+    row->ncols = tb->ncols;
+    row->table = table;
+    return RL_OK;
+}
+
+/* The place of id's record; RL_NOTFOUND (with a message) if none. */
+static int find_row(rl__stx *s, int table, const rl__tstate *st, int64_t id,
+                    rl__blk_pos *pos)
+{
+    uint64_t packed;
+    int rc = rl__bt_get(s->bt, st->pk, id_key(id), &packed);
+    if (rc == RL_NOTFOUND)
+        return RL__FAIL(s->err, RL_NOTFOUND, "table %s has no row with id %lld",
+                        tbl_of(s, table)->name, (long long)id);
+    if (rc == RL_OK)
+        *pos = pos_unpack(packed);
+    return rc;
+}
+
+int rl__tbl_get(rl__stx *s, int table, int64_t id, rl_row *row)
+{
+    rl__tstate st;
+    rl__blk_pos pos;
+    rl__buf body = {0};
+    uint8_t flags;
+    uint64_t size;
+    int rc = rl__tbl_state(s, table, &st);
+    if (rc == RL_OK)
+        rc = find_row(s, table, &st, id, &pos);
+    if (rc == RL_OK)
+        rc = rl__heap_read(s, st.heap, &pos, &flags, &body, &size);
+    if (rc == RL_OK && (flags & RL__REC_TOMBSTONE))
+        rc = RL__CORRUPT(s->err, "table %s: the index points id %lld at a deleted record",
+                         tbl_of(s, table)->name, (long long)id);
+    if (rc == RL_OK)
+        rc = rl__tbl_row_from_body(s, table, body.p, body.n, row);
+    if (rc == RL_OK && (row->vals[0].type != RL_TINTEGER || row->vals[0].v.i != id))
+        rc = RL__CORRUPT(s->err, "table %s: the index points id %lld at another row",
+                         tbl_of(s, table)->name, (long long)id);
+    rl__buf_free(&body);
+    return rc;
+}
+
+/* ---- checking values ------------------------------------------------------------- */
+
+/* Check one user value against its column; *out is what gets stored. */
+static int check_value(rl__stx *s, const rl__table *tb, int c, const rl_value *v,
+                       rl_value *out)
+{
+    const rl_column *col = &tb->cols[c];
+    *out = *v;
+    if (v->type == RL_TNULL)
+        return (col->flags & RL_NOT_NULL)
+                   ? RL__FAIL(s->err, RL_NOTNULL, "%s.%s is NOT NULL", tb->name, col->name)
+                   : RL_OK;
+    if (col->type == RL_TREAL && v->type == RL_TINTEGER) {
+        out->type = RL_TREAL;
+        out->v.r = (double)v->v.i;
+        return RL_OK;
+    }
+    if (col->type == RL_TCHAR || col->type == RL_TTEXT) {
+        if (v->type != RL_TTEXT && v->type != RL_TCHAR)
+            goto wrong;
+        out->type = col->type;
+    } else if (v->type != col->type) {
+        goto wrong;
+    }
+    if (v->type >= RL_TCHAR && v->v.b.n > 0 && !v->v.b.p)
+        return RL__FAIL(s->err, RL_INVALID, "%s.%s: %zu bytes at a NULL pointer", tb->name,
+                        col->name, v->v.b.n);
+    if (col->type == RL_TCHAR && v->v.b.n > col->size)
+        return RL__FAIL(s->err, RL_TOOBIG, "%s.%s is CHAR(%u); the value has %zu bytes",
+                        tb->name, col->name, col->size, v->v.b.n);
+    return RL_OK;
+wrong:
+    return RL__FAIL(s->err, RL_TYPE, "%s.%s takes %s, not %s", tb->name, col->name,
+                    col->type == RL_TINTEGER ? "INTEGER" : col->type == RL_TREAL ? "REAL"
+                    : col->type == RL_TCHAR ? "CHAR" : col->type == RL_TTEXT ? "TEXT" : "BLOB",
+                    v->type == RL_TINTEGER ? "an integer" : v->type == RL_TREAL ? "a real"
+                    : v->type == RL_TBLOB ? "a blob" : "text");
+}
+
+/* Does table `table` have a row with this id? */
+static int row_exists(rl__stx *s, int table, int64_t id, int *exists)
+{
+    rl__tstate st;
+    uint64_t packed;
+    int rc = rl__tbl_state(s, table, &st);
+    if (rc == RL_OK)
+        rc = rl__bt_get(s->bt, st.pk, id_key(id), &packed);
+    *exists = rc == RL_OK;
+    return rc == RL_NOTFOUND ? RL_OK : rc;
+}
+
+/* Check a whole row (vals[0] is the id); out[] gets the values to store.
+ * self_id is the row's own id, for a row that references its own table. */
+static int check_row(rl__stx *s, int table, const rl_value *vals, int nvals,
+                     rl_value *out, int64_t self_id)
+{
+    const rl__table *tb = tbl_of(s, table);
+    int rc = RL_OK;
+    if (nvals != tb->ncols)
+        return RL__FAIL(s->err, RL_INVALID, "table %s has %d columns (id included); %d values given",
+                        tb->name, tb->ncols, nvals);
+    if (vals[0].type != RL_TNULL && vals[0].type != RL_TINTEGER)
+        return RL__FAIL(s->err, RL_TYPE, "%s.id takes an integer", tb->name);
+    out[0] = vals[0];
+    for (int c = 1; c < tb->ncols && rc == RL_OK; c++)
+        rc = check_value(s, tb, c, &vals[c], &out[c]);
+    for (int c = 1; c < tb->ncols && rc == RL_OK; c++) {
+        int exists = 0;
+        if (tb->ref_table[c] < 0 || out[c].type == RL_TNULL)
+            continue;
+        if (tb->ref_table[c] == table && out[c].v.i == self_id)
+            continue;
+        rc = row_exists(s, tb->ref_table[c], out[c].v.i, &exists);
+        if (rc == RL_OK && !exists)
+            rc = RL__FAIL(s->err, RL_FOREIGNKEY, "%s.%s = %lld: %s has no such row", tb->name,
+                          tb->cols[c].name, (long long)out[c].v.i, tb->cols[c].references);
+    }
+    return rc;
+}
+
+/* ---- writing records -------------------------------------------------------------- */
+
+/* Put large values into chains (chains[c] = head, 0 when inline). */
+static int store_large(rl__stx *s, const rl__table *tb, const rl_value *vals, uint64_t *chains)
+{
+    int rc = RL_OK;
+    for (int c = 1; c < tb->ncols && rc == RL_OK; c++) {
+        chains[c] = 0;
+        if (vals[c].type < RL_TCHAR || vals[c].v.b.n <= RL__INLINE_MAX)
+            continue;
+        rc = rl__blk_chain_create(s->bt, RL__TYPE_VALUE, &chains[c]);
+        if (rc == RL_OK)
+            rc = rl__blk_chain_append(s->bt, chains[c], vals[c].v.b.p, vals[c].v.b.n);
+    }
+    return rc;
+}
+
+/* Free the large values of a record body. */
+static int free_large(rl__stx *s, int table, const uint8_t *body, size_t n)
+{
+    const rl__table *tb = tbl_of(s, table);
+    rl__field *f = calloc((size_t)tb->ncols, sizeof *f);
+    int rc = f ? rl__rec_decode(tb, body, n, f, s->err)
+               : RL__FAIL(s->err, RL_NOMEM, "no memory");
+    for (int c = 1; c < tb->ncols && rc == RL_OK; c++)
+        if (f[c].type >= RL_TCHAR && f[c].chain)
+            rc = rl__blk_chain_free(s->bt, f[c].chain);
+    free(f);
+    return rc;
+}
+
+/* Append the record of vals (id in vals[0]) to the heap; index it. */
+static int write_record(rl__stx *s, int table, rl__tstate *st, const rl_value *vals,
+                        int replace)
+{
+    const rl__table *tb = tbl_of(s, table);
+    uint64_t *chains = calloc((size_t)tb->ncols, sizeof *chains);
+    rl__buf body = {0}, rec = {0};
+    rl__blk_pos pos;
+    int rc = chains ? store_large(s, tb, vals, chains)
+                    : RL__FAIL(s->err, RL_NOMEM, "no memory for a row");
+    if (rc == RL_OK && (rl__rec_encode(tb, vals, chains, &body) != RL_OK ||
+                        rl__buf_reserve(&rec, body.n + 11) != RL_OK))
+        rc = RL__FAIL(s->err, RL_NOMEM, "no memory for a row");
+    if (rc == RL_OK) {
+        rec.p[rec.n++] = 0; /* flags */
+        rl__put_varint(&rec, body.n);
+        memcpy(rec.p + rec.n, body.p, body.n);
+        rec.n += body.n;
+        rc = rl__blk_chain_append_pos(s->bt, st->heap, rec.p, rec.n, &pos);
+    }
+    if (rc == RL_OK && pos.logical >= (UINT64_C(1) << 48))
+        rc = RL__FAIL(s->err, RL_FULL, "table %s: block numbers past 2^48", tb->name);
+    if (rc == RL_OK)
+        rc = rl__bt_put(s->bt, &st->pk, id_key(vals[0].v.i), pos_pack(pos), replace);
+    free(chains);
+    rl__buf_free(&body);
+    rl__buf_free(&rec);
+    return rc;
+}
+
+int rl__tbl_insert(rl__stx *s, int table, const rl_value *vals, int nvals, int64_t *id)
+{
+    const rl__table *tb = tbl_of(s, table);
+    rl_value *row = calloc((size_t)(nvals > 0 ? nvals : 1), sizeof *row);
+    rl__tstate st;
+    uint64_t packed;
+    int rc = row ? rl__tbl_state(s, table, &st) : RL__FAIL(s->err, RL_NOMEM, "no memory");
+    int64_t new_id = 0;
+    if (rc == RL_OK && nvals >= 1 && vals[0].type == RL_TNULL && st.next_id == INT64_MAX)
+        rc = RL__FAIL(s->err, RL_FULL, "table %s: no ids left", tb->name);
+    if (rc == RL_OK && nvals >= 1)
+        new_id = vals[0].type == RL_TINTEGER ? vals[0].v.i : st.next_id;
+    if (rc == RL_OK)
+        rc = check_row(s, table, vals, nvals, row, new_id);
+    if (rc == RL_OK && rl__bt_get(s->bt, st.pk, id_key(new_id), &packed) == RL_OK)
+        rc = RL__FAIL(s->err, RL_DUPLICATE, "table %s already has a row with id %lld",
+                      tb->name, (long long)new_id);
+    if (rc == RL_OK) {
+        row[0] = rl_int(new_id);
+        rc = write_record(s, table, &st, row, 0);
+    }
+    if (rc == RL_OK) {
+        if (new_id >= st.next_id)
+            st.next_id = new_id == INT64_MAX ? INT64_MAX : new_id + 1;
+        st.live++;
+        rc = state_write(s, table, &st);
+    }
+    if (rc == RL_OK && id)
+        *id = new_id;
+    free(row);
+    return rc;
+}
+
+/* Tombstone the record of id (found at pos) and free its large values. */
+static int kill_record(rl__stx *s, int table, rl__tstate *st, rl__blk_pos pos)
+{
+    rl__blk_pos at = pos;
+    rl__buf body = {0};
+    uint8_t flags;
+    uint64_t size;
+    int rc = rl__heap_read(s, st->heap, &at, &flags, &body, &size);
+    if (rc == RL_OK && (flags & RL__REC_TOMBSTONE))
+        rc = RL__CORRUPT(s->err, "table %s: record already deleted", tbl_of(s, table)->name);
+    if (rc == RL_OK)
+        rc = free_large(s, table, body.p, body.n);
+    flags |= RL__REC_TOMBSTONE;
+    at = pos;
+    if (rc == RL_OK)
+        rc = rl__blk_chain_pwrite(s->bt, st->heap, &at, &flags, 1);
+    if (rc == RL_OK) {
+        st->live--;
+        st->dead++;
+    }
+    rl__buf_free(&body);
+    return rc;
+}
+
+int rl__tbl_delete(rl__stx *s, int table, int64_t id)
+{
+    rl__tstate st;
+    rl__blk_pos pos;
+    int rc = rl__tbl_state(s, table, &st);
+    if (rc == RL_OK)
+        rc = find_row(s, table, &st, id, &pos);
+    if (rc == RL_OK)
+        rc = kill_record(s, table, &st, pos);
+    if (rc == RL_OK)
+        rc = rl__bt_delete(s->bt, st.pk, id_key(id));
+    if (rc == RL_OK)
+        rc = state_write(s, table, &st);
+    return rc;
+}
+
+int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int nvals)
+{
+    const rl__table *tb = tbl_of(s, table);
+    rl_value *row = calloc((size_t)(nvals > 0 ? nvals : 1), sizeof *row);
+    rl__tstate st;
+    rl__blk_pos pos;
+    int rc = row ? rl__tbl_state(s, table, &st) : RL__FAIL(s->err, RL_NOMEM, "no memory");
+    if (rc == RL_OK && nvals >= 1 && !(vals[0].type == RL_TNULL ||
+                                       (vals[0].type == RL_TINTEGER && vals[0].v.i == id)))
+        rc = RL__FAIL(s->err, RL_INVALID, "%s: update of id %lld cannot change the id",
+                      tb->name, (long long)id);
+    if (rc == RL_OK)
+        rc = check_row(s, table, vals, nvals, row, id);
+    if (rc == RL_OK)
+        rc = find_row(s, table, &st, id, &pos);
+    if (rc == RL_OK)
+        rc = kill_record(s, table, &st, pos);
+    if (rc == RL_OK) {
+        row[0] = rl_int(id);
+        rc = write_record(s, table, &st, row, 1);
+    }
+    if (rc == RL_OK) {
+        st.live++;
+        rc = state_write(s, table, &st);
+    }
+    free(row);
+    return rc;
+}
+
+/* ---- whole tables ------------------------------------------------------------------- */
+
+/* Free every large value of the table's live records. */
+static int free_all_large(rl__stx *s, int table)
+{
+    rl__scan sc;
+    int rc = rl__scan_open(s, table, &sc);
+    while (rc == RL_OK && (rc = rl__scan_next(&sc, NULL)) == RL_OK)
+        rc = free_large(s, table, sc.body.p, sc.body.n);
+    rl__scan_close(&sc);
+    return rc == RL_DONE ? RL_OK : rc;
+}
+
+int rl__tbl_truncate(rl__stx *s, int table)
+{
+    rl__tstate st;
+    int rc = free_all_large(s, table);
+    if (rc == RL_OK)
+        rc = rl__tbl_state(s, table, &st);
+    if (rc == RL_OK)
+        rc = rl__blk_chain_free(s->bt, st.heap);
+    if (rc == RL_OK)
+        rc = rl__bt_free(s->bt, st.pk);
+    if (rc == RL_OK)
+        rc = rl__blk_chain_create(s->bt, RL__TYPE_HEAP, &st.heap);
+    if (rc == RL_OK)
+        rc = rl__bt_create(s->bt, &st.pk);
+    st.live = st.dead = 0;
+    return rc == RL_OK ? state_write(s, table, &st) : rc;
+}
+
+int rl__tbl_vacuum(rl__stx *s, int table)
+{
+    rl__tstate st;
+    uint64_t heap = 0, pk = 0;
+    rl__scan sc;
+    int rc = rl__tbl_state(s, table, &st);
+    if (rc != RL_OK || st.dead == 0)
+        return rc;
+    rc = rl__blk_chain_create(s->bt, RL__TYPE_HEAP, &heap);
+    if (rc == RL_OK)
+        rc = rl__bt_create(s->bt, &pk);
+    if (rc == RL_OK)
+        rc = rl__scan_open(s, table, &sc);
+    while (rc == RL_OK && (rc = rl__scan_next(&sc, NULL)) == RL_OK) {
+        rl__buf rec = {0};
+        rl__blk_pos pos;
+        uint64_t id = 0;
+        size_t off = 0;
+        rc = rl__buf_reserve(&rec, sc.body.n + 11) == RL_OK ? RL_OK : RL_NOMEM;
+        if (rc == RL_OK) {
+            rec.p[rec.n++] = 0;
+            rl__put_varint(&rec, sc.body.n);
+            memcpy(rec.p + rec.n, sc.body.p, sc.body.n);
+            rec.n += sc.body.n;
+            rc = rl__get_varint(sc.body.p, sc.body.n, &off, &id) == RL_OK
+                     ? rl__blk_chain_append_pos(s->bt, heap, rec.p, rec.n, &pos)
+                     : RL__CORRUPT(s->err, "table %s: damaged record", tbl_of(s, table)->name);
+        }
+        if (rc == RL_OK) /* the id was stored zigzagged */
+            rc = rl__bt_put(s->bt, &pk, id_key((int64_t)(id >> 1) ^ -(int64_t)(id & 1)),
+                            pos_pack(pos), 0);
+        rl__buf_free(&rec);
+    }
+    if (rc == RL_DONE || rc == RL_OK) {
+        rl__scan_close(&sc);
+        rc = rl__blk_chain_free(s->bt, st.heap);
+    }
+    if (rc == RL_OK)
+        rc = rl__bt_free(s->bt, st.pk);
+    if (rc != RL_OK)
+        return rc;
+    st.heap = heap;
+    st.pk = pk;
+    st.dead = 0;
+    return state_write(s, table, &st);
+}
+
+int rl__tbl_drop(rl__stx *s, int table)
+{
+    rl__tstate st;
+    const rl__table *tb = tbl_of(s, table);
+    int rc;
+    for (int i = 0; i < s->cat->n; i++)
+        for (int c = 1; i != table && c < s->cat->tables[i].ncols; c++)
+            if (s->cat->tables[i].ref_table[c] == table)
+                return RL__FAIL(s->err, RL_FOREIGNKEY, "table %s is referenced by %s.%s",
+                                tb->name, s->cat->tables[i].name,
+                                s->cat->tables[i].cols[c].name);
+    rc = free_all_large(s, table);
+    if (rc == RL_OK)
+        rc = rl__tbl_state(s, table, &st);
+    if (rc == RL_OK)
+        rc = rl__blk_chain_free(s->bt, st.heap);
+    if (rc == RL_OK)
+        rc = rl__bt_free(s->bt, st.pk);
+    if (rc == RL_OK)
+        rc = rl__blk_block_free(s->bt, tb->state);
+    if (rc == RL_OK)
+        rc = cat_private(s);
+    if (rc != RL_OK)
+        return rc;
+    rl__cat_remove(s->cat, table);
+    return rl__cat_save(s->bt, s->cat);
+}
