@@ -3,10 +3,13 @@
 ** free space inside the file turns into a shorter file.
 **
 ** Copy-on-write tends to leave live blocks at the end: a transaction that
-** cannot reuse anything yet (INV 2) appends. At each commit where enough
-** of the file is free (MIN_READY, READY_FRACTION), the last SCAN_WINDOW
-** blocks are looked at from the end down, and each live one is moved into
-** the lowest ready block below it, up to a budget of blocks per commit:
+** cannot reuse anything yet (INV 2) appends, and a vacuum writes its copy
+** at the end. At each commit where enough of the file is free (MIN_READY,
+** READY_FRACTION), the blocks at the end are looked at from the end down,
+** and each live one is moved into the lowest ready block below it. The
+** budget grows with the free space (a quarter of the ready blocks, at
+** least the caller's minimum, at most MAX_BUDGET), so a file that lost
+** most of its rows shrinks within a few commits:
 **   - a chain block: copied through rl__blk_writable, its map entry set;
 **   - a map node: its path is copied (rl__map_relocate_node);
 **   - anything else (a freelist block, a block freed but not yet reusable)
@@ -17,9 +20,9 @@
 */
 #include "blk_int.h"
 
-#define SCAN_WINDOW 64   /* blocks at the end of the file looked at per commit */
 #define MIN_READY 32     /* compact only with at least this many ready blocks */
 #define READY_FRACTION 8 /* ... and at least 1/8 of the file ready */
+#define MAX_BUDGET 1024  /* blocks moved by one commit at the most */
 
 /* Move a live chain block at phys; *moved = 0 if phys is not live. */
 static int move_chain_block(rl__blk_txn *t, uint64_t phys, const rl__blk_bhdr *h,
@@ -93,12 +96,16 @@ static int worth_it(const rl__blk_txn *t)
 
 int rl__compact_tail(rl__blk_txn *t, unsigned budget)
 {
-    uint64_t phys, stop;
+    uint64_t phys, stop, window;
     rl__free_truncate_tail(t);
     if (!worth_it(t))
         return RL_OK;
+    if (t->db->free.nready / 4 > budget)
+        budget = (unsigned)(t->db->free.nready / 4 < MAX_BUDGET ? t->db->free.nready / 4
+                                                                : MAX_BUDGET);
+    window = 4 * (uint64_t)budget;
     phys = t->root.block_count;
-    stop = phys > t->db->first_block + SCAN_WINDOW ? phys - SCAN_WINDOW : t->db->first_block;
+    stop = phys > t->db->first_block + window ? phys - window : t->db->first_block;
     while (budget > 0 && phys-- > stop && rl__free_lowest(t->db) < phys) {
         int moved = 0;
         int rc = move_one(t, phys, &moved);

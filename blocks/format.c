@@ -61,10 +61,10 @@ void rl__fmt_header_encode(uint8_t *region, const rl__blk_header *h)
 int rl__fmt_header_decode(const uint8_t *region, size_t n, rl__blk_header *h,
                           rl__err *err)
 {
+    if (n < RL__MAGIC_SIZE || memcmp(region + H_MAGIC, RL__MAGIC, RL__MAGIC_SIZE) != 0)
+        return RL__CORRUPT(err, "not a relatable database (bad magic at offset 0)");
     if (n < H_END)
         return RL__CORRUPT(err, "file is %zu bytes, too short for a relatable header", n);
-    if (memcmp(region + H_MAGIC, RL__MAGIC, RL__MAGIC_SIZE) != 0)
-        return RL__CORRUPT(err, "not a relatable database (bad magic at offset 0)");
     if (CRC_DIFFERS(rl__get32(region + H_CRC), rl__crc32c(0, region, H_CRC)))
         return RL__CORRUPT(err, "file header checksum mismatch (offset %d)", H_CRC);
     h->version = rl__get32(region + H_VERSION);
