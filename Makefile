@@ -7,6 +7,7 @@
 #   make asan       unit tests under AddressSanitizer + UBSan
 #   make valgrind   unit tests under memcheck (quick mode)
 #   make fuzz       every fuzz target for FUZZ_SECONDS each (default 20)
+#   make bench      relatable vs SQLite vs LMDB, BENCH_N rows (default 1000000)
 #   make install    PREFIX=/usr/local DESTDIR=
 #
 # Missing packages are installed with apt-get when run as root; otherwise
@@ -48,8 +49,8 @@ endef
 
 .SECONDARY:
 
-.PHONY: all test check demo asan valgrind fuzz fuzz-corpus install uninstall clean \
-        deps-test deps-fuzz deps-valgrind
+.PHONY: all test check demo asan valgrind fuzz fuzz-corpus bench install uninstall clean \
+        deps-test deps-fuzz deps-valgrind deps-bench
 
 all: $(LIB) $(EXAMPLES)
 
@@ -81,8 +82,9 @@ check: $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
 
 demo: all
-	@rm -f $(BUILD)/demo.rdb
-	$(BUILD)/examples/blockdemo $(BUILD)/demo.rdb
+	@rm -f $(BUILD)/demo.rdb $(BUILD)/blocks.rdb
+	$(BUILD)/examples/quickstart $(BUILD)/demo.rdb
+	$(BUILD)/examples/blockdemo $(BUILD)/blocks.rdb
 
 asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
@@ -113,6 +115,19 @@ fuzz-corpus: $(LIB)
 	$(CC) $(CPPFLAGS) $(CFLAGS) fuzz/mkcorpus.c $(LIB) $(LDLIBS) -o build/fuzz/mkcorpus
 	build/fuzz/mkcorpus fuzz/corpus/fuzz_open
 	for f in fuzz/corpus/fuzz_open/*; do head -c 4097 $$f > fuzz/corpus/fuzz_block/$$(basename $$f); done
+
+BENCH_N ?= 1000000
+deps-bench:
+	$(call need,libsqlite3-dev,test -f /usr/include/sqlite3.h)
+	$(call need,liblmdb-dev,test -f /usr/include/lmdb.h)
+
+$(BUILD)/bench/bench: bench/bench.c $(LIB) | deps-bench
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -O2 -g -std=c11 -Wall -Wextra $< $(LIB) -lsqlite3 -llmdb $(LDLIBS) -o $@
+
+# The benchmark: relatable, SQLite and LMDB on one workload (bench/bench.c).
+bench: $(BUILD)/bench/bench
+	$(BUILD)/bench/bench -n $(BENCH_N) -d $(BUILD)/bench-data
 
 test: check demo valgrind fuzz
 	@echo "make test: all passed"

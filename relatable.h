@@ -281,8 +281,9 @@ int rl_columns(rl_txn *t, const char *table, const rl_column **cols, int *ncols)
  * @id:   receives the row's id (may be NULL).
  * Returns RL_OK; RL_NOTABLE, RL_INVALID (wrong number of values), RL_TYPE,
  * RL_TOOBIG (value longer than CHAR(n)), RL_NOTNULL, RL_DUPLICATE (id
- * taken), RL_FOREIGNKEY, RL_READONLY. A failed insert changes nothing and
- * leaves the transaction usable.
+ * taken), RL_FOREIGNKEY, RL_READONLY. An insert refused for its input
+ * changes nothing and leaves the transaction usable; after RL_IOERR,
+ * RL_FULL or RL_NOMEM, roll the transaction back.
  */
 int rl_insert(rl_txn *t, const char *table, const rl_value *vals, int nvals, int64_t *id);
 

@@ -175,6 +175,9 @@ void rl__blk_rollback(rl__blk_txn *t);
 uint64_t rl__blk_txn_id(const rl__blk_txn *t);
 int rl__blk_txn_is_write(const rl__blk_txn *t);
 rl__err *rl__blk_txn_err(rl__blk_txn *t);
+/* Payload bytes of a block, and the file's length in blocks, as t sees it. */
+uint32_t rl__blk_payload_of(const rl__blk_txn *t);
+uint64_t rl__blk_block_count(const rl__blk_txn *t);
 
 /* Upper-layer root words, i in [0, RL__BLK_META_WORDS). */
 uint64_t rl__blk_meta_get(rl__blk_txn *t, unsigned i);

@@ -316,6 +316,16 @@ rl__err *rl__blk_txn_err(rl__blk_txn *t)
     return &t->err;
 }
 
+uint32_t rl__blk_payload_of(const rl__blk_txn *t)
+{
+    return t->db->payload;
+}
+
+uint64_t rl__blk_block_count(const rl__blk_txn *t)
+{
+    return t->root.block_count;
+}
+
 uint64_t rl__blk_meta_get(rl__blk_txn *t, unsigned i)
 {
     return i < RL__BLK_META_WORDS ? t->root.meta[i] : 0;

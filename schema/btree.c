@@ -1,26 +1,32 @@
 /*
-** schema/btree.c: B+trees from u64 keys to u64 values, one node per single
-** block (blocks/block.c). Used as the primary-key index: id -> the place of
-** the row's record.
+** schema/btree.c: B+trees of byte-string keys and values, one node per
+** single block (blocks/block.c). Tables keep their rows in one (key: the
+** id, value: the record); indexes will keep (value, id) keys.
 **
-** Node payload (docs/format.md, "B+tree node"):
-**     0  u8   kind: 1 leaf, 2 interior
-**     1  u8   0
-**     2  u16  n, the number of entries
-**     4  u32  0
-**     8  u64  leaf: logical number of the next leaf (0 = last);
-**             interior: the first child (keys below entry 0's key)
-**     16 n x 16 bytes: (key u64, value u64) in a leaf, (key u64, child u64)
-**             in an interior node, whose child holds keys >= key.
+** Node payload, a slotted page (docs/format.md, "B+tree node"):
+**     0   u8   kind: 1 leaf, 2 interior
+**     1   u8   0
+**     2   u16  n, the number of cells
+**     4   u16  start: offset of the lowest cell byte (cells fill the page
+**              from its end downwards)
+**     6   u16  frag: bytes of dead cells between start and the end
+**     8   u64  leaf: logical number of the next leaf (0: the last);
+**              interior: the first child (keys below cell 0's key)
+**     16  u16 x n  slots: offsets of the cells, in key order
+**   leaf cell:     varint key length, varint value length, key, value
+**   interior cell: varint key length, key, u64 child (keys >= key)
+** Keys compare as unsigned bytes, then by length.
+**
 ** Nodes link LOGICAL numbers, so copying a node on write never touches its
 ** parent: the block map absorbs it.
 ** Invariants:
-**   1. Keys ascend within a node and along the leaf chain.
-**   2. Every leaf is at the same depth; interior nodes hold >= 1 entry.
-**   3. Appending the largest key to a full rightmost leaf starts a new leaf
-**      instead of splitting in halves (interior nodes likewise), so ids
-**      inserted in order fill nodes completely.
-** Leaves emptied by deletes stay in place until vacuum rebuilds the tree.
+**   1. Keys ascend within a node and along the leaf chain; all leaves are
+**      at the same depth; an interior node has at least one cell.
+**   2. A cell is at most rl__bt_max_cell(): four fit in every node.
+**   3. A key appended after the last cell of a full node starts the new
+**      right node instead of splitting in halves, so keys inserted in
+**      order fill nodes completely.
+**   4. Deletes leave nodes underfull (never merged); vacuum rebuilds.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -30,23 +36,94 @@
 #define KIND_LEAF 1
 #define KIND_INTERIOR 2
 #define NODE_HDR 16
-#define ENTRY 16
-#define MAX_DEPTH 16
+#define MAX_DEPTH 24
 
 typedef struct node {
     rl__blk_ref ref;
     uint8_t kind;
-    uint32_t n, cap;
+    uint32_t n, start, frag, size;
 } node;
 
-static uint64_t key_at(const node *nd, uint32_t i)
+/* A cell laid out for writing: key, and value bytes or a child. */
+typedef struct cell {
+    const uint8_t *key;
+    size_t klen;
+    const uint8_t *val;
+    size_t vlen;
+    uint64_t child;
+} cell;
+
+static size_t varint_len(uint64_t v)
 {
-    return rl__get64(nd->ref.data + NODE_HDR + ENTRY * i);
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
 }
 
-static uint64_t val_at(const node *nd, uint32_t i)
+static size_t put_var(uint8_t *p, uint64_t v)
 {
-    return rl__get64(nd->ref.data + NODE_HDR + ENTRY * i + 8);
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+uint32_t rl__bt_max_cell(uint32_t payload)
+{
+    return (payload - NODE_HDR) / 4 - 2;
+}
+
+static size_t cell_size(int leaf, const cell *c)
+{
+    return leaf ? varint_len(c->klen) + varint_len(c->vlen) + c->klen + c->vlen
+                : varint_len(c->klen) + c->klen + 8;
+}
+
+static void cell_write(int leaf, const cell *c, uint8_t *p)
+{
+    p += put_var(p, c->klen);
+    if (leaf)
+        p += put_var(p, c->vlen);
+    memcpy(p, c->key, c->klen);
+    p += c->klen;
+    if (leaf) {
+        if (c->vlen)
+            memcpy(p, c->val, c->vlen);
+    } else {
+        rl__put64(p, c->child);
+    }
+}
+
+/* ---- reading a node ------------------------------------------------------ */
+
+static uint32_t slot(const node *nd, uint32_t i)
+{
+    return rl__get16(nd->ref.data + NODE_HDR + 2 * i);
+}
+
+/* Decode cell i; RL_CORRUPT if it does not fit in the page. */
+static int cell_read(const node *nd, uint32_t i, cell *c)
+{
+    size_t off = slot(nd, i), end = nd->size;
+    uint64_t kl, vl = 0;
+    const uint8_t *d = nd->ref.data;
+    if (off < nd->start || off >= end || rl__get_varint(d, end, &off, &kl) != RL_OK ||
+        (nd->kind == KIND_LEAF && rl__get_varint(d, end, &off, &vl) != RL_OK))
+        return RL_CORRUPT;
+    if (kl > end - off || (nd->kind == KIND_LEAF ? vl > end - off - kl : 8 > end - off - kl))
+        return RL_CORRUPT;
+    c->key = d + off;
+    c->klen = (size_t)kl;
+    c->val = d + off + kl;
+    c->vlen = (size_t)vl;
+    c->child = nd->kind == KIND_LEAF ? 0 : rl__get64(d + off + kl);
+    return RL_OK;
 }
 
 static uint64_t link_of(const node *nd)
@@ -54,17 +131,10 @@ static uint64_t link_of(const node *nd)
     return rl__get64(nd->ref.data + 8);
 }
 
-static void set_entry(node *nd, uint32_t i, uint64_t key, uint64_t val)
+static int corrupt(rl__blk_txn *t, uint64_t logical, const char *why)
 {
-    rl__put64(nd->ref.wdata + NODE_HDR + ENTRY * i, key);
-    rl__put64(nd->ref.wdata + NODE_HDR + ENTRY * i + 8, val);
-}
-
-static void set_count(node *nd, uint32_t n)
-{
-    nd->n = n;
-    rl__put16(nd->ref.wdata + 2, (uint16_t)n);
-    rl__blk_block_set_used(&nd->ref, NODE_HDR + ENTRY * n);
+    return RL__CORRUPT(rl__blk_txn_err(t), "B+tree node %llu: %s",
+                       (unsigned long long)logical, why);
 }
 
 static int node_open(rl__blk_txn *t, uint64_t logical, int write, node *nd)
@@ -74,14 +144,26 @@ static int node_open(rl__blk_txn *t, uint64_t logical, int write, node *nd)
         return rc;
     nd->kind = nd->ref.data[0];
     nd->n = rl__get16(nd->ref.data + 2);
-    nd->cap = (nd->ref.cap - NODE_HDR) / ENTRY;
+    nd->start = rl__get16(nd->ref.data + 4);
+    nd->frag = rl__get16(nd->ref.data + 6);
+    nd->size = nd->ref.cap;
     if (nd->ref.type != RL__TYPE_BTREE || (nd->kind != KIND_LEAF && nd->kind != KIND_INTERIOR) ||
-        nd->n > nd->cap || (nd->kind == KIND_INTERIOR && (nd->n == 0 || link_of(nd) == 0))) {
+        NODE_HDR + 2 * nd->n > nd->start || nd->start > nd->size ||
+        nd->frag > nd->size - nd->start ||
+        (nd->kind == KIND_INTERIOR && (nd->n == 0 || link_of(nd) == 0))) {
         rl__blk_block_put(&nd->ref);
-        return RL__CORRUPT(rl__blk_txn_err(t), "B+tree node %llu is damaged",
-                           (unsigned long long)logical);
+        return corrupt(t, logical, "damaged header");
     }
     return RL_OK;
+}
+
+static void header_store(node *nd)
+{
+    nd->ref.wdata[0] = nd->kind;
+    rl__put16(nd->ref.wdata + 2, (uint16_t)nd->n);
+    rl__put16(nd->ref.wdata + 4, (uint16_t)nd->start);
+    rl__put16(nd->ref.wdata + 6, (uint16_t)nd->frag);
+    rl__blk_block_set_used(&nd->ref, nd->size);
 }
 
 static int node_new(rl__blk_txn *t, uint8_t kind, uint64_t *logical, node *nd)
@@ -90,36 +172,213 @@ static int node_new(rl__blk_txn *t, uint8_t kind, uint64_t *logical, node *nd)
     if (rc != RL_OK)
         return rc;
     nd->kind = kind;
-    nd->ref.wdata[0] = kind;
-    nd->cap = (nd->ref.cap - NODE_HDR) / ENTRY;
-    set_count(nd, 0);
+    nd->n = 0;
+    nd->size = nd->ref.cap;
+    nd->start = nd->size;
+    nd->frag = 0;
+    header_store(nd);
     return RL_OK;
 }
 
-/* First entry with key >= k. */
-static uint32_t lower_bound(const node *nd, uint64_t k)
+static int key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 {
-    uint32_t lo = 0, hi = nd->n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (key_at(nd, mid) < k)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    int c = memcmp(a, b, an < bn ? an : bn);
+    return c ? c : (an > bn) - (an < bn);
 }
 
-/* The child of an interior node that covers k; *slot is its entry + 1
- * (0 for the first child). */
-static uint64_t child_for(const node *nd, uint64_t k, uint32_t *slot)
+/* First cell with key >= k; *exact when equal. RL_CORRUPT on a bad cell. */
+static int lower_bound(const node *nd, const uint8_t *k, size_t kn, uint32_t *at, int *exact)
 {
-    uint32_t i = lower_bound(nd, k);
-    if (i < nd->n && key_at(nd, i) == k)
-        i++;
-    *slot = i;
-    return i == 0 ? link_of(nd) : val_at(nd, i - 1);
+    uint32_t lo = 0, hi = nd->n;
+    *exact = 0;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        cell c;
+        int cmp;
+        if (cell_read(nd, mid, &c) != RL_OK)
+            return RL_CORRUPT;
+        cmp = key_cmp(c.key, c.klen, k, kn);
+        if (cmp < 0)
+            lo = mid + 1;
+        else {
+            hi = mid;
+            *exact = cmp == 0;
+        }
+    }
+    *at = lo;
+    return RL_OK;
 }
+
+/* The child of an interior node that covers key k. */
+static int child_for(rl__blk_txn *t, uint64_t logical, const node *nd, const uint8_t *k,
+                     size_t kn, uint64_t *child)
+{
+    uint32_t i;
+    int exact;
+    cell c;
+    if (lower_bound(nd, k, kn, &i, &exact) != RL_OK)
+        return corrupt(t, logical, "damaged cell");
+    if (exact)
+        i++;
+    if (i == 0) {
+        *child = link_of(nd);
+        return RL_OK;
+    }
+    if (cell_read(nd, i - 1, &c) != RL_OK)
+        return corrupt(t, logical, "damaged cell");
+    *child = c.child;
+    return RL_OK;
+}
+
+/* ---- changing a node ---------------------------------------------------------- */
+
+/* Rewrite the cells compactly at the end of the page (frag becomes 0). */
+static int defragment(node *nd)
+{
+    uint8_t *tmp = malloc(nd->size);
+    uint32_t at = nd->size;
+    if (!tmp)
+        return RL_NOMEM;
+    for (uint32_t i = 0; i < nd->n; i++) {
+        cell c;
+        size_t sz;
+        cell_read(nd, i, &c);
+        sz = cell_size(nd->kind == KIND_LEAF, &c);
+        at -= (uint32_t)sz;
+        cell_write(nd->kind == KIND_LEAF, &c, tmp + at);
+        rl__put16(nd->ref.wdata + NODE_HDR + 2 * i, (uint16_t)at);
+    }
+    memcpy(nd->ref.wdata + at, tmp + at, nd->size - at);
+    free(tmp);
+    nd->start = at;
+    nd->frag = 0;
+    return RL_OK;
+}
+
+static uint32_t free_space(const node *nd)
+{
+    return nd->start - (NODE_HDR + 2 * nd->n);
+}
+
+/* Insert c as cell i if it fits (after defragmenting if that helps);
+ * *fitted = 0 when the node is too full. */
+static int insert_cell(node *nd, uint32_t i, const cell *c, int *fitted)
+{
+    size_t sz = cell_size(nd->kind == KIND_LEAF, c);
+    *fitted = 0;
+    if (free_space(nd) < sz + 2) {
+        if (free_space(nd) + nd->frag < sz + 2)
+            return RL_OK;
+        if (defragment(nd) != RL_OK)
+            return RL_NOMEM;
+    }
+    nd->start -= (uint32_t)sz;
+    cell_write(nd->kind == KIND_LEAF, c, nd->ref.wdata + nd->start);
+    memmove(nd->ref.wdata + NODE_HDR + 2 * (i + 1), nd->ref.wdata + NODE_HDR + 2 * i,
+            2 * (size_t)(nd->n - i));
+    rl__put16(nd->ref.wdata + NODE_HDR + 2 * i, (uint16_t)nd->start);
+    nd->n++;
+    header_store(nd);
+    *fitted = 1;
+    return RL_OK;
+}
+
+static void remove_cell(node *nd, uint32_t i)
+{
+    cell c;
+    cell_read(nd, i, &c);
+    if (slot(nd, i) == nd->start)
+        nd->start += (uint32_t)cell_size(nd->kind == KIND_LEAF, &c);
+    else
+        nd->frag += (uint32_t)cell_size(nd->kind == KIND_LEAF, &c);
+    memmove(nd->ref.wdata + NODE_HDR + 2 * i, nd->ref.wdata + NODE_HDR + 2 * (i + 1),
+            2 * (size_t)(nd->n - i - 1));
+    nd->n--;
+    if (nd->n == 0) {
+        nd->start = nd->size;
+        nd->frag = 0;
+    }
+    header_store(nd);
+}
+
+/* Fill an empty node with cells[from, to) (they fit by construction). */
+static void fill(node *nd, const cell *cells, uint32_t from, uint32_t to)
+{
+    int fitted;
+    for (uint32_t i = from; i < to; i++)
+        insert_cell(nd, nd->n, &cells[i], &fitted);
+}
+
+/* Where to cut n + 1 cells (sizes sz[]) between two nodes: about half the
+ * bytes each, or everything but the last when it was appended (INV 3). */
+static uint32_t split_point(const size_t *sz, uint32_t total, int appended, int leaf)
+{
+    size_t all = 0, acc = 0;
+    uint32_t m;
+    if (appended)
+        return leaf ? total - 1 : total - 2;
+    for (uint32_t i = 0; i < total; i++)
+        all += sz[i] + 2;
+    for (m = 0; m < total - 1 && acc + sz[m] + 2 <= all / 2; m++)
+        acc += sz[m] + 2;
+    if (m == 0)
+        m = 1;
+    if (!leaf && m >= total - 1)
+        m = total - 2;
+    return m;
+}
+
+/* Split the full node nd while inserting c at position i. The new right
+ * node is *right; *sep (copied into sepbuf) separates them in the parent. */
+static int split_insert(rl__blk_txn *t, node *nd, uint32_t i, const cell *c, uint64_t *right,
+                        uint8_t *sepbuf, size_t *seplen)
+{
+    int leaf = nd->kind == KIND_LEAF;
+    uint32_t total = nd->n + 1, m;
+    uint8_t *copy = malloc(nd->size);
+    cell *cells = malloc(total * sizeof *cells);
+    size_t *sz = calloc(total, sizeof *sz);
+    node r;
+    int rc = (copy && cells && sz) ? RL_OK
+                                   : RL__FAIL(rl__blk_txn_err(t), RL_NOMEM, "no memory to split");
+    if (rc == RL_OK) {
+        node old = *nd;
+        memcpy(copy, nd->ref.data, nd->size);
+        old.ref.data = copy; /* cells point into this copy from now on */
+        for (uint32_t k = 0, j = 0; k < total; k++) {
+            if (k == i)
+                cells[k] = *c;
+            else
+                cell_read(&old, j++, &cells[k]);
+            sz[k] = cell_size(leaf, &cells[k]);
+        }
+        m = split_point(sz, total, i == nd->n && (!leaf || link_of(nd) == 0), leaf);
+        rc = node_new(t, nd->kind, right, &r);
+    }
+    if (rc == RL_OK) {
+        *seplen = cells[m].klen;
+        memcpy(sepbuf, cells[m].key, cells[m].klen);
+        if (leaf) {
+            rl__put64(r.ref.wdata + 8, link_of(nd));
+            rl__put64(nd->ref.wdata + 8, *right);
+            fill(&r, cells, m, total);
+        } else { /* cell m moves up; its child is right's first child */
+            rl__put64(r.ref.wdata + 8, cells[m].child);
+            fill(&r, cells, m + 1, total);
+        }
+        nd->n = 0;
+        nd->start = nd->size;
+        nd->frag = 0;
+        fill(nd, cells, 0, m);
+        rl__blk_block_put(&r.ref);
+    }
+    free(copy);
+    free(cells);
+    free(sz);
+    return rc;
+}
+
+/* ---- whole-tree operations -------------------------------------------------------- */
 
 int rl__bt_create(rl__blk_txn *t, uint64_t *root)
 {
@@ -131,17 +390,15 @@ int rl__bt_create(rl__blk_txn *t, uint64_t *root)
 }
 
 /* Walk from root to the leaf for key; path[] gets the interior nodes. */
-static int descend(rl__blk_txn *t, uint64_t root, uint64_t key, uint64_t *path,
-                   int *depth, uint64_t *leaf)
+static int descend(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn,
+                   uint64_t *path, int *depth, uint64_t *leaf)
 {
     uint64_t at = root;
     for (*depth = 0;; (*depth)++) {
         node nd;
-        uint32_t slot;
         int rc;
         if (*depth == MAX_DEPTH)
-            return RL__CORRUPT(rl__blk_txn_err(t), "B+tree %llu is too deep (a cycle?)",
-                               (unsigned long long)root);
+            return corrupt(t, root, "tree too deep (a cycle?)");
         rc = node_open(t, at, 0, &nd);
         if (rc != RL_OK)
             return rc;
@@ -152,203 +409,183 @@ static int descend(rl__blk_txn *t, uint64_t root, uint64_t key, uint64_t *path,
         }
         if (path)
             path[*depth] = at;
-        at = child_for(&nd, key, &slot);
+        rc = child_for(t, at, &nd, k, kn, &at);
         rl__blk_block_put(&nd.ref);
+        if (rc != RL_OK)
+            return rc;
     }
 }
 
-int rl__bt_get(rl__blk_txn *t, uint64_t root, uint64_t key, uint64_t *val)
+int rl__bt_get(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__buf *val)
 {
     uint64_t leaf;
     node nd;
     uint32_t i;
-    int depth, rc = descend(t, root, key, NULL, &depth, &leaf);
+    int depth, exact, rc = descend(t, root, k, kn, NULL, &depth, &leaf);
+    cell c;
     if (rc == RL_OK)
         rc = node_open(t, leaf, 0, &nd);
     if (rc != RL_OK)
         return rc;
-    i = lower_bound(&nd, key);
-    rc = (i < nd.n && key_at(&nd, i) == key) ? RL_OK : RL_NOTFOUND;
-    if (rc == RL_OK)
-        *val = val_at(&nd, i);
+    if (lower_bound(&nd, k, kn, &i, &exact) != RL_OK || (exact && cell_read(&nd, i, &c) != RL_OK))
+        rc = corrupt(t, leaf, "damaged cell");
+    else if (!exact)
+        rc = RL_NOTFOUND;
+    else if (val) {
+        val->n = 0;
+        if (rl__buf_reserve(val, c.vlen + 1) != RL_OK)
+            rc = RL__FAIL(rl__blk_txn_err(t), RL_NOMEM, "no memory");
+        else {
+            memcpy(val->p, c.val, c.vlen);
+            val->n = c.vlen;
+        }
+    }
     rl__blk_block_put(&nd.ref);
     return rc;
 }
 
-/* Insert (key, val) at position i of a node with room. */
-static void insert_at(node *nd, uint32_t i, uint64_t key, uint64_t val)
-{
-    memmove(nd->ref.wdata + NODE_HDR + ENTRY * (i + 1), nd->ref.wdata + NODE_HDR + ENTRY * i,
-            ENTRY * (size_t)(nd->n - i));
-    set_entry(nd, i, key, val);
-    set_count(nd, nd->n + 1);
-}
-
-/* Split the full node nd while inserting (key, val) at entry i: the n + 1
- * entries are laid out in order, the left node keeps the first m, and the
- * rest go to a new right node *right. In a leaf the right node starts with
- * entry m and *sep is its key; in an interior node entry m moves up as
- * *sep and its child becomes the right node's first child. */
-static int split_insert(rl__blk_txn *t, node *nd, uint32_t i, uint64_t key, uint64_t val,
-                        uint64_t *right, uint64_t *sep)
-{
-    int leaf = nd->kind == KIND_LEAF;
-    uint32_t total = nd->n + 1, m, from;
-    uint8_t *all = malloc((size_t)total * ENTRY);
-    node r;
-    int rc;
-    if (!all)
-        return RL__FAIL(rl__blk_txn_err(t), RL_NOMEM, "no memory to split a B+tree node");
-    memcpy(all, nd->ref.data + NODE_HDR, (size_t)i * ENTRY);
-    rl__put64(all + (size_t)i * ENTRY, key);
-    rl__put64(all + (size_t)i * ENTRY + 8, val);
-    memcpy(all + (size_t)(i + 1) * ENTRY, nd->ref.data + NODE_HDR + (size_t)i * ENTRY,
-           (size_t)(nd->n - i) * ENTRY);
-    /* INV 3: a key appended after the last entry starts the new node
-     * (an interior node keeps one entry there, as it must have one). */
-    if (leaf)
-        m = (i == nd->n && link_of(nd) == 0) ? nd->n : total / 2;
-    else
-        m = i == nd->n ? nd->n - 1 : total / 2;
-    rc = node_new(t, nd->kind, right, &r);
-    if (rc != RL_OK) {
-        free(all);
-        return rc;
-    }
-    *sep = rl__get64(all + (size_t)m * ENTRY);
-    from = leaf ? m : m + 1;
-    memcpy(r.ref.wdata + NODE_HDR, all + (size_t)from * ENTRY, (size_t)(total - from) * ENTRY);
-    set_count(&r, total - from);
-    if (leaf) {
-        rl__put64(r.ref.wdata + 8, link_of(nd));
-        rl__put64(nd->ref.wdata + 8, *right);
-    } else {
-        rl__put64(r.ref.wdata + 8, rl__get64(all + (size_t)m * ENTRY + 8));
-    }
-    memcpy(nd->ref.wdata + NODE_HDR, all, (size_t)m * ENTRY);
-    set_count(nd, m);
-    rl__blk_block_put(&r.ref);
-    free(all);
-    return RL_OK;
-}
-
-/* Insert (key, val) into node logical; on a split, set *right and *sep. */
-static int insert_into(rl__blk_txn *t, uint64_t logical, uint64_t key, uint64_t val,
-                       uint64_t *right, uint64_t *sep)
+/* Insert cell c into node logical; on a split, *right and sep are set. */
+static int insert_into(rl__blk_txn *t, uint64_t logical, const cell *c, uint64_t *right,
+                       uint8_t *sep, size_t *seplen)
 {
     node nd;
     uint32_t i;
-    int rc = node_open(t, logical, 1, &nd);
+    int exact, fitted = 0, rc = node_open(t, logical, 1, &nd);
     if (rc != RL_OK)
         return rc;
-    i = lower_bound(&nd, key);
     *right = 0;
-    if (nd.n < nd.cap)
-        insert_at(&nd, i, key, val);
-    else
-        rc = split_insert(t, &nd, i, key, val, right, sep);
+    if (lower_bound(&nd, c->key, c->klen, &i, &exact) != RL_OK)
+        rc = corrupt(t, logical, "damaged cell");
+    if (rc == RL_OK)
+        rc = insert_cell(&nd, i, c, &fitted);
+    if (rc == RL_OK && !fitted)
+        rc = split_insert(t, &nd, i, c, right, sep, seplen);
     rl__blk_block_put(&nd.ref);
     return rc;
 }
 
-static int grow_root(rl__blk_txn *t, uint64_t *root, uint64_t sep, uint64_t right)
+static int grow_root(rl__blk_txn *t, uint64_t *root, const cell *sep)
 {
     node nr;
     uint64_t nroot;
-    int rc = node_new(t, KIND_INTERIOR, &nroot, &nr);
+    int fitted, rc = node_new(t, KIND_INTERIOR, &nroot, &nr);
     if (rc != RL_OK)
         return rc;
     rl__put64(nr.ref.wdata + 8, *root);
-    insert_at(&nr, 0, sep, right);
+    insert_cell(&nr, 0, sep, &fitted);
     rl__blk_block_put(&nr.ref);
     *root = nroot;
     return RL_OK;
 }
 
-int rl__bt_put(rl__blk_txn *t, uint64_t *root, uint64_t key, uint64_t val, int replace)
+/* Remove key from its leaf if there; *found says whether it was. */
+static int remove_key(rl__blk_txn *t, uint64_t leaf, const uint8_t *k, size_t kn, int *found)
 {
-    uint64_t path[MAX_DEPTH], leaf, right, sep;
     node nd;
     uint32_t i;
-    int depth, rc = descend(t, *root, key, path, &depth, &leaf);
-    if (rc == RL_OK)
-        rc = node_open(t, leaf, 0, &nd);
+    int exact, rc = node_open(t, leaf, 0, &nd);
     if (rc != RL_OK)
         return rc;
-    i = lower_bound(&nd, key);
-    if (i < nd.n && key_at(&nd, i) == key) {
-        rl__blk_block_put(&nd.ref);
-        if (!replace)
-            return RL_DUPLICATE;
-        rc = node_open(t, leaf, 1, &nd);
-        if (rc == RL_OK) {
-            set_entry(&nd, i, key, val);
-            rl__blk_block_put(&nd.ref);
-        }
-        return rc;
-    }
+    if (lower_bound(&nd, k, kn, &i, &exact) != RL_OK)
+        rc = corrupt(t, leaf, "damaged cell");
     rl__blk_block_put(&nd.ref);
-    rc = insert_into(t, leaf, key, val, &right, &sep);
-    while (rc == RL_OK && right != 0 && depth > 0) /* carry the split up */
-        rc = insert_into(t, path[--depth], sep, right, &right, &sep);
-    if (rc == RL_OK && right != 0)
-        rc = grow_root(t, root, sep, right);
+    *found = exact;
+    if (rc != RL_OK || !exact)
+        return rc;
+    rc = node_open(t, leaf, 1, &nd);
+    if (rc == RL_OK) {
+        remove_cell(&nd, i);
+        rl__blk_block_put(&nd.ref);
+    }
     return rc;
 }
 
-int rl__bt_delete(rl__blk_txn *t, uint64_t root, uint64_t key)
+int rl__bt_put(rl__blk_txn *t, uint64_t *root, const uint8_t *k, size_t kn, const uint8_t *v,
+               size_t vn, int replace)
+{
+    uint64_t path[MAX_DEPTH], leaf, right;
+    uint8_t sep[RL__BT_MAX_KEY];
+    size_t seplen = 0;
+    cell c = {k, kn, v, vn, 0};
+    int depth, found, rc;
+    if (kn > RL__BT_MAX_KEY || cell_size(1, &c) > rl__bt_max_cell(rl__blk_payload_of(t)))
+        return RL__FAIL(rl__blk_txn_err(t), RL_TOOBIG, "B+tree cell of %zu bytes (key %zu)",
+                        cell_size(1, &c), kn);
+    rc = descend(t, *root, k, kn, path, &depth, &leaf);
+    if (rc == RL_OK) {
+        node nd;
+        uint32_t i;
+        int exact;
+        rc = node_open(t, leaf, 0, &nd);
+        if (rc == RL_OK && lower_bound(&nd, k, kn, &i, &exact) != RL_OK)
+            rc = corrupt(t, leaf, "damaged cell");
+        if (rc == RL_OK)
+            rl__blk_block_put(&nd.ref);
+        if (rc == RL_OK && exact && !replace)
+            return RL_DUPLICATE;
+    }
+    if (rc == RL_OK && replace)
+        rc = remove_key(t, leaf, k, kn, &found);
+    if (rc == RL_OK)
+        rc = insert_into(t, leaf, &c, &right, sep, &seplen);
+    while (rc == RL_OK && right != 0 && depth > 0) { /* carry the split up */
+        cell up = {sep, seplen, NULL, 0, right};
+        uint8_t sep2[RL__BT_MAX_KEY];
+        size_t sep2len = 0;
+        rc = insert_into(t, path[--depth], &up, &right, sep2, &sep2len);
+        memcpy(sep, sep2, sep2len);
+        seplen = sep2len;
+    }
+    if (rc == RL_OK && right != 0) {
+        cell up = {sep, seplen, NULL, 0, right};
+        rc = grow_root(t, root, &up);
+    }
+    return rc;
+}
+
+int rl__bt_delete(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn)
 {
     uint64_t leaf;
-    node nd;
-    uint32_t i;
-    int depth, rc = descend(t, root, key, NULL, &depth, &leaf);
+    int depth, found = 0, rc = descend(t, root, k, kn, NULL, &depth, &leaf);
     if (rc == RL_OK)
-        rc = node_open(t, leaf, 0, &nd);
-    if (rc != RL_OK)
-        return rc;
-    i = lower_bound(&nd, key);
-    rc = (i < nd.n && key_at(&nd, i) == key) ? RL_OK : RL_NOTFOUND;
-    rl__blk_block_put(&nd.ref);
-    if (rc != RL_OK)
-        return rc;
-    rc = node_open(t, leaf, 1, &nd);
-    if (rc != RL_OK)
-        return rc;
-    memmove(nd.ref.wdata + NODE_HDR + ENTRY * i, nd.ref.data + NODE_HDR + ENTRY * (i + 1),
-            ENTRY * (size_t)(nd.n - i - 1));
-    set_count(&nd, nd.n - 1);
-    rl__blk_block_put(&nd.ref);
-    return RL_OK;
+        rc = remove_key(t, leaf, k, kn, &found);
+    return rc == RL_OK && !found ? RL_NOTFOUND : rc;
 }
 
 /* Visit every node under logical (depth-first), counting or freeing. */
-static int walk(rl__blk_txn *t, uint64_t logical, int depth, int free_them,
-                uint64_t *nodes, uint64_t *entries)
+static int walk(rl__blk_txn *t, uint64_t logical, int depth, int free_them, uint64_t *nodes,
+                uint64_t *entries)
 {
     node nd;
-    uint64_t children[1024];
+    uint64_t *children = NULL;
     uint32_t nch = 0;
     int rc;
     if (depth == MAX_DEPTH)
-        return RL__CORRUPT(rl__blk_txn_err(t), "B+tree too deep at node %llu",
-                           (unsigned long long)logical);
+        return corrupt(t, logical, "tree too deep (a cycle?)");
     rc = node_open(t, logical, 0, &nd);
     if (rc != RL_OK)
         return rc;
     (*nodes)++;
-    if (nd.kind == KIND_LEAF)
+    if (nd.kind == KIND_LEAF) {
         *entries += nd.n;
-    else if (nd.n + 1 <= sizeof children / sizeof *children) {
-        children[nch++] = link_of(&nd);
-        for (uint32_t i = 0; i < nd.n; i++)
-            children[nch++] = val_at(&nd, i);
     } else {
-        rc = RL__CORRUPT(rl__blk_txn_err(t), "B+tree node %llu has too many children",
-                         (unsigned long long)logical);
+        children = malloc((nd.n + 1) * sizeof *children);
+        if (!children)
+            rc = RL__FAIL(rl__blk_txn_err(t), RL_NOMEM, "no memory");
+        for (uint32_t i = 0; rc == RL_OK && i <= nd.n; i++) {
+            cell c;
+            if (i == 0)
+                children[nch++] = link_of(&nd);
+            else if (cell_read(&nd, i - 1, &c) == RL_OK)
+                children[nch++] = c.child;
+            else
+                rc = corrupt(t, logical, "damaged cell");
+        }
     }
     rl__blk_block_put(&nd.ref);
     for (uint32_t i = 0; i < nch && rc == RL_OK; i++)
         rc = walk(t, children[i], depth + 1, free_them, nodes, entries);
+    free(children);
     if (rc == RL_OK && free_them)
         rc = rl__blk_block_free(t, logical);
     return rc;
@@ -364,4 +601,76 @@ int rl__bt_stats(rl__blk_txn *t, uint64_t root, uint64_t *nodes, uint64_t *entri
 {
     *nodes = *entries = 0;
     return walk(t, root, 0, 0, nodes, entries);
+}
+
+/* ---- iterators --------------------------------------------------------------------- */
+
+int rl__bt_seek(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__bt_iter *it)
+{
+    uint64_t leaf;
+    node nd;
+    int depth, exact, rc;
+    memset(it, 0, sizeof *it);
+    it->t = t;
+    rc = descend(t, root, k ? k : (const uint8_t *)"", k ? kn : 0, NULL, &depth, &leaf);
+    if (rc == RL_OK)
+        rc = node_open(t, leaf, 0, &nd);
+    if (rc != RL_OK)
+        return rc;
+    if (lower_bound(&nd, k ? k : (const uint8_t *)"", k ? kn : 0, &it->idx, &exact) != RL_OK) {
+        rl__blk_block_put(&nd.ref);
+        return corrupt(t, leaf, "damaged cell");
+    }
+    it->ref = nd.ref;
+    it->leaf = leaf;
+    it->steps = 0;
+    return RL_OK;
+}
+
+int rl__bt_next(rl__bt_iter *it, const uint8_t **k, size_t *kn, const uint8_t **v, size_t *vn)
+{
+    for (;;) {
+        node nd;
+        cell c;
+        uint64_t next;
+        int rc;
+        if (!it->ref.page_)
+            return RL_DONE;
+        nd.ref = it->ref;
+        nd.kind = it->ref.data[0];
+        nd.n = rl__get16(it->ref.data + 2);
+        nd.start = rl__get16(it->ref.data + 4);
+        nd.size = it->ref.cap;
+        if (it->idx < nd.n) {
+            if (nd.kind != KIND_LEAF || cell_read(&nd, it->idx, &c) != RL_OK)
+                return corrupt(it->t, it->leaf, "damaged cell");
+            it->idx++;
+            *k = c.key;
+            *kn = c.klen;
+            *v = c.val;
+            *vn = c.vlen;
+            return RL_OK;
+        }
+        next = link_of(&nd);
+        rl__blk_block_put(&it->ref);
+        if (next == 0)
+            return RL_DONE;
+        if (++it->steps > rl__blk_block_count(it->t))
+            return corrupt(it->t, next, "leaf chain loops");
+        rc = node_open(it->t, next, 0, &nd);
+        if (rc == RL_OK && nd.kind != KIND_LEAF) {
+            rl__blk_block_put(&nd.ref);
+            rc = corrupt(it->t, next, "leaf chain reaches an interior node");
+        }
+        if (rc != RL_OK)
+            return rc;
+        it->ref = nd.ref;
+        it->leaf = next;
+        it->idx = 0;
+    }
+}
+
+void rl__bt_iter_close(rl__bt_iter *it)
+{
+    rl__blk_block_put(&it->ref);
 }

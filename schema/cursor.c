@@ -1,8 +1,7 @@
 /*
-** schema/cursor.c: scans over a table's heap chain, record by record in
-** storage order, skipping tombstones. A scan remembers its place in the
-** chain and the stream offset it reached, so each step reads only the next
-** record, and it stops at the length the heap had when it began.
+** schema/cursor.c: scans over a table's rows in id order: an iterator over
+** the leaves of the table's B+tree. The record of the current row points
+** into the pinned leaf until the next step.
 */
 #include <string.h>
 
@@ -17,65 +16,25 @@ int rl__scan_open(rl__stx *s, int table, rl__scan *sc)
     sc->table = table;
     rc = rl__tbl_state(s, table, &st);
     if (rc == RL_OK)
-        rc = rl__blk_chain_length(s->bt, st.heap, &sc->length);
-    sc->heap = st.heap;
-    sc->pos.logical = st.heap;
-    sc->pos.off = 0;
+        rc = rl__bt_seek(s->bt, st.tree, NULL, 0, &sc->it);
     return rc;
 }
 
-int rl__heap_read(rl__stx *s, uint64_t heap, rl__blk_pos *pos, uint8_t *flags,
-                  rl__buf *body, uint64_t *size)
+int rl__scan_next(rl__scan *sc)
 {
-    uint64_t len = 0;
-    uint8_t c = 0x80;
-    int rc = rl__blk_chain_pread(s->bt, heap, pos, flags, 1);
-    *size = 1;
-    for (unsigned shift = 0; rc == RL_OK && (c & 0x80); shift += 7) {
-        if (shift >= 64)
-            return RL__CORRUPT(s->err, "record length is not a varint");
-        rc = rl__blk_chain_pread(s->bt, heap, pos, &c, 1);
-        len |= (uint64_t)(c & 0x7f) << shift;
-        (*size)++;
-    }
-    if (rc == RL_OK && len > ((uint64_t)1 << 32))
-        return RL__CORRUPT(s->err, "record of %llu bytes", (unsigned long long)len);
-    body->n = 0;
-    if (rc == RL_OK && rl__buf_reserve(body, (size_t)len + 1) != RL_OK)
-        return RL__FAIL(s->err, RL_NOMEM, "no memory for a record");
-    if (rc == RL_OK)
-        rc = rl__blk_chain_pread(s->bt, heap, pos, body->p, (size_t)len);
-    if (rc == RL_RANGE)
-        return RL__CORRUPT(s->err, "record runs past the end of its table");
-    body->n = (size_t)len;
-    *size += len;
-    return rc;
-}
-
-int rl__scan_next(rl__scan *sc, rl__blk_pos *where)
-{
-    for (;;) {
-        rl__blk_pos start = sc->pos;
-        uint8_t flags = 0;
-        int rc;
-        if (sc->offset >= sc->length)
-            return RL_DONE;
-        uint64_t size = 0;
-        rc = rl__heap_read(sc->s, sc->heap, &sc->pos, &flags, &sc->body, &size);
-        sc->offset += size;
-        if (rc == RL_OK && sc->offset > sc->length)
-            rc = RL__CORRUPT(sc->s->err, "record runs past the end of its table");
-        if (rc != RL_OK)
-            return rc;
-        if (flags & RL__REC_TOMBSTONE)
-            continue;
-        if (where)
-            *where = start;
-        return RL_OK;
-    }
+    const uint8_t *k;
+    size_t kn;
+    int rc = rl__bt_next(&sc->it, &k, &kn, &sc->rec, &sc->n);
+    if (rc != RL_OK)
+        return rc;
+    if (kn != 8)
+        return RL__CORRUPT(sc->s->err, "table %s: a row key of %zu bytes",
+                           sc->s->cat->tables[sc->table].name, kn);
+    sc->id = rl__key_id(k);
+    return RL_OK;
 }
 
 void rl__scan_close(rl__scan *sc)
 {
-    rl__buf_free(&sc->body);
+    rl__bt_iter_close(&sc->it);
 }

@@ -117,10 +117,8 @@ int rl__rec_encode(const rl__table *tbl, const rl_value *vals, const uint64_t *c
 {
     int nuser = tbl->ncols - 1;
     size_t bitmap;
-    out->n = 0;
     if (rl__buf_reserve(out, 10 + (size_t)(nuser + 7) / 8) != RL_OK)
         return RL_NOMEM;
-    rl__put_varint(out, zigzag(vals[0].v.i));
     bitmap = out->n;
     memset(out->p + bitmap, 0, (size_t)(nuser + 7) / 8);
     out->n += (size_t)(nuser + 7) / 8;
@@ -176,13 +174,9 @@ int rl__rec_decode(const rl__table *tbl, const uint8_t *body, size_t n,
                    rl__field *fields, rl__err *err)
 {
     size_t off = 0, bitmap;
-    uint64_t id;
     int nuser = tbl->ncols - 1;
-    if (rl__get_varint(body, n, &off, &id) != RL_OK ||
-        n - off < (size_t)(nuser + 7) / 8)
+    if (n < (size_t)(nuser + 7) / 8)
         return RL__CORRUPT(err, "table %s: record too short", tbl->name);
-    fields[0].type = RL_TINTEGER;
-    fields[0].i = unzigzag(id);
     bitmap = off;
     off += (size_t)(nuser + 7) / 8;
     for (int c = 1; c < tbl->ncols; c++) {
@@ -191,11 +185,10 @@ int rl__rec_decode(const rl__table *tbl, const uint8_t *body, size_t n,
             continue;
         }
         if (get_value(body, n, &off, tbl->cols[c].type, &fields[c]) != RL_OK)
-            return RL__CORRUPT(err, "table %s: record of id %lld: column %s is damaged",
-                               tbl->name, (long long)fields[0].i, tbl->cols[c].name);
+            return RL__CORRUPT(err, "table %s: a record's column %s is damaged", tbl->name,
+                               tbl->cols[c].name);
     }
     if (off != n)
-        return RL__CORRUPT(err, "table %s: record of id %lld has %zu stray bytes",
-                           tbl->name, (long long)fields[0].i, n - off);
+        return RL__CORRUPT(err, "table %s: a record has %zu stray bytes", tbl->name, n - off);
     return RL_OK;
 }

@@ -3,19 +3,19 @@
 **
 ** schema/ turns the block layer's chains and blocks into tables:
 **   record.c   a row's values <-> the bytes of a record
-**   btree.c    B+trees of u64 keys and values in single blocks (the
-**              primary-key index: id -> place of the row's record)
+**   btree.c    B+trees of byte-string keys and values in single blocks,
+**              leaves linked in key order
 **   catalog.c  table definitions, stored in the schema chain
-**   table.c    rows: insert, get, update, delete (tombstones), count,
-**              truncate, vacuum, TEXT/BLOB values in their own chains
-**   cursor.c   scans over a table's records
+**   table.c    rows: insert, get, update, delete, count, truncate, vacuum,
+**              TEXT/BLOB values in their own chains
+**   cursor.c   scans over a table's rows in id order
 ** It reaches the file only through blocks/blocks.h.
 **
-** Storage of a table (docs/format.md, "Tables"):
-**   - a state block (counts, next id, the heads below);
-**   - a heap chain of records, appended in insertion order; a delete sets
-**     the record's tombstone flag in place;
-**   - a B+tree from id to the record's place in the heap.
+** Storage of a table (docs/format.md, "Tables"): a state block (counts,
+** next id, the tree's root) and a B+tree keyed by id whose leaves hold the
+** records, so a lookup by id is one descent and a scan walks the leaf
+** chain. A large value lives in its own chain; a record too large for a
+** cell lives in a chain too.
 */
 #ifndef RL_SCHEMA_H
 #define RL_SCHEMA_H
@@ -28,7 +28,7 @@
 /* Block types of this layer (docs/format.md). */
 #define RL__TYPE_SCHEMA (RL__BLK_TYPE_USER + 0) /* the catalog chain */
 #define RL__TYPE_STATE (RL__BLK_TYPE_USER + 1)  /* a table's state block */
-#define RL__TYPE_HEAP (RL__BLK_TYPE_USER + 2)   /* a table's record chain */
+#define RL__TYPE_RECORD (RL__BLK_TYPE_USER + 2) /* a record too big for a cell */
 #define RL__TYPE_VALUE (RL__BLK_TYPE_USER + 3)  /* a large TEXT/BLOB value */
 #define RL__TYPE_BTREE (RL__BLK_TYPE_USER + 4)  /* a B+tree node */
 
@@ -101,37 +101,55 @@ typedef struct rl__field {
     uint64_t chain;   /* large value's chain head, or 0 */
 } rl__field;
 
-/* Encode the body of a record (id + values); large values must already
- * be in chains, given per column in chains[] (0 = inline). */
+/* Append the record of a row (its user columns; the id is the key) to
+ * out; large values must already be in chains, given per column in
+ * chains[] (0 = inline). */
 int rl__rec_encode(const rl__table *tbl, const rl_value *vals, const uint64_t *chains,
                    rl__buf *out);
-/* Decode a body into fields[0..ncols). */
+/* Decode a record into fields[1..ncols); fields[0] is left alone. */
 int rl__rec_decode(const rl__table *tbl, const uint8_t *body, size_t n,
                    rl__field *fields, rl__err *err);
 
-/* ---- B+tree (u64 -> u64) -------------------------------------------------------- */
+/* ---- B+tree (byte-string keys and values) ---------------------------------- */
 
+#define RL__BT_MAX_KEY 1024 /* longest key */
+
+/* The largest cell (key + value + lengths) a node of this payload takes. */
+uint32_t rl__bt_max_cell(uint32_t payload);
 int rl__bt_create(rl__blk_txn *t, uint64_t *root);
-/* RL_NOTFOUND when key is absent. */
-int rl__bt_get(rl__blk_txn *t, uint64_t root, uint64_t key, uint64_t *val);
+/* Copy key's value into val (may be NULL); RL_NOTFOUND when absent. */
+int rl__bt_get(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__buf *val);
 /* Insert (RL_DUPLICATE if present and !replace); *root may change. */
-int rl__bt_put(rl__blk_txn *t, uint64_t *root, uint64_t key, uint64_t val, int replace);
+int rl__bt_put(rl__blk_txn *t, uint64_t *root, const uint8_t *k, size_t kn, const uint8_t *v,
+               size_t vn, int replace);
 /* RL_NOTFOUND when key is absent. */
-int rl__bt_delete(rl__blk_txn *t, uint64_t root, uint64_t key);
+int rl__bt_delete(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn);
 /* Free every node. */
 int rl__bt_free(rl__blk_txn *t, uint64_t root);
 /* Number of nodes and entries (for checks and rdump). */
 int rl__bt_stats(rl__blk_txn *t, uint64_t root, uint64_t *nodes, uint64_t *entries);
 
+/* An iterator over the leaves, holding one leaf pinned. */
+typedef struct rl__bt_iter {
+    rl__blk_txn *t;
+    uint64_t leaf, steps;
+    uint32_t idx;
+    rl__blk_ref ref;
+} rl__bt_iter;
+/* Position before the first key >= k (k NULL: the first key). */
+int rl__bt_seek(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__bt_iter *it);
+/* The next entry; pointers stay valid until the next call. RL_DONE at the end. */
+int rl__bt_next(rl__bt_iter *it, const uint8_t **k, size_t *kn, const uint8_t **v, size_t *vn);
+void rl__bt_iter_close(rl__bt_iter *it);
+
 /* ---- tables ------------------------------------------------------------------------ */
 
 /* The state of one table, kept in its state block. */
 typedef struct rl__tstate {
-    uint64_t heap;     /* heap chain head */
-    uint64_t pk;       /* B+tree root */
-    int64_t next_id;   /* next automatic id */
-    uint64_t live;     /* rows */
-    uint64_t dead;     /* tombstones in the heap */
+    uint64_t tree;   /* B+tree root: id -> record */
+    int64_t next_id; /* next automatic id */
+    uint64_t live;   /* rows */
+    uint64_t dead;   /* rows deleted or replaced since the last vacuum */
 } rl__tstate;
 
 /* A transaction of the schema layer: the block transaction and the
@@ -153,6 +171,10 @@ struct rl_row {
     rl__buf buf;
 };
 
+/* The B+tree key of an id: 8 bytes, big-endian, sign bit flipped. */
+void rl__id_key(int64_t id, uint8_t key[8]);
+int64_t rl__key_id(const uint8_t key[8]);
+
 int rl__tbl_create(rl__stx *s, const char *name, const rl_column *cols, int ncols);
 int rl__tbl_drop(rl__stx *s, int table);
 int rl__tbl_state(rl__stx *s, int table, rl__tstate *st);
@@ -162,9 +184,9 @@ int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int 
 int rl__tbl_delete(rl__stx *s, int table, int64_t id);
 int rl__tbl_truncate(rl__stx *s, int table);
 int rl__tbl_vacuum(rl__stx *s, int table);
-/* Fill row from a record body (large values read from their chains). */
-int rl__tbl_row_from_body(rl__stx *s, int table, const uint8_t *body, size_t n,
-                          rl_row *row);
+/* Fill row from a stored record (large values read from their chains). */
+int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *rec, size_t n,
+                            rl_row *row);
 void rl__row_clear(rl_row *row);
 
 /* ---- cursors -------------------------------------------------------------------------- */
@@ -172,20 +194,15 @@ void rl__row_clear(rl_row *row);
 typedef struct rl__scan {
     rl__stx *s;
     int table;
-    uint64_t heap;
-    rl__blk_pos pos;
-    uint64_t offset, length; /* stream offset reached, stream length */
-    rl__buf body;
+    rl__bt_iter it;
+    int64_t id;          /* the current row's id */
+    const uint8_t *rec;  /* its stored record (valid until the next step) */
+    size_t n;
 } rl__scan;
 
-/* Read the record at *pos: its flags and body (into body); *pos ends
- * past it and *size counts its bytes. */
-int rl__heap_read(rl__stx *s, uint64_t heap, rl__blk_pos *pos, uint8_t *flags,
-                  rl__buf *body, uint64_t *size);
 int rl__scan_open(rl__stx *s, int table, rl__scan *sc);
-/* The next live record's body (in sc->body) and its place; RL_DONE at
- * the end. */
-int rl__scan_next(rl__scan *sc, rl__blk_pos *where);
+/* The next row, in id order; RL_DONE at the end. */
+int rl__scan_next(rl__scan *sc);
 void rl__scan_close(rl__scan *sc);
 
 #endif /* RL_SCHEMA_H */

@@ -1,22 +1,23 @@
 /*
-** schema/table.c: rows. Each table has a state block, a heap chain of
-** records (schema/record.c) and a B+tree from id to the record's place.
+** schema/table.c: rows. Each table has a state block and a B+tree keyed by
+** id (rl__id_key) whose leaf cells hold the rows' records.
 **
 ** State block payload (docs/format.md, "Table state"):
-**     0 magic u32 "RLTS", 4 version u32 (1), 8 heap chain u64, 16 B+tree
-**     root u64, 24 next id i64, 32 rows u64, 40 tombstones u64.
+**     0 magic u32 "RLTS", 4 version u32 (1), 8 B+tree root u64,
+**     16 next id i64, 24 rows u64, 32 rows deleted since the last vacuum u64.
 **
-** A record in the heap is: flags u8, body length varint, body. Records
-** are only appended; delete sets RL__REC_TOMBSTONE in place and removes
-** the id from the B+tree; update is a delete and an insert keeping the id.
-** Vacuum copies the live records into a new heap and tree. A value longer
-** than RL__INLINE_MAX bytes lives in its own VALUE chain.
+** A cell's value is a stored record: a form byte, then
+**     form 0: the record (schema/record.c) itself;
+**     form 1: u64 logical number of a RECORD chain holding it, when the
+**             record is too large for a cell.
+** A value longer than RL__INLINE_MAX bytes lives in its own VALUE chain.
+** Delete removes the row's cell at once (its space serves later rows of
+** that leaf); vacuum rebuilds the tree with full leaves.
 **
 ** Invariants:
-**   1. The B+tree holds exactly the ids of live records, each with the
-**      place of its record; tombstoned records are in no tree.
-**   2. rows + tombstones = records in the heap.
-**   3. Every call validates all its input before it writes anything, so a
+**   1. rows = cells in the tree; every chain a record names belongs to
+**      that record alone and is freed with it.
+**   2. Every call validates all its input before it writes anything, so a
 **      rejected row leaves the transaction as it was.
 */
 #include <math.h>
@@ -27,24 +28,23 @@
 
 #define STATE_MAGIC 0x53544c52u /* "RLTS" */
 #define STATE_VERSION 1u
-#define AUTOVACUUM_MIN 1000u
+#define STATE_SIZE 40
+#define FORM_INLINE 0
+#define FORM_CHAIN 1
 
-/* ---- small helpers ------------------------------------------------------------ */
-
-static uint64_t id_key(int64_t id)
+void rl__id_key(int64_t id, uint8_t key[8])
 {
-    return (uint64_t)id ^ (UINT64_C(1) << 63); /* keeps signed order */
+    uint64_t k = (uint64_t)id ^ (UINT64_C(1) << 63); /* keeps signed order */
+    for (int i = 0; i < 8; i++)
+        key[i] = (uint8_t)(k >> (56 - 8 * i));
 }
 
-static uint64_t pos_pack(rl__blk_pos p)
+int64_t rl__key_id(const uint8_t key[8])
 {
-    return (p.logical << 16) | p.off;
-}
-
-static rl__blk_pos pos_unpack(uint64_t v)
-{
-    rl__blk_pos p = {v >> 16, (uint32_t)(v & 0xffff)};
-    return p;
+    uint64_t k = 0;
+    for (int i = 0; i < 8; i++)
+        k = (k << 8) | key[i];
+    return (int64_t)(k ^ (UINT64_C(1) << 63));
 }
 
 static const rl__table *tbl_of(rl__stx *s, int table)
@@ -61,15 +61,14 @@ int rl__tbl_state(rl__stx *s, int table, rl__tstate *st)
     int rc = rl__blk_block_get(s->bt, tb->state, 0, &ref);
     if (rc != RL_OK)
         return rc;
-    if (ref.type != RL__TYPE_STATE || ref.used < 48 || rl__get32(ref.data) != STATE_MAGIC ||
-        rl__get32(ref.data + 4) != STATE_VERSION)
+    if (ref.type != RL__TYPE_STATE || ref.used < STATE_SIZE ||
+        rl__get32(ref.data) != STATE_MAGIC || rl__get32(ref.data + 4) != STATE_VERSION)
         rc = RL__CORRUPT(s->err, "table %s: damaged state block %llu", tb->name,
                          (unsigned long long)tb->state);
-    st->heap = rl__get64(ref.data + 8);
-    st->pk = rl__get64(ref.data + 16);
-    st->next_id = (int64_t)rl__get64(ref.data + 24);
-    st->live = rl__get64(ref.data + 32);
-    st->dead = rl__get64(ref.data + 40);
+    st->tree = rl__get64(ref.data + 8);
+    st->next_id = (int64_t)rl__get64(ref.data + 16);
+    st->live = rl__get64(ref.data + 24);
+    st->dead = rl__get64(ref.data + 32);
     rl__blk_block_put(&ref);
     return rc;
 }
@@ -78,11 +77,10 @@ static void state_encode(uint8_t *p, const rl__tstate *st)
 {
     rl__put32(p, STATE_MAGIC);
     rl__put32(p + 4, STATE_VERSION);
-    rl__put64(p + 8, st->heap);
-    rl__put64(p + 16, st->pk);
-    rl__put64(p + 24, (uint64_t)st->next_id);
-    rl__put64(p + 32, st->live);
-    rl__put64(p + 40, st->dead);
+    rl__put64(p + 8, st->tree);
+    rl__put64(p + 16, (uint64_t)st->next_id);
+    rl__put64(p + 24, st->live);
+    rl__put64(p + 32, st->dead);
 }
 
 static int state_write(rl__stx *s, int table, const rl__tstate *st)
@@ -92,7 +90,7 @@ static int state_write(rl__stx *s, int table, const rl__tstate *st)
     if (rc != RL_OK)
         return rc;
     state_encode(ref.wdata, st);
-    rl__blk_block_set_used(&ref, 48);
+    rl__blk_block_set_used(&ref, STATE_SIZE);
     rl__blk_block_put(&ref);
     return RL_OK;
 }
@@ -115,7 +113,7 @@ static int cat_private(rl__stx *s)
 
 int rl__tbl_create(rl__stx *s, const char *name, const rl_column *cols, int ncols)
 {
-    rl__tstate st = {0, 0, 1, 0, 0};
+    rl__tstate st = {0, 1, 0, 0};
     rl__blk_ref ref;
     uint64_t state;
     rl__catalog *probe;
@@ -127,21 +125,48 @@ int rl__tbl_create(rl__stx *s, const char *name, const rl_column *cols, int ncol
     if (rc == RL_OK)
         rc = cat_private(s);
     if (rc == RL_OK)
-        rc = rl__blk_chain_create(s->bt, RL__TYPE_HEAP, &st.heap);
-    if (rc == RL_OK)
-        rc = rl__bt_create(s->bt, &st.pk);
+        rc = rl__bt_create(s->bt, &st.tree);
     if (rc == RL_OK)
         rc = rl__blk_block_alloc(s->bt, RL__TYPE_STATE, &state, &ref);
     if (rc != RL_OK)
         return rc;
     state_encode(ref.wdata, &st);
-    rl__blk_block_set_used(&ref, 48);
+    rl__blk_block_set_used(&ref, STATE_SIZE);
     rl__blk_block_put(&ref);
     rc = rl__cat_add(s->cat, name, cols, ncols, state, s->err);
     return rc == RL_OK ? rl__cat_save(s->bt, s->cat) : rc;
 }
 
-/* ---- reading records ---------------------------------------------------------- */
+/* ---- stored records ------------------------------------------------------------ */
+
+/* The record a cell value holds, in *rec (pointing into the value or into
+ * buf when it lives in a chain). *chain gets the chain, or 0. */
+static int unwrap(rl__stx *s, const uint8_t *v, size_t n, rl__buf *buf, const uint8_t **rec,
+                  size_t *len, uint64_t *chain)
+{
+    uint64_t clen = 0;
+    int rc;
+    *chain = 0;
+    if (n >= 1 && v[0] == FORM_INLINE) {
+        *rec = v + 1;
+        *len = n - 1;
+        return RL_OK;
+    }
+    if (n != 9 || v[0] != FORM_CHAIN)
+        return RL__CORRUPT(s->err, "a stored record has form %u and %zu bytes",
+                           n ? v[0] : 0, n);
+    *chain = rl__get64(v + 1);
+    rc = rl__blk_chain_length(s->bt, *chain, &clen);
+    buf->n = 0;
+    if (rc == RL_OK && rl__buf_reserve(buf, (size_t)clen + 1) != RL_OK)
+        rc = RL__FAIL(s->err, RL_NOMEM, "no memory for a %llu-byte record",
+                      (unsigned long long)clen);
+    if (rc == RL_OK)
+        rc = rl__blk_chain_read(s->bt, *chain, 0, buf->p, (size_t)clen);
+    *rec = buf->p;
+    *len = (size_t)clen;
+    return rc;
+}
 
 void rl__row_clear(rl_row *row)
 {
@@ -186,16 +211,25 @@ static int row_chain(rl__stx *s, rl_row *row, const rl__field *f, size_t *at)
     return RL_OK;
 }
 
-int rl__tbl_row_from_body(rl__stx *s, int table, const uint8_t *body, size_t n, rl_row *row)
+int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
+                            rl_row *row)
 {
     const rl__table *tb = tbl_of(s, table);
     rl__field *f = calloc((size_t)tb->ncols, sizeof *f);
     size_t *at = calloc((size_t)tb->ncols, sizeof *at);
     rl_value *vals = calloc((size_t)tb->ncols, sizeof *vals);
-    int rc = (f && at && vals) ? rl__rec_decode(tb, body, n, f, s->err)
+    rl__buf spill = {0};
+    const uint8_t *rec = NULL;
+    size_t n = 0;
+    uint64_t chain;
+    int rc = (f && at && vals) ? unwrap(s, v, vn, &spill, &rec, &n, &chain)
                                : RL__FAIL(s->err, RL_NOMEM, "no memory for a row");
+    if (rc == RL_OK)
+        rc = rl__rec_decode(tb, rec, n, f, s->err);
     row->buf.n = 0;
-    for (int c = 0; c < tb->ncols && rc == RL_OK; c++) {
+    if (rc == RL_OK)
+        vals[0] = rl_int(id);
+    for (int c = 1; c < tb->ncols && rc == RL_OK; c++) {
         vals[c].type = f[c].type;
         if (f[c].type == RL_TINTEGER)
             vals[c].v.i = f[c].i;
@@ -209,11 +243,12 @@ int rl__tbl_row_from_body(rl__stx *s, int table, const uint8_t *body, size_t n, 
                 rc = RL__FAIL(s->err, RL_NOMEM, "no memory for a row");
         }
     }
-    for (int c = 0; c < tb->ncols && rc == RL_OK; c++) /* the buffer has stopped moving */
+    for (int c = 1; c < tb->ncols && rc == RL_OK; c++) /* the buffer has stopped moving */
         if (vals[c].type >= RL_TCHAR)
             vals[c].v.b.p = row->buf.p + at[c];
     free(f);
     free(at);
+    rl__buf_free(&spill);
     if (rc != RL_OK) {
         free(vals);
         return rc;
@@ -225,41 +260,29 @@ int rl__tbl_row_from_body(rl__stx *s, int table, const uint8_t *body, size_t n, 
     return RL_OK;
 }
 
-/* The place of id's record; RL_NOTFOUND (with a message) if none. */
-static int find_row(rl__stx *s, int table, const rl__tstate *st, int64_t id,
-                    rl__blk_pos *pos)
+/* The stored record of id into val; RL_NOTFOUND (with a message) if none. */
+static int find_row(rl__stx *s, int table, const rl__tstate *st, int64_t id, rl__buf *val)
 {
-    uint64_t packed;
-    int rc = rl__bt_get(s->bt, st->pk, id_key(id), &packed);
+    uint8_t key[8];
+    int rc;
+    rl__id_key(id, key);
+    rc = rl__bt_get(s->bt, st->tree, key, 8, val);
     if (rc == RL_NOTFOUND)
         return RL__FAIL(s->err, RL_NOTFOUND, "table %s has no row with id %lld",
                         tbl_of(s, table)->name, (long long)id);
-    if (rc == RL_OK)
-        *pos = pos_unpack(packed);
     return rc;
 }
 
 int rl__tbl_get(rl__stx *s, int table, int64_t id, rl_row *row)
 {
     rl__tstate st;
-    rl__blk_pos pos;
-    rl__buf body = {0};
-    uint8_t flags;
-    uint64_t size;
+    rl__buf val = {0};
     int rc = rl__tbl_state(s, table, &st);
     if (rc == RL_OK)
-        rc = find_row(s, table, &st, id, &pos);
+        rc = find_row(s, table, &st, id, &val);
     if (rc == RL_OK)
-        rc = rl__heap_read(s, st.heap, &pos, &flags, &body, &size);
-    if (rc == RL_OK && (flags & RL__REC_TOMBSTONE))
-        rc = RL__CORRUPT(s->err, "table %s: the index points id %lld at a deleted record",
-                         tbl_of(s, table)->name, (long long)id);
-    if (rc == RL_OK)
-        rc = rl__tbl_row_from_body(s, table, body.p, body.n, row);
-    if (rc == RL_OK && (row->vals[0].type != RL_TINTEGER || row->vals[0].v.i != id))
-        rc = RL__CORRUPT(s->err, "table %s: the index points id %lld at another row",
-                         tbl_of(s, table)->name, (long long)id);
-    rl__buf_free(&body);
+        rc = rl__tbl_row_from_record(s, table, id, val.p, val.n, row);
+    rl__buf_free(&val);
     return rc;
 }
 
@@ -306,10 +329,11 @@ wrong:
 static int row_exists(rl__stx *s, int table, int64_t id, int *exists)
 {
     rl__tstate st;
-    uint64_t packed;
+    uint8_t key[8];
     int rc = rl__tbl_state(s, table, &st);
+    rl__id_key(id, key);
     if (rc == RL_OK)
-        rc = rl__bt_get(s->bt, st.pk, id_key(id), &packed);
+        rc = rl__bt_get(s->bt, st.tree, key, 8, NULL);
     *exists = rc == RL_OK;
     return rc == RL_NOTFOUND ? RL_OK : rc;
 }
@@ -360,46 +384,55 @@ static int store_large(rl__stx *s, const rl__table *tb, const rl_value *vals, ui
     return rc;
 }
 
-/* Free the large values of a record body. */
-static int free_large(rl__stx *s, int table, const uint8_t *body, size_t n)
+/* Free every chain a stored record names. */
+static int free_chains(rl__stx *s, int table, const uint8_t *v, size_t vn)
 {
     const rl__table *tb = tbl_of(s, table);
     rl__field *f = calloc((size_t)tb->ncols, sizeof *f);
-    int rc = f ? rl__rec_decode(tb, body, n, f, s->err)
+    rl__buf spill = {0};
+    const uint8_t *rec;
+    size_t n;
+    uint64_t chain = 0;
+    int rc = f ? unwrap(s, v, vn, &spill, &rec, &n, &chain)
                : RL__FAIL(s->err, RL_NOMEM, "no memory");
+    if (rc == RL_OK)
+        rc = rl__rec_decode(tb, rec, n, f, s->err);
     for (int c = 1; c < tb->ncols && rc == RL_OK; c++)
         if (f[c].type >= RL_TCHAR && f[c].chain)
             rc = rl__blk_chain_free(s->bt, f[c].chain);
+    if (rc == RL_OK && chain)
+        rc = rl__blk_chain_free(s->bt, chain);
     free(f);
+    rl__buf_free(&spill);
     return rc;
 }
 
-/* Append the record of vals (id in vals[0]) to the heap; index it. */
-static int write_record(rl__stx *s, int table, rl__tstate *st, const rl_value *vals,
-                        int replace)
+/* Store the row vals (id in vals[0]) in the tree. */
+static int write_row(rl__stx *s, int table, rl__tstate *st, const rl_value *vals, int replace)
 {
     const rl__table *tb = tbl_of(s, table);
-    uint64_t *chains = calloc((size_t)tb->ncols, sizeof *chains);
-    rl__buf body = {0}, rec = {0};
-    rl__blk_pos pos;
+    uint64_t *chains = calloc((size_t)tb->ncols, sizeof *chains), rchain = 0;
+    rl__buf rec = {0};
+    uint8_t key[8], wrapped[9];
     int rc = chains ? store_large(s, tb, vals, chains)
                     : RL__FAIL(s->err, RL_NOMEM, "no memory for a row");
-    if (rc == RL_OK && (rl__rec_encode(tb, vals, chains, &body) != RL_OK ||
-                        rl__buf_reserve(&rec, body.n + 11) != RL_OK))
+    rl__id_key(vals[0].v.i, key);
+    if (rc == RL_OK && (rl__buf_reserve(&rec, 1) != RL_OK ||
+                        (rec.p[0] = FORM_INLINE, rec.n = 1, 0) ||
+                        rl__rec_encode(tb, vals, chains, &rec) != RL_OK))
         rc = RL__FAIL(s->err, RL_NOMEM, "no memory for a row");
-    if (rc == RL_OK) {
-        rec.p[rec.n++] = 0; /* flags */
-        rl__put_varint(&rec, body.n);
-        memcpy(rec.p + rec.n, body.p, body.n);
-        rec.n += body.n;
-        rc = rl__blk_chain_append_pos(s->bt, st->heap, rec.p, rec.n, &pos);
+    if (rc == RL_OK && rec.n + 8 + 4 > rl__bt_max_cell(rl__blk_payload_of(s->bt))) {
+        /* Too large for a cell: the record goes to its own chain. */
+        rc = rl__blk_chain_create(s->bt, RL__TYPE_RECORD, &rchain);
+        if (rc == RL_OK)
+            rc = rl__blk_chain_append(s->bt, rchain, rec.p + 1, rec.n - 1);
+        wrapped[0] = FORM_CHAIN;
+        rl__put64(wrapped + 1, rchain);
     }
-    if (rc == RL_OK && pos.logical >= (UINT64_C(1) << 48))
-        rc = RL__FAIL(s->err, RL_FULL, "table %s: block numbers past 2^48", tb->name);
     if (rc == RL_OK)
-        rc = rl__bt_put(s->bt, &st->pk, id_key(vals[0].v.i), pos_pack(pos), replace);
+        rc = rchain ? rl__bt_put(s->bt, &st->tree, key, 8, wrapped, 9, replace)
+                    : rl__bt_put(s->bt, &st->tree, key, 8, rec.p, rec.n, replace);
     free(chains);
-    rl__buf_free(&body);
     rl__buf_free(&rec);
     return rc;
 }
@@ -409,21 +442,26 @@ int rl__tbl_insert(rl__stx *s, int table, const rl_value *vals, int nvals, int64
     const rl__table *tb = tbl_of(s, table);
     rl_value *row = calloc((size_t)(nvals > 0 ? nvals : 1), sizeof *row);
     rl__tstate st;
-    uint64_t packed;
-    int rc = row ? rl__tbl_state(s, table, &st) : RL__FAIL(s->err, RL_NOMEM, "no memory");
+    uint8_t key[8];
     int64_t new_id = 0;
+    int rc = row ? rl__tbl_state(s, table, &st) : RL__FAIL(s->err, RL_NOMEM, "no memory");
     if (rc == RL_OK && nvals >= 1 && vals[0].type == RL_TNULL && st.next_id == INT64_MAX)
         rc = RL__FAIL(s->err, RL_FULL, "table %s: no ids left", tb->name);
     if (rc == RL_OK && nvals >= 1)
         new_id = vals[0].type == RL_TINTEGER ? vals[0].v.i : st.next_id;
     if (rc == RL_OK)
         rc = check_row(s, table, vals, nvals, row, new_id);
-    if (rc == RL_OK && rl__bt_get(s->bt, st.pk, id_key(new_id), &packed) == RL_OK)
+    rl__id_key(new_id, key);
+    if (rc == RL_OK && vals[0].type == RL_TINTEGER &&
+        rl__bt_get(s->bt, st.tree, key, 8, NULL) == RL_OK)
         rc = RL__FAIL(s->err, RL_DUPLICATE, "table %s already has a row with id %lld",
                       tb->name, (long long)new_id);
     if (rc == RL_OK) {
         row[0] = rl_int(new_id);
-        rc = write_record(s, table, &st, row, 0);
+        rc = write_row(s, table, &st, row, 0);
+        if (rc == RL_DUPLICATE)
+            rc = RL__FAIL(s->err, RL_DUPLICATE, "table %s already has a row with id %lld",
+                          tb->name, (long long)new_id);
     }
     if (rc == RL_OK) {
         if (new_id >= st.next_id)
@@ -437,43 +475,25 @@ int rl__tbl_insert(rl__stx *s, int table, const rl_value *vals, int nvals, int64
     return rc;
 }
 
-/* Tombstone the record of id (found at pos) and free its large values. */
-static int kill_record(rl__stx *s, int table, rl__tstate *st, rl__blk_pos pos)
-{
-    rl__blk_pos at = pos;
-    rl__buf body = {0};
-    uint8_t flags;
-    uint64_t size;
-    int rc = rl__heap_read(s, st->heap, &at, &flags, &body, &size);
-    if (rc == RL_OK && (flags & RL__REC_TOMBSTONE))
-        rc = RL__CORRUPT(s->err, "table %s: record already deleted", tbl_of(s, table)->name);
-    if (rc == RL_OK)
-        rc = free_large(s, table, body.p, body.n);
-    flags |= RL__REC_TOMBSTONE;
-    at = pos;
-    if (rc == RL_OK)
-        rc = rl__blk_chain_pwrite(s->bt, st->heap, &at, &flags, 1);
-    if (rc == RL_OK) {
-        st->live--;
-        st->dead++;
-    }
-    rl__buf_free(&body);
-    return rc;
-}
-
 int rl__tbl_delete(rl__stx *s, int table, int64_t id)
 {
     rl__tstate st;
-    rl__blk_pos pos;
+    rl__buf val = {0};
+    uint8_t key[8];
     int rc = rl__tbl_state(s, table, &st);
+    rl__id_key(id, key);
     if (rc == RL_OK)
-        rc = find_row(s, table, &st, id, &pos);
+        rc = find_row(s, table, &st, id, &val);
     if (rc == RL_OK)
-        rc = kill_record(s, table, &st, pos);
+        rc = free_chains(s, table, val.p, val.n);
     if (rc == RL_OK)
-        rc = rl__bt_delete(s->bt, st.pk, id_key(id));
-    if (rc == RL_OK)
+        rc = rl__bt_delete(s->bt, st.tree, key, 8);
+    if (rc == RL_OK) {
+        st.live--;
+        st.dead++;
         rc = state_write(s, table, &st);
+    }
+    rl__buf_free(&val);
     return rc;
 }
 
@@ -482,7 +502,7 @@ int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int 
     const rl__table *tb = tbl_of(s, table);
     rl_value *row = calloc((size_t)(nvals > 0 ? nvals : 1), sizeof *row);
     rl__tstate st;
-    rl__blk_pos pos;
+    rl__buf val = {0};
     int rc = row ? rl__tbl_state(s, table, &st) : RL__FAIL(s->err, RL_NOMEM, "no memory");
     if (rc == RL_OK && nvals >= 1 && !(vals[0].type == RL_TNULL ||
                                        (vals[0].type == RL_TINTEGER && vals[0].v.i == id)))
@@ -491,30 +511,31 @@ int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int 
     if (rc == RL_OK)
         rc = check_row(s, table, vals, nvals, row, id);
     if (rc == RL_OK)
-        rc = find_row(s, table, &st, id, &pos);
+        rc = find_row(s, table, &st, id, &val);
     if (rc == RL_OK)
-        rc = kill_record(s, table, &st, pos);
+        rc = free_chains(s, table, val.p, val.n);
     if (rc == RL_OK) {
         row[0] = rl_int(id);
-        rc = write_record(s, table, &st, row, 1);
+        rc = write_row(s, table, &st, row, 1);
     }
     if (rc == RL_OK) {
-        st.live++;
+        st.dead++;
         rc = state_write(s, table, &st);
     }
+    rl__buf_free(&val);
     free(row);
     return rc;
 }
 
 /* ---- whole tables ------------------------------------------------------------------- */
 
-/* Free every large value of the table's live records. */
-static int free_all_large(rl__stx *s, int table)
+/* Free every chain of every row of the table. */
+static int free_all_chains(rl__stx *s, int table)
 {
     rl__scan sc;
     int rc = rl__scan_open(s, table, &sc);
-    while (rc == RL_OK && (rc = rl__scan_next(&sc, NULL)) == RL_OK)
-        rc = free_large(s, table, sc.body.p, sc.body.n);
+    while (rc == RL_OK && (rc = rl__scan_next(&sc)) == RL_OK)
+        rc = free_chains(s, table, sc.rec, sc.n);
     rl__scan_close(&sc);
     return rc == RL_DONE ? RL_OK : rc;
 }
@@ -522,17 +543,13 @@ static int free_all_large(rl__stx *s, int table)
 int rl__tbl_truncate(rl__stx *s, int table)
 {
     rl__tstate st;
-    int rc = free_all_large(s, table);
+    int rc = free_all_chains(s, table);
     if (rc == RL_OK)
         rc = rl__tbl_state(s, table, &st);
     if (rc == RL_OK)
-        rc = rl__blk_chain_free(s->bt, st.heap);
+        rc = rl__bt_free(s->bt, st.tree);
     if (rc == RL_OK)
-        rc = rl__bt_free(s->bt, st.pk);
-    if (rc == RL_OK)
-        rc = rl__blk_chain_create(s->bt, RL__TYPE_HEAP, &st.heap);
-    if (rc == RL_OK)
-        rc = rl__bt_create(s->bt, &st.pk);
+        rc = rl__bt_create(s->bt, &st.tree);
     st.live = st.dead = 0;
     return rc == RL_OK ? state_write(s, table, &st) : rc;
 }
@@ -540,46 +557,26 @@ int rl__tbl_truncate(rl__stx *s, int table)
 int rl__tbl_vacuum(rl__stx *s, int table)
 {
     rl__tstate st;
-    uint64_t heap = 0, pk = 0;
     rl__scan sc;
+    uint64_t tree = 0;
     int rc = rl__tbl_state(s, table, &st);
     if (rc != RL_OK || st.dead == 0)
         return rc;
-    rc = rl__blk_chain_create(s->bt, RL__TYPE_HEAP, &heap);
-    if (rc == RL_OK)
-        rc = rl__bt_create(s->bt, &pk);
-    if (rc == RL_OK)
-        rc = rl__scan_open(s, table, &sc);
-    while (rc == RL_OK && (rc = rl__scan_next(&sc, NULL)) == RL_OK) {
-        rl__buf rec = {0};
-        rl__blk_pos pos;
-        uint64_t id = 0;
-        size_t off = 0;
-        rc = rl__buf_reserve(&rec, sc.body.n + 11) == RL_OK ? RL_OK : RL_NOMEM;
-        if (rc == RL_OK) {
-            rec.p[rec.n++] = 0;
-            rl__put_varint(&rec, sc.body.n);
-            memcpy(rec.p + rec.n, sc.body.p, sc.body.n);
-            rec.n += sc.body.n;
-            rc = rl__get_varint(sc.body.p, sc.body.n, &off, &id) == RL_OK
-                     ? rl__blk_chain_append_pos(s->bt, heap, rec.p, rec.n, &pos)
-                     : RL__CORRUPT(s->err, "table %s: damaged record", tbl_of(s, table)->name);
-        }
-        if (rc == RL_OK) /* the id was stored zigzagged */
-            rc = rl__bt_put(s->bt, &pk, id_key((int64_t)(id >> 1) ^ -(int64_t)(id & 1)),
-                            pos_pack(pos), 0);
-        rl__buf_free(&rec);
-    }
-    if (rc == RL_DONE || rc == RL_OK) {
-        rl__scan_close(&sc);
-        rc = rl__blk_chain_free(s->bt, st.heap);
-    }
-    if (rc == RL_OK)
-        rc = rl__bt_free(s->bt, st.pk);
+    rc = rl__bt_create(s->bt, &tree);
     if (rc != RL_OK)
         return rc;
-    st.heap = heap;
-    st.pk = pk;
+    rc = rl__scan_open(s, table, &sc);
+    while (rc == RL_OK && (rc = rl__scan_next(&sc)) == RL_OK) {
+        uint8_t key[8];
+        rl__id_key(sc.id, key); /* ascending: the new leaves come out full */
+        rc = rl__bt_put(s->bt, &tree, key, 8, sc.rec, sc.n, 0);
+    }
+    rl__scan_close(&sc);
+    if (rc == RL_DONE)
+        rc = rl__bt_free(s->bt, st.tree);
+    if (rc != RL_OK)
+        return rc;
+    st.tree = tree;
     st.dead = 0;
     return state_write(s, table, &st);
 }
@@ -595,13 +592,11 @@ int rl__tbl_drop(rl__stx *s, int table)
                 return RL__FAIL(s->err, RL_FOREIGNKEY, "table %s is referenced by %s.%s",
                                 tb->name, s->cat->tables[i].name,
                                 s->cat->tables[i].cols[c].name);
-    rc = free_all_large(s, table);
+    rc = free_all_chains(s, table);
     if (rc == RL_OK)
         rc = rl__tbl_state(s, table, &st);
     if (rc == RL_OK)
-        rc = rl__blk_chain_free(s->bt, st.heap);
-    if (rc == RL_OK)
-        rc = rl__bt_free(s->bt, st.pk);
+        rc = rl__bt_free(s->bt, st.tree);
     if (rc == RL_OK)
         rc = rl__blk_block_free(s->bt, tb->state);
     if (rc == RL_OK)

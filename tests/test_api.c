@@ -254,7 +254,7 @@ static void idle(rl_db *db, int n)
 static void test_tombstones_and_vacuum(void **state)
 {
     const char *path = tu_path("vac.rdb");
-    char body[200];
+    char body[41]; /* rows small enough to live in the leaves of 512-byte blocks */
     rl_db *db = open_at("vac.rdb", 512, -1, 1); /* automatic vacuum off */
     rl_txn *t = begin(db, RL_WRITE);
     rl_cursor *c;
@@ -287,7 +287,7 @@ static void test_tombstones_and_vacuum(void **state)
     after = tu_file_size(path);
     print_message("3000 rows: %llu bytes; 2000 deleted, no vacuum: %llu bytes\n",
                   (unsigned long long)full, (unsigned long long)after);
-    assert_true(after >= full * 9 / 10); /* tombstones alone free nothing */
+    assert_true(after >= full * 8 / 10); /* deletes leave the leaves, underfull */
     t = begin(db, RL_WRITE);
     OK(db, rl_vacuum(t, "users"));
     OK(db, rl_commit(t));
