@@ -472,6 +472,8 @@ int rl_vacuum(rl_txn *t, const char *table)
         return txn_fail(t, rl__tbl_vacuum(&t->s, i));
     for (i = 0; i < t->s.cat->n && rc == RL_OK; i++)
         rc = rl__tbl_vacuum(&t->s, i);
+    if (rc == RL_OK) /* and give the whole file back, over the next commits */
+        rl__blk_compact_soon(rl__blk_txn_db(t->bt));
     return txn_fail(t, rc);
 }
 

@@ -305,8 +305,11 @@ int rl_count(rl_txn *t, const char *table, uint64_t *n);
 /** rl_truncate - delete every row (RL_FOREIGNKEY if any is referenced). */
 int rl_truncate(rl_txn *t, const char *table);
 
-/** rl_vacuum - rewrite a table (or all, when table is NULL) without its
- * deleted rows, returning the space to the freelist. */
+/** rl_vacuum - rebuild a table (or all, when table is NULL) so that its
+ * rows fill their blocks again, returning the rest to the freelist. With
+ * table NULL it also compacts the whole file: the next few commits move
+ * every live block off the end of the file, and the file shrinks to what
+ * it holds (blocks freed by a commit can be reused two commits later). */
 int rl_vacuum(rl_txn *t, const char *table);
 
 /** rl_scan - a cursor over every row of a table, in storage order. */

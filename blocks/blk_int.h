@@ -191,6 +191,7 @@ struct rl__blk_db {
     rl__blk_stats stats;
     rl__err err;
     uint8_t *scratch; /* one block of scratch for I/O, guarded by mu */
+    int compact_commits; /* commits left that compact fully (compact.c) */
 };
 
 struct rl__blk_txn {

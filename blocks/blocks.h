@@ -178,6 +178,14 @@ rl__err *rl__blk_txn_err(rl__blk_txn *t);
 /* Payload bytes of a block, and the file's length in blocks, as t sees it. */
 uint32_t rl__blk_payload_of(const rl__blk_txn *t);
 uint64_t rl__blk_block_count(const rl__blk_txn *t);
+/* The database a transaction belongs to. */
+rl__blk_db *rl__blk_txn_db(rl__blk_txn *t);
+
+/* Ask the next few commits to move every live block they can off the end
+ * of the file (no budget, no threshold), so the file shrinks to its live
+ * blocks: freed blocks become reusable only two commits after they were
+ * freed, so this takes a few commits. */
+void rl__blk_compact_soon(rl__blk_db *db);
 
 /* Upper-layer root words, i in [0, RL__BLK_META_WORDS). */
 uint64_t rl__blk_meta_get(rl__blk_txn *t, unsigned i);

@@ -9,7 +9,10 @@
 ** and each live one is moved into the lowest ready block below it. The
 ** budget grows with the free space (a quarter of the ready blocks, at
 ** least the caller's minimum, at most MAX_BUDGET), so a file that lost
-** most of its rows shrinks within a few commits:
+** most of its rows shrinks within a few commits. After
+** rl__blk_compact_soon (a whole-database vacuum), the next FORCED_COMMITS
+** commits move every live block they can, with no budget or threshold,
+** until no free block is left:
 **   - a chain block: copied through rl__blk_writable, its map entry set;
 **   - a map node: its path is copied (rl__map_relocate_node);
 **   - anything else (a freelist block, a block freed but not yet reusable)
@@ -23,6 +26,7 @@
 #define MIN_READY 32     /* compact only with at least this many ready blocks */
 #define READY_FRACTION 8 /* ... and at least 1/8 of the file ready */
 #define MAX_BUDGET 1024  /* blocks moved by one commit at the most */
+#define FORCED_COMMITS 8 /* commits that compact fully after rl__blk_compact_soon */
 
 /* Move a live chain block at phys; *moved = 0 if phys is not live. */
 static int move_chain_block(rl__blk_txn *t, uint64_t phys, const rl__blk_bhdr *h,
@@ -96,17 +100,23 @@ static int worth_it(const rl__blk_txn *t)
 
 int rl__compact_tail(rl__blk_txn *t, unsigned budget)
 {
+    rl__blk_db *db = t->db;
+    int force = db->compact_commits > 0;
     uint64_t phys, stop, window;
     rl__free_truncate_tail(t);
-    if (!worth_it(t))
+    if (force) {
+        budget = UINT32_MAX; /* rl__blk_compact_soon: everything, at once */
+        if (--db->compact_commits == 0 || db->free.nready + db->free.npending == 0)
+            db->compact_commits = 0;
+    } else if (!worth_it(t)) {
         return RL_OK;
-    if (t->db->free.nready / 4 > budget)
-        budget = (unsigned)(t->db->free.nready / 4 < MAX_BUDGET ? t->db->free.nready / 4
-                                                                : MAX_BUDGET);
-    window = 4 * (uint64_t)budget;
+    } else if (db->free.nready / 4 > budget) {
+        budget = (unsigned)(db->free.nready / 4 < MAX_BUDGET ? db->free.nready / 4 : MAX_BUDGET);
+    }
+    window = force ? t->root.block_count : 4 * (uint64_t)budget;
     phys = t->root.block_count;
-    stop = phys > t->db->first_block + window ? phys - window : t->db->first_block;
-    while (budget > 0 && phys-- > stop && rl__free_lowest(t->db) < phys) {
+    stop = phys > db->first_block + window ? phys - window : db->first_block;
+    while (budget > 0 && phys-- > stop && rl__free_lowest(db) < phys) {
         int moved = 0;
         int rc = move_one(t, phys, &moved);
         if (rc != RL_OK)
@@ -115,4 +125,11 @@ int rl__compact_tail(rl__blk_txn *t, unsigned budget)
     }
     rl__free_truncate_tail(t);
     return RL_OK;
+}
+
+void rl__blk_compact_soon(rl__blk_db *db)
+{
+    pthread_mutex_lock(&db->mu);
+    db->compact_commits = FORCED_COMMITS;
+    pthread_mutex_unlock(&db->mu);
 }

@@ -326,6 +326,11 @@ uint64_t rl__blk_block_count(const rl__blk_txn *t)
     return t->root.block_count;
 }
 
+rl__blk_db *rl__blk_txn_db(rl__blk_txn *t)
+{
+    return t->db;
+}
+
 uint64_t rl__blk_meta_get(rl__blk_txn *t, unsigned i)
 {
     return i < RL__BLK_META_WORDS ? t->root.meta[i] : 0;

@@ -27,10 +27,9 @@ int rl__scan_next(rl__scan *sc)
     int rc = rl__bt_next(&sc->it, &k, &kn, &sc->rec, &sc->n);
     if (rc != RL_OK)
         return rc;
-    if (kn != 8)
-        return RL__CORRUPT(sc->s->err, "table %s: a row key of %zu bytes",
+    if (rl__key_id(k, kn, &sc->id) != RL_OK)
+        return RL__CORRUPT(sc->s->err, "table %s: a damaged row key of %zu bytes",
                            sc->s->cat->tables[sc->table].name, kn);
-    sc->id = rl__key_id(k);
     return RL_OK;
 }
 

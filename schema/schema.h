@@ -171,9 +171,11 @@ struct rl_row {
     rl__buf buf;
 };
 
-/* The B+tree key of an id: 8 bytes, big-endian, sign bit flipped. */
-void rl__id_key(int64_t id, uint8_t key[8]);
-int64_t rl__key_id(const uint8_t key[8]);
+/* The B+tree key of an id: short, and byte order is numeric order. */
+#define RL__ID_KEY_MAX 9
+size_t rl__id_key(int64_t id, uint8_t key[RL__ID_KEY_MAX]);
+/* Decode a key made by rl__id_key; RL_CORRUPT if it is not one. */
+int rl__key_id(const uint8_t *key, size_t kn, int64_t *id);
 
 int rl__tbl_create(rl__stx *s, const char *name, const rl_column *cols, int ncols);
 int rl__tbl_drop(rl__stx *s, int table);

@@ -32,19 +32,34 @@
 #define FORM_INLINE 0
 #define FORM_CHAIN 1
 
-void rl__id_key(int64_t id, uint8_t key[8])
+/* Order-preserving, short id keys: a prefix byte, then the id's low n
+ * bytes big-endian. For id >= 0, the prefix is 0x80 + n with n the bytes
+ * the id needs (0 for id 0); for id < 0 it is 0x7f - n with n the bytes
+ * ~id needs. More bytes sort further from zero on each side, so byte order
+ * is numeric order: ids below 2^24 take 4 bytes. */
+size_t rl__id_key(int64_t id, uint8_t key[RL__ID_KEY_MAX])
 {
-    uint64_t k = (uint64_t)id ^ (UINT64_C(1) << 63); /* keeps signed order */
-    for (int i = 0; i < 8; i++)
-        key[i] = (uint8_t)(k >> (56 - 8 * i));
+    uint64_t mag = id >= 0 ? (uint64_t)id : ~(uint64_t)id;
+    size_t n = 0;
+    while (n < 8 && (mag >> (8 * n)) != 0)
+        n++;
+    key[0] = (uint8_t)(id >= 0 ? 0x80 + n : 0x7f - n);
+    for (size_t i = 0; i < n; i++)
+        key[1 + i] = (uint8_t)((uint64_t)id >> (8 * (n - 1 - i)));
+    return n + 1;
 }
 
-int64_t rl__key_id(const uint8_t key[8])
+int rl__key_id(const uint8_t *key, size_t kn, int64_t *id)
 {
-    uint64_t k = 0;
-    for (int i = 0; i < 8; i++)
-        k = (k << 8) | key[i];
-    return (int64_t)(k ^ (UINT64_C(1) << 63));
+    size_t n = kn - 1;
+    uint64_t v;
+    if (kn < 1 || kn > RL__ID_KEY_MAX || key[0] != (key[0] >= 0x80 ? 0x80 + n : 0x7f - n))
+        return RL_CORRUPT;
+    v = key[0] >= 0x80 ? 0 : UINT64_MAX; /* sign-extend negative ids */
+    for (size_t i = 0; i < n; i++)
+        v = (v << 8) | key[1 + i];
+    *id = (int64_t)v;
+    return RL_OK;
 }
 
 static const rl__table *tbl_of(rl__stx *s, int table)
@@ -263,10 +278,9 @@ int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *v,
 /* The stored record of id into val; RL_NOTFOUND (with a message) if none. */
 static int find_row(rl__stx *s, int table, const rl__tstate *st, int64_t id, rl__buf *val)
 {
-    uint8_t key[8];
-    int rc;
-    rl__id_key(id, key);
-    rc = rl__bt_get(s->bt, st->tree, key, 8, val);
+    uint8_t key[RL__ID_KEY_MAX];
+    size_t kn = rl__id_key(id, key);
+    int rc = rl__bt_get(s->bt, st->tree, key, kn, val);
     if (rc == RL_NOTFOUND)
         return RL__FAIL(s->err, RL_NOTFOUND, "table %s has no row with id %lld",
                         tbl_of(s, table)->name, (long long)id);
@@ -329,11 +343,11 @@ wrong:
 static int row_exists(rl__stx *s, int table, int64_t id, int *exists)
 {
     rl__tstate st;
-    uint8_t key[8];
+    uint8_t key[RL__ID_KEY_MAX];
+    size_t kn = rl__id_key(id, key);
     int rc = rl__tbl_state(s, table, &st);
-    rl__id_key(id, key);
     if (rc == RL_OK)
-        rc = rl__bt_get(s->bt, st.tree, key, 8, NULL);
+        rc = rl__bt_get(s->bt, st.tree, key, kn, NULL);
     *exists = rc == RL_OK;
     return rc == RL_NOTFOUND ? RL_OK : rc;
 }
@@ -413,15 +427,15 @@ static int write_row(rl__stx *s, int table, rl__tstate *st, const rl_value *vals
     const rl__table *tb = tbl_of(s, table);
     uint64_t *chains = calloc((size_t)tb->ncols, sizeof *chains), rchain = 0;
     rl__buf rec = {0};
-    uint8_t key[8], wrapped[9];
+    uint8_t key[RL__ID_KEY_MAX], wrapped[9];
+    size_t kn = rl__id_key(vals[0].v.i, key);
     int rc = chains ? store_large(s, tb, vals, chains)
                     : RL__FAIL(s->err, RL_NOMEM, "no memory for a row");
-    rl__id_key(vals[0].v.i, key);
     if (rc == RL_OK && (rl__buf_reserve(&rec, 1) != RL_OK ||
                         (rec.p[0] = FORM_INLINE, rec.n = 1, 0) ||
                         rl__rec_encode(tb, vals, chains, &rec) != RL_OK))
         rc = RL__FAIL(s->err, RL_NOMEM, "no memory for a row");
-    if (rc == RL_OK && rec.n + 8 + 4 > rl__bt_max_cell(rl__blk_payload_of(s->bt))) {
+    if (rc == RL_OK && rec.n + kn + 4 > rl__bt_max_cell(rl__blk_payload_of(s->bt))) {
         /* Too large for a cell: the record goes to its own chain. */
         rc = rl__blk_chain_create(s->bt, RL__TYPE_RECORD, &rchain);
         if (rc == RL_OK)
@@ -430,8 +444,8 @@ static int write_row(rl__stx *s, int table, rl__tstate *st, const rl_value *vals
         rl__put64(wrapped + 1, rchain);
     }
     if (rc == RL_OK)
-        rc = rchain ? rl__bt_put(s->bt, &st->tree, key, 8, wrapped, 9, replace)
-                    : rl__bt_put(s->bt, &st->tree, key, 8, rec.p, rec.n, replace);
+        rc = rchain ? rl__bt_put(s->bt, &st->tree, key, kn, wrapped, 9, replace)
+                    : rl__bt_put(s->bt, &st->tree, key, kn, rec.p, rec.n, replace);
     free(chains);
     rl__buf_free(&rec);
     return rc;
@@ -442,7 +456,8 @@ int rl__tbl_insert(rl__stx *s, int table, const rl_value *vals, int nvals, int64
     const rl__table *tb = tbl_of(s, table);
     rl_value *row = calloc((size_t)(nvals > 0 ? nvals : 1), sizeof *row);
     rl__tstate st;
-    uint8_t key[8];
+    uint8_t key[RL__ID_KEY_MAX];
+    size_t kn;
     int64_t new_id = 0;
     int rc = row ? rl__tbl_state(s, table, &st) : RL__FAIL(s->err, RL_NOMEM, "no memory");
     if (rc == RL_OK && nvals >= 1 && vals[0].type == RL_TNULL && st.next_id == INT64_MAX)
@@ -451,9 +466,9 @@ int rl__tbl_insert(rl__stx *s, int table, const rl_value *vals, int nvals, int64
         new_id = vals[0].type == RL_TINTEGER ? vals[0].v.i : st.next_id;
     if (rc == RL_OK)
         rc = check_row(s, table, vals, nvals, row, new_id);
-    rl__id_key(new_id, key);
+    kn = rl__id_key(new_id, key);
     if (rc == RL_OK && vals[0].type == RL_TINTEGER &&
-        rl__bt_get(s->bt, st.tree, key, 8, NULL) == RL_OK)
+        rl__bt_get(s->bt, st.tree, key, kn, NULL) == RL_OK)
         rc = RL__FAIL(s->err, RL_DUPLICATE, "table %s already has a row with id %lld",
                       tb->name, (long long)new_id);
     if (rc == RL_OK) {
@@ -479,15 +494,15 @@ int rl__tbl_delete(rl__stx *s, int table, int64_t id)
 {
     rl__tstate st;
     rl__buf val = {0};
-    uint8_t key[8];
+    uint8_t key[RL__ID_KEY_MAX];
+    size_t kn = rl__id_key(id, key);
     int rc = rl__tbl_state(s, table, &st);
-    rl__id_key(id, key);
     if (rc == RL_OK)
         rc = find_row(s, table, &st, id, &val);
     if (rc == RL_OK)
         rc = free_chains(s, table, val.p, val.n);
     if (rc == RL_OK)
-        rc = rl__bt_delete(s->bt, st.tree, key, 8);
+        rc = rl__bt_delete(s->bt, st.tree, key, kn);
     if (rc == RL_OK) {
         st.live--;
         st.dead++;
@@ -567,9 +582,9 @@ int rl__tbl_vacuum(rl__stx *s, int table)
         return rc;
     rc = rl__scan_open(s, table, &sc);
     while (rc == RL_OK && (rc = rl__scan_next(&sc)) == RL_OK) {
-        uint8_t key[8];
-        rl__id_key(sc.id, key); /* ascending: the new leaves come out full */
-        rc = rl__bt_put(s->bt, &tree, key, 8, sc.rec, sc.n, 0);
+        uint8_t key[RL__ID_KEY_MAX];
+        size_t kn = rl__id_key(sc.id, key); /* ascending: new leaves come out full */
+        rc = rl__bt_put(s->bt, &tree, key, kn, sc.rec, sc.n, 0);
     }
     rl__scan_close(&sc);
     if (rc == RL_DONE)

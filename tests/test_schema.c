@@ -159,43 +159,70 @@ static void test_btree_sequential(void **state)
     rl__blk_db *db = new_db("btseq.rdb", 512);
     rl__blk_txn *t;
     uint64_t root, nodes, entries, n = (uint64_t)tu_scale(20000), leaves;
-    uint8_t key[8], val[8] = "payload";
+    uint8_t key[RL__ID_KEY_MAX], val[8] = "payload";
+    size_t kn;
     (void)state;
     assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
     assert_int_equal(rl__bt_create(t, &root), RL_OK);
     for (uint64_t k = 1; k <= n; k++) {
-        rl__id_key((int64_t)k, key);
-        assert_int_equal(rl__bt_put(t, &root, key, 8, val, 8, 0), RL_OK);
+        kn = rl__id_key((int64_t)k, key);
+        assert_int_equal(rl__bt_put(t, &root, key, kn, val, 8, 0), RL_OK);
     }
     assert_int_equal(rl__bt_stats(t, root, &nodes, &entries), RL_OK);
     assert_int_equal(entries, n);
-    /* A cell is 1 + 1 + 8 + 8 bytes plus a 2-byte slot: 20 per cell, and
-     * (456 - 16) / 20 = 22 per 512-byte leaf; ascending keys fill them. */
-    leaves = (n + 21) / 22;
+    /* A cell is 1 + 1 + 3 + 8 bytes plus a 2-byte slot for these ids: 15
+     * per cell, and (456 - 16) / 15 = 29 per 512-byte leaf; ascending keys
+     * fill them. */
+    leaves = (n + 28) / 29;
     print_message("%llu ascending keys: %llu nodes over %llu full leaves\n",
                   (unsigned long long)n, (unsigned long long)nodes, (unsigned long long)leaves);
     assert_true(nodes <= leaves + leaves / 8 + 4);
     for (uint64_t k = 1; k <= n; k += 37) {
-        rl__id_key((int64_t)k, key);
-        assert_int_equal(rl__bt_get(t, root, key, 8, NULL), RL_OK);
+        kn = rl__id_key((int64_t)k, key);
+        assert_int_equal(rl__bt_get(t, root, key, kn, NULL), RL_OK);
     }
-    rl__id_key((int64_t)n + 1, key);
-    assert_int_equal(rl__bt_get(t, root, key, 8, NULL), RL_NOTFOUND);
-    rl__id_key(0, key);
-    assert_int_equal(rl__bt_get(t, root, key, 8, NULL), RL_NOTFOUND);
+    kn = rl__id_key((int64_t)n + 1, key);
+    assert_int_equal(rl__bt_get(t, root, key, kn, NULL), RL_NOTFOUND);
+    kn = rl__id_key(0, key);
+    assert_int_equal(rl__bt_get(t, root, key, kn, NULL), RL_NOTFOUND);
     /* Seek lands on the first key >= the one asked for. */
     {
         rl__bt_iter it;
         const uint8_t *k, *v;
-        size_t kn, vn;
-        rl__id_key(100, key);
-        assert_int_equal(rl__bt_seek(t, root, key, 8, &it), RL_OK);
-        assert_int_equal(rl__bt_next(&it, &k, &kn, &v, &vn), RL_OK);
-        assert_int_equal(rl__key_id(k), 100);
+        size_t kfound, vn;
+        int64_t id = 0;
+        kn = rl__id_key(100, key);
+        assert_int_equal(rl__bt_seek(t, root, key, kn, &it), RL_OK);
+        assert_int_equal(rl__bt_next(&it, &k, &kfound, &v, &vn), RL_OK);
+        assert_int_equal(rl__key_id(k, kfound, &id), RL_OK);
+        assert_int_equal(id, 100);
         rl__bt_iter_close(&it);
     }
     rl__blk_rollback(t);
     rl__blk_close(db);
+}
+
+/* Id keys sort like the ids, and decode back. */
+static void test_id_keys(void **state)
+{
+    static const int64_t ids[] = {INT64_MIN, INT64_MIN + 1, -4294967296LL, -65537, -65536,
+                                  -257, -256, -255, -2, -1, 0, 1, 2, 255, 256, 65535, 65536,
+                                  16777215, 16777216, 4294967296LL, INT64_MAX - 1, INT64_MAX};
+    uint8_t a[RL__ID_KEY_MAX], b[RL__ID_KEY_MAX];
+    (void)state;
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) {
+        size_t an = rl__id_key(ids[i], a);
+        int64_t back = 0;
+        assert_int_equal(rl__key_id(a, an, &back), RL_OK);
+        assert_int_equal(back, ids[i]);
+        for (size_t j = i + 1; j < sizeof ids / sizeof *ids; j++) {
+            size_t bn = rl__id_key(ids[j], b);
+            int c = memcmp(a, b, an < bn ? an : bn);
+            assert_true(c < 0 || (c == 0 && an < bn));
+        }
+    }
+    assert_int_equal(rl__id_key(1000000, a), 4);
+    assert_int_equal(rl__key_id((const uint8_t *)"\x85", 1, &(int64_t){0}), RL_CORRUPT);
 }
 
 /* ---- records ---------------------------------------------------------------- */
@@ -237,6 +264,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_btree_random),
         cmocka_unit_test(test_btree_sequential),
+        cmocka_unit_test(test_id_keys),
         cmocka_unit_test(test_record_codec),
     };
     tu_setup_dir("schema");
