@@ -473,7 +473,7 @@ static void run_lmdb(const config *c, result *r)
     mdb_env_set_mapsize(env, (size_t)c->n * 2000 + (1u << 30));
     mdb_env_set_maxdbs(env, 4);
     if (mdb_env_open(env, path, MDB_NOSUBDIR, 0644) != 0)
-        FAIL(r, "open %s", path);
+        FAIL(r, "cannot open the LMDB environment");
 #define LM_KEY(idv) (k.mv_size = 8, k.mv_data = &(idv))
     t0 = now();
     mdb_txn_begin(env, NULL, 0, &txn);
