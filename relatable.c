@@ -508,7 +508,7 @@ int rl_cursor_next(rl_cursor *c, const rl_row **row)
     rc = rl__scan_next(&c->sc);
     if (rc == RL_OK)
         rc = rl__tbl_row_from_record(&c->t->s, c->sc.table, c->sc.id, c->sc.rec, c->sc.n,
-                                     &c->row);
+                                     c->sc.chained, &c->row);
     if (rc == RL_OK)
         *row = &c->row;
     return rc == RL_DONE ? RL_DONE : txn_fail(c->t, rc);

@@ -48,7 +48,8 @@
 #define RL__SLOT_MAGIC "RLSLOT01"
 #define RL__REGION 4096u            /* root regions are 4 KiB aligned */
 #define RL__ROOT_AREA (3u * RL__REGION) /* header, slot 0, slot 1 */
-#define RL__HDR_SIZE 56u            /* block header */
+#define RL__HDR_SIZE 40u            /* block header */
+#define RL__MAX_BLOCKNO ((UINT64_C(1) << 48) - 1) /* block numbers are 48-bit */
 #define RL__MIN_BLOCK 512u
 #define RL__MAX_BLOCK 65536u
 #define RL__SLOT_LIST_OFF 144u
@@ -124,6 +125,9 @@ int rl__fmt_slot_decode(const uint8_t *region, uint32_t block_size,
                         rl__err *err);
 void rl__fmt_bhdr_encode(uint8_t *block, const rl__blk_bhdr *h);
 void rl__fmt_bhdr_decode(const uint8_t *block, rl__blk_bhdr *h);
+/* Change the used count / next link of an encoded header in place. */
+void rl__fmt_bhdr_set_used(uint8_t *block, uint32_t used);
+void rl__fmt_bhdr_set_next(uint8_t *block, uint64_t next);
 /* CRC of a block as stored (the CRC field itself left out). */
 uint32_t rl__fmt_block_crc(const uint8_t *block, uint32_t block_size);
 /* Set the CRC field of a finished block; returns the CRC. */

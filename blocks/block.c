@@ -4,7 +4,8 @@
 ** writing, free it.
 **
 ** A single block is a one-block chain without a chain header: its owner
-** and logical number are its own logical number and its next link is 0.
+** and logical number are its own logical number; its next link belongs to
+** the structure that owns it (a B+tree links its leaves with it).
 ** A reference pins the block's page in the cache, so the pointer in it
 ** stays valid after the call returns, until rl__blk_block_put. Write
 ** references are copy-on-write like everything else (INV 1).
@@ -19,7 +20,7 @@ static int check_single(rl__blk_txn *t, rl__blk_page *p, uint64_t logical)
 {
     rl__blk_bhdr h;
     rl__fmt_bhdr_decode(p->buf, &h);
-    if (h.logical != logical || h.owner != logical || h.next != 0 ||
+    if (h.logical != logical || h.owner != logical || h.next >= t->root.logical_limit ||
         h.type < RL__BLK_TYPE_CHAIN || h.txn > t->root.txn)
         return RL__CORRUPT(&t->err, "block %llu (logical %llu) is not a single block",
                            (unsigned long long)p->phys, (unsigned long long)logical);
@@ -35,6 +36,7 @@ static void fill_ref(rl__blk_txn *t, rl__blk_page *p, uint64_t logical, int writ
     ref->page_ = p;
     ref->logical = logical;
     ref->type = h.type;
+    ref->next = h.next;
     ref->used = h.used;
     ref->cap = t->db->payload;
     ref->data = p->buf + RL__HDR_SIZE;
@@ -152,8 +154,15 @@ int rl__blk_block_get(rl__blk_txn *t, uint64_t logical, int write, rl__blk_ref *
 void rl__blk_block_set_used(rl__blk_ref *ref, uint32_t used)
 {
     rl__blk_page *p = ref->page_;
-    rl__put32(p->buf + 4, used); /* block header: used */
+    rl__fmt_bhdr_set_used(p->buf, used);
     ref->used = used;
+}
+
+void rl__blk_block_set_next(rl__blk_ref *ref, uint64_t next)
+{
+    rl__blk_page *p = ref->page_;
+    rl__fmt_bhdr_set_next(p->buf, next);
+    ref->next = next;
 }
 
 void rl__blk_block_put(rl__blk_ref *ref)

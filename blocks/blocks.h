@@ -41,6 +41,11 @@ static inline void rl__put64(uint8_t *p, uint64_t v)
     rl__put32(p, (uint32_t)v);
     rl__put32(p + 4, (uint32_t)(v >> 32));
 }
+static inline void rl__put48(uint8_t *p, uint64_t v)
+{
+    rl__put32(p, (uint32_t)v);
+    rl__put16(p + 4, (uint16_t)(v >> 32));
+}
 static inline uint16_t rl__get16(const uint8_t *p)
 {
     return (uint16_t)(p[0] | (p[1] << 8));
@@ -49,6 +54,10 @@ static inline uint32_t rl__get32(const uint8_t *p)
 {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
            ((uint32_t)p[3] << 24);
+}
+static inline uint64_t rl__get48(const uint8_t *p)
+{
+    return (uint64_t)rl__get32(p) | ((uint64_t)rl__get16(p + 4) << 32);
 }
 static inline uint64_t rl__get64(const uint8_t *p)
 {
@@ -241,7 +250,8 @@ int rl__blk_chain_truncate(rl__blk_txn *t, uint64_t head, uint64_t len);
 int rl__blk_chain_free(rl__blk_txn *t, uint64_t head);
 
 /* ---- single blocks -------------------------------------------------------
-** For structures that link blocks themselves (B+tree nodes). A reference
+** For structures that link blocks themselves (B+tree nodes), with the
+** block header's next link at their disposal. A reference
 ** pins the block in the cache: data (and wdata, for writing) point at its
 ** payload of cap bytes until rl__blk_block_put. Put every reference back
 ** before the transaction ends. The type is the caller's (>= RL__BLK_TYPE_USER
@@ -253,6 +263,7 @@ typedef struct rl__blk_ref {
     uint32_t used;       /* payload bytes in use (the caller's count) */
     uint32_t cap;        /* payload size */
     uint64_t logical;
+    uint64_t next;       /* the header's next link: the caller's to use */
     uint8_t type;
     void *page_;          /* private */
     struct rl__blk_db *db_; /* private */
@@ -265,6 +276,9 @@ int rl__blk_block_alloc(rl__blk_txn *t, uint8_t type, uint64_t *logical,
 int rl__blk_block_get(rl__blk_txn *t, uint64_t logical, int write, rl__blk_ref *ref);
 /* Record how many payload bytes a write reference's block uses. */
 void rl__blk_block_set_used(rl__blk_ref *ref, uint32_t used);
+/* Set the header's next link of a write reference's block (a logical
+ * number, 0 = none): structures made of single blocks chain them with it. */
+void rl__blk_block_set_next(rl__blk_ref *ref, uint64_t next);
 /* Give a reference back. NULL or an empty reference is a no-op. */
 void rl__blk_block_put(rl__blk_ref *ref);
 /* Free a single block. */

@@ -52,10 +52,13 @@ static int move_chain_block(rl__blk_txn *t, uint64_t phys, const rl__blk_bhdr *h
         rl__blk_page *old;
         rc = rl__cache_get(t, phys, &old);
         if (rc == RL_OK) {
+            rl__blk_bhdr nh;
             memcpy(p->buf, old->buf, t->db->block_size);
             old->dirty = 0;
             rl__cache_unpin(old);
-            rl__put64(p->buf + 8, np); /* self */
+            rl__fmt_bhdr_decode(p->buf, &nh);
+            nh.self = np;
+            rl__fmt_bhdr_encode(p->buf, &nh);
             rc = rl__free_release(t, phys, 1);
         }
         rl__cache_unpin(p);

@@ -30,10 +30,9 @@ enum { S_MAGIC = 0, S_TXN = 8, S_BLOCKS = 16, S_MAPROOT = 24, S_DEPTH = 32,
        S_FLAGS = 36, S_LOGLIMIT = 40, S_FREELOG = 48, S_FREEHEAD = 56,
        S_FREECOUNT = 64, S_META = 72, S_NLIST = 136 };
 
-/* Block header field offsets. */
-enum { B_TYPE = 0, B_FLAGS = 1, B_RESERVED = 2, B_USED = 4, B_SELF = 8,
-       B_LOGICAL = 16, B_TXN = 24, B_NEXT = 32, B_OWNER = 40, B_CRC = 48,
-       B_RESERVED2 = 52 };
+/* Block header field offsets (block numbers are 48-bit). */
+enum { B_TYPE = 0, B_FLAGS = 1, B_USED = 2, B_CRC = 4, B_TXN = 8, B_SELF = 16,
+       B_LOGICAL = 22, B_NEXT = 28, B_OWNER = 34, B_END = 40 };
 
 int rl__fmt_block_size_ok(uint32_t bs)
 {
@@ -170,32 +169,40 @@ void rl__fmt_bhdr_encode(uint8_t *b, const rl__blk_bhdr *h)
 {
     b[B_TYPE] = h->type;
     b[B_FLAGS] = h->flags;
-    rl__put16(b + B_RESERVED, 0);
-    rl__put32(b + B_USED, h->used);
-    rl__put64(b + B_SELF, h->self);
-    rl__put64(b + B_LOGICAL, h->logical);
+    rl__put16(b + B_USED, (uint16_t)h->used);
     rl__put64(b + B_TXN, h->txn);
-    rl__put64(b + B_NEXT, h->next);
-    rl__put64(b + B_OWNER, h->owner);
-    rl__put32(b + B_RESERVED2, 0);
+    rl__put48(b + B_SELF, h->self);
+    rl__put48(b + B_LOGICAL, h->logical);
+    rl__put48(b + B_NEXT, h->next);
+    rl__put48(b + B_OWNER, h->owner);
 }
 
 void rl__fmt_bhdr_decode(const uint8_t *b, rl__blk_bhdr *h)
 {
     h->type = b[B_TYPE];
     h->flags = b[B_FLAGS];
-    h->used = rl__get32(b + B_USED);
-    h->self = rl__get64(b + B_SELF);
-    h->logical = rl__get64(b + B_LOGICAL);
+    h->used = rl__get16(b + B_USED);
     h->txn = rl__get64(b + B_TXN);
-    h->next = rl__get64(b + B_NEXT);
-    h->owner = rl__get64(b + B_OWNER);
+    h->self = rl__get48(b + B_SELF);
+    h->logical = rl__get48(b + B_LOGICAL);
+    h->next = rl__get48(b + B_NEXT);
+    h->owner = rl__get48(b + B_OWNER);
+}
+
+void rl__fmt_bhdr_set_used(uint8_t *b, uint32_t used)
+{
+    rl__put16(b + B_USED, (uint16_t)used);
+}
+
+void rl__fmt_bhdr_set_next(uint8_t *b, uint64_t next)
+{
+    rl__put48(b + B_NEXT, next);
 }
 
 uint32_t rl__fmt_block_crc(const uint8_t *b, uint32_t bs)
 {
     uint32_t crc = rl__crc32c(0, b, B_CRC);
-    return rl__crc32c(crc, b + B_RESERVED2, bs - B_RESERVED2);
+    return rl__crc32c(crc, b + B_TXN, bs - B_TXN);
 }
 
 uint32_t rl__fmt_block_seal(uint8_t *b, uint32_t bs)

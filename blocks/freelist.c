@@ -162,7 +162,8 @@ int rl__free_alloc(rl__blk_txn *t, uint64_t *phys)
         *phys = f->ready[--f->nready].phys;
         return RL_OK;
     }
-    if (t->root.block_count >= (UINT64_MAX / 2) / t->db->block_size)
+    if (t->root.block_count >= RL__MAX_BLOCKNO ||
+        t->root.block_count >= (UINT64_MAX / 2) / t->db->block_size)
         return RL__FAIL(&t->err, RL_FULL, "the database file has reached its largest size");
     *phys = t->root.block_count++;
     return RL_OK;

@@ -276,7 +276,7 @@ int rl__map_alloc_logical(rl__blk_txn *t, uint64_t *logical)
     uint64_t head = t->root.free_logical, e;
     int rc;
     if (head == 0) {
-        if (t->root.logical_limit == UINT64_MAX >> 1)
+        if (t->root.logical_limit >= RL__MAX_BLOCKNO)
             return RL__FAIL(&t->err, RL_FULL, "no logical block numbers left");
         *logical = t->root.logical_limit++;
         return RL_OK;

@@ -10,11 +10,13 @@
 **     4   u16  start: offset of the lowest cell byte (cells fill the page
 **              from its end downwards)
 **     6   u16  frag: bytes of dead cells between start and the end
-**     8   u64  leaf: logical number of the next leaf (0: the last);
-**              interior: the first child (keys below cell 0's key)
-**     16  u16 x n  slots: offsets of the cells, in key order
-**   leaf cell:     varint key length, varint value length, key, value
+**     8   u16 x n  slots: offsets of the cells, in key order
+**   leaf cell:     varint key length, varint (value length << 1 | flag),
+**                  key, value; the flag bit is the caller's
 **   interior cell: varint key length, key, u64 child (keys >= key)
+** The block header's next link holds, in a leaf, the next leaf (0: the
+** last), so a tree's leaves are a chain of blocks in key order; in an
+** interior node, the first child (keys below cell 0's key).
 ** Keys compare as unsigned bytes, then by length.
 **
 ** Nodes link LOGICAL numbers, so copying a node on write never touches its
@@ -35,7 +37,7 @@
 
 #define KIND_LEAF 1
 #define KIND_INTERIOR 2
-#define NODE_HDR 16
+#define NODE_HDR 8
 #define MAX_DEPTH 24
 
 typedef struct node {
@@ -51,6 +53,7 @@ typedef struct cell {
     const uint8_t *val;
     size_t vlen;
     uint64_t child;
+    int flag; /* leaf cells: the caller's bit */
 } cell;
 
 static size_t varint_len(uint64_t v)
@@ -81,7 +84,7 @@ uint32_t rl__bt_max_cell(uint32_t payload)
 
 static size_t cell_size(int leaf, const cell *c)
 {
-    return leaf ? varint_len(c->klen) + varint_len(c->vlen) + c->klen + c->vlen
+    return leaf ? varint_len(c->klen) + varint_len((uint64_t)c->vlen << 1) + c->klen + c->vlen
                 : varint_len(c->klen) + c->klen + 8;
 }
 
@@ -89,7 +92,7 @@ static void cell_write(int leaf, const cell *c, uint8_t *p)
 {
     p += put_var(p, c->klen);
     if (leaf)
-        p += put_var(p, c->vlen);
+        p += put_var(p, ((uint64_t)c->vlen << 1) | (c->flag != 0));
     memcpy(p, c->key, c->klen);
     p += c->klen;
     if (leaf) {
@@ -111,11 +114,13 @@ static uint32_t slot(const node *nd, uint32_t i)
 static int cell_read(const node *nd, uint32_t i, cell *c)
 {
     size_t off = slot(nd, i), end = nd->size;
-    uint64_t kl, vl = 0;
+    uint64_t kl, vl = 0, flag = 0;
     const uint8_t *d = nd->ref.data;
     if (off < nd->start || off >= end || rl__get_varint(d, end, &off, &kl) != RL_OK ||
         (nd->kind == KIND_LEAF && rl__get_varint(d, end, &off, &vl) != RL_OK))
         return RL_CORRUPT;
+    flag = vl & 1;
+    vl >>= 1;
     if (kl > end - off || (nd->kind == KIND_LEAF ? vl > end - off - kl : 8 > end - off - kl))
         return RL_CORRUPT;
     c->key = d + off;
@@ -123,12 +128,18 @@ static int cell_read(const node *nd, uint32_t i, cell *c)
     c->val = d + off + kl;
     c->vlen = (size_t)vl;
     c->child = nd->kind == KIND_LEAF ? 0 : rl__get64(d + off + kl);
+    c->flag = (int)(flag & 1);
     return RL_OK;
 }
 
 static uint64_t link_of(const node *nd)
 {
-    return rl__get64(nd->ref.data + 8);
+    return nd->ref.next;
+}
+
+static void set_link(node *nd, uint64_t logical)
+{
+    rl__blk_block_set_next(&nd->ref, logical);
 }
 
 static int corrupt(rl__blk_txn *t, uint64_t logical, const char *why)
@@ -359,11 +370,11 @@ static int split_insert(rl__blk_txn *t, node *nd, uint32_t i, const cell *c, uin
         *seplen = cells[m].klen;
         memcpy(sepbuf, cells[m].key, cells[m].klen);
         if (leaf) {
-            rl__put64(r.ref.wdata + 8, link_of(nd));
-            rl__put64(nd->ref.wdata + 8, *right);
+            set_link(&r, link_of(nd));
+            set_link(nd, *right);
             fill(&r, cells, m, total);
         } else { /* cell m moves up; its child is right's first child */
-            rl__put64(r.ref.wdata + 8, cells[m].child);
+            set_link(&r, cells[m].child);
             fill(&r, cells, m + 1, total);
         }
         nd->n = 0;
@@ -416,7 +427,8 @@ static int descend(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn,
     }
 }
 
-int rl__bt_get(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__buf *val)
+int rl__bt_get(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__buf *val,
+               int *flag)
 {
     uint64_t leaf;
     node nd;
@@ -431,7 +443,9 @@ int rl__bt_get(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__b
         rc = corrupt(t, leaf, "damaged cell");
     else if (!exact)
         rc = RL_NOTFOUND;
-    else if (val) {
+    else if (flag)
+        *flag = c.flag;
+    if (rc == RL_OK && val) {
         val->n = 0;
         if (rl__buf_reserve(val, c.vlen + 1) != RL_OK)
             rc = RL__FAIL(rl__blk_txn_err(t), RL_NOMEM, "no memory");
@@ -471,7 +485,7 @@ static int grow_root(rl__blk_txn *t, uint64_t *root, const cell *sep)
     int fitted, rc = node_new(t, KIND_INTERIOR, &nroot, &nr);
     if (rc != RL_OK)
         return rc;
-    rl__put64(nr.ref.wdata + 8, *root);
+    set_link(&nr, *root);
     insert_cell(&nr, 0, sep, &fitted);
     rl__blk_block_put(&nr.ref);
     *root = nroot;
@@ -501,12 +515,13 @@ static int remove_key(rl__blk_txn *t, uint64_t leaf, const uint8_t *k, size_t kn
 }
 
 int rl__bt_put(rl__blk_txn *t, uint64_t *root, const uint8_t *k, size_t kn, const uint8_t *v,
-               size_t vn, int replace)
+               size_t vn, unsigned how)
 {
     uint64_t path[MAX_DEPTH], leaf, right;
     uint8_t sep[RL__BT_MAX_KEY];
     size_t seplen = 0;
-    cell c = {k, kn, v, vn, 0};
+    int replace = (how & RL__BT_REPLACE) != 0;
+    cell c = {k, kn, v, vn, 0, (how & RL__BT_FLAG) != 0};
     int depth, found, rc;
     if (kn > RL__BT_MAX_KEY || cell_size(1, &c) > rl__bt_max_cell(rl__blk_payload_of(t)))
         return RL__FAIL(rl__blk_txn_err(t), RL_TOOBIG, "B+tree cell of %zu bytes (key %zu)",
@@ -529,7 +544,7 @@ int rl__bt_put(rl__blk_txn *t, uint64_t *root, const uint8_t *k, size_t kn, cons
     if (rc == RL_OK)
         rc = insert_into(t, leaf, &c, &right, sep, &seplen);
     while (rc == RL_OK && right != 0 && depth > 0) { /* carry the split up */
-        cell up = {sep, seplen, NULL, 0, right};
+        cell up = {sep, seplen, NULL, 0, right, 0};
         uint8_t sep2[RL__BT_MAX_KEY];
         size_t sep2len = 0;
         rc = insert_into(t, path[--depth], &up, &right, sep2, &sep2len);
@@ -537,7 +552,7 @@ int rl__bt_put(rl__blk_txn *t, uint64_t *root, const uint8_t *k, size_t kn, cons
         seplen = sep2len;
     }
     if (rc == RL_OK && right != 0) {
-        cell up = {sep, seplen, NULL, 0, right};
+        cell up = {sep, seplen, NULL, 0, right, 0};
         rc = grow_root(t, root, &up);
     }
     return rc;
@@ -627,7 +642,8 @@ int rl__bt_seek(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__
     return RL_OK;
 }
 
-int rl__bt_next(rl__bt_iter *it, const uint8_t **k, size_t *kn, const uint8_t **v, size_t *vn)
+int rl__bt_next(rl__bt_iter *it, const uint8_t **k, size_t *kn, const uint8_t **v, size_t *vn,
+                int *flag)
 {
     for (;;) {
         node nd;
@@ -649,6 +665,8 @@ int rl__bt_next(rl__bt_iter *it, const uint8_t **k, size_t *kn, const uint8_t **
             *kn = c.klen;
             *v = c.val;
             *vn = c.vlen;
+            if (flag)
+                *flag = c.flag;
             return RL_OK;
         }
         next = link_of(&nd);

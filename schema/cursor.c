@@ -24,7 +24,7 @@ int rl__scan_next(rl__scan *sc)
 {
     const uint8_t *k;
     size_t kn;
-    int rc = rl__bt_next(&sc->it, &k, &kn, &sc->rec, &sc->n);
+    int rc = rl__bt_next(&sc->it, &k, &kn, &sc->rec, &sc->n, &sc->chained);
     if (rc != RL_OK)
         return rc;
     if (rl__key_id(k, kn, &sc->id) != RL_OK)

@@ -117,11 +117,15 @@ int rl__rec_decode(const rl__table *tbl, const uint8_t *body, size_t n,
 /* The largest cell (key + value + lengths) a node of this payload takes. */
 uint32_t rl__bt_max_cell(uint32_t payload);
 int rl__bt_create(rl__blk_txn *t, uint64_t *root);
-/* Copy key's value into val (may be NULL); RL_NOTFOUND when absent. */
-int rl__bt_get(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__buf *val);
-/* Insert (RL_DUPLICATE if present and !replace); *root may change. */
+/* Copy key's value into val and its cell flag into *flag (either may be
+ * NULL); RL_NOTFOUND when absent. */
+int rl__bt_get(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__buf *val,
+               int *flag);
+#define RL__BT_REPLACE 0x1 /* rl__bt_put: replace an existing key's value */
+#define RL__BT_FLAG 0x2    /* rl__bt_put: set the cell's flag bit */
+/* Insert (RL_DUPLICATE if present without RL__BT_REPLACE); *root may change. */
 int rl__bt_put(rl__blk_txn *t, uint64_t *root, const uint8_t *k, size_t kn, const uint8_t *v,
-               size_t vn, int replace);
+               size_t vn, unsigned how);
 /* RL_NOTFOUND when key is absent. */
 int rl__bt_delete(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn);
 /* Free every node. */
@@ -138,8 +142,10 @@ typedef struct rl__bt_iter {
 } rl__bt_iter;
 /* Position before the first key >= k (k NULL: the first key). */
 int rl__bt_seek(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__bt_iter *it);
-/* The next entry; pointers stay valid until the next call. RL_DONE at the end. */
-int rl__bt_next(rl__bt_iter *it, const uint8_t **k, size_t *kn, const uint8_t **v, size_t *vn);
+/* The next entry (flag may be NULL); pointers stay valid until the next
+ * call. RL_DONE at the end. */
+int rl__bt_next(rl__bt_iter *it, const uint8_t **k, size_t *kn, const uint8_t **v, size_t *vn,
+                int *flag);
 void rl__bt_iter_close(rl__bt_iter *it);
 
 /* ---- tables ------------------------------------------------------------------------ */
@@ -186,9 +192,10 @@ int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int 
 int rl__tbl_delete(rl__stx *s, int table, int64_t id);
 int rl__tbl_truncate(rl__stx *s, int table);
 int rl__tbl_vacuum(rl__stx *s, int table);
-/* Fill row from a stored record (large values read from their chains). */
+/* Fill row from a stored record (chained: rec holds the record chain's
+ * head); large values are read from their chains. */
 int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *rec, size_t n,
-                            rl_row *row);
+                            int chained, rl_row *row);
 void rl__row_clear(rl_row *row);
 
 /* ---- cursors -------------------------------------------------------------------------- */
@@ -200,6 +207,7 @@ typedef struct rl__scan {
     int64_t id;          /* the current row's id */
     const uint8_t *rec;  /* its stored record (valid until the next step) */
     size_t n;
+    int chained;         /* the record is in a chain (rec holds its head) */
 } rl__scan;
 
 int rl__scan_open(rl__stx *s, int table, rl__scan *sc);

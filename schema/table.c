@@ -6,10 +6,9 @@
 **     0 magic u32 "RLTS", 4 version u32 (1), 8 B+tree root u64,
 **     16 next id i64, 24 rows u64, 32 rows deleted since the last vacuum u64.
 **
-** A cell's value is a stored record: a form byte, then
-**     form 0: the record (schema/record.c) itself;
-**     form 1: u64 logical number of a RECORD chain holding it, when the
-**             record is too large for a cell.
+** A cell's value is the row's record (schema/record.c); when the record
+** is too large for a cell, the cell's flag is set and its value is the u64
+** logical number of a RECORD chain holding it.
 ** A value longer than RL__INLINE_MAX bytes lives in its own VALUE chain.
 ** Delete removes the row's cell at once (its space serves later rows of
 ** that leaf); vacuum rebuilds the tree with full leaves.
@@ -29,8 +28,6 @@
 #define STATE_MAGIC 0x53544c52u /* "RLTS" */
 #define STATE_VERSION 1u
 #define STATE_SIZE 40
-#define FORM_INLINE 0
-#define FORM_CHAIN 1
 
 /* Order-preserving, short id keys: a prefix byte, then the id's low n
  * bytes big-endian. For id >= 0, the prefix is 0x80 + n with n the bytes
@@ -154,23 +151,22 @@ int rl__tbl_create(rl__stx *s, const char *name, const rl_column *cols, int ncol
 
 /* ---- stored records ------------------------------------------------------------ */
 
-/* The record a cell value holds, in *rec (pointing into the value or into
- * buf when it lives in a chain). *chain gets the chain, or 0. */
-static int unwrap(rl__stx *s, const uint8_t *v, size_t n, rl__buf *buf, const uint8_t **rec,
-                  size_t *len, uint64_t *chain)
+/* The record a cell holds, in *rec (pointing into the value, or into buf
+ * when it lives in a chain). *chain gets that chain, or 0. */
+static int unwrap(rl__stx *s, const uint8_t *v, size_t n, int chained, rl__buf *buf,
+                  const uint8_t **rec, size_t *len, uint64_t *chain)
 {
     uint64_t clen = 0;
     int rc;
     *chain = 0;
-    if (n >= 1 && v[0] == FORM_INLINE) {
-        *rec = v + 1;
-        *len = n - 1;
+    if (!chained) {
+        *rec = v;
+        *len = n;
         return RL_OK;
     }
-    if (n != 9 || v[0] != FORM_CHAIN)
-        return RL__CORRUPT(s->err, "a stored record has form %u and %zu bytes",
-                           n ? v[0] : 0, n);
-    *chain = rl__get64(v + 1);
+    if (n != 8)
+        return RL__CORRUPT(s->err, "a chained record's cell holds %zu bytes", n);
+    *chain = rl__get64(v);
     rc = rl__blk_chain_length(s->bt, *chain, &clen);
     buf->n = 0;
     if (rc == RL_OK && rl__buf_reserve(buf, (size_t)clen + 1) != RL_OK)
@@ -227,7 +223,7 @@ static int row_chain(rl__stx *s, rl_row *row, const rl__field *f, size_t *at)
 }
 
 int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
-                            rl_row *row)
+                            int chained, rl_row *row)
 {
     const rl__table *tb = tbl_of(s, table);
     rl__field *f = calloc((size_t)tb->ncols, sizeof *f);
@@ -237,7 +233,7 @@ int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *v,
     const uint8_t *rec = NULL;
     size_t n = 0;
     uint64_t chain;
-    int rc = (f && at && vals) ? unwrap(s, v, vn, &spill, &rec, &n, &chain)
+    int rc = (f && at && vals) ? unwrap(s, v, vn, chained, &spill, &rec, &n, &chain)
                                : RL__FAIL(s->err, RL_NOMEM, "no memory for a row");
     if (rc == RL_OK)
         rc = rl__rec_decode(tb, rec, n, f, s->err);
@@ -275,12 +271,13 @@ int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *v,
     return RL_OK;
 }
 
-/* The stored record of id into val; RL_NOTFOUND (with a message) if none. */
-static int find_row(rl__stx *s, int table, const rl__tstate *st, int64_t id, rl__buf *val)
+/* The cell of id into val and *chained; RL_NOTFOUND (with a message) if none. */
+static int find_row(rl__stx *s, int table, const rl__tstate *st, int64_t id, rl__buf *val,
+                    int *chained)
 {
     uint8_t key[RL__ID_KEY_MAX];
     size_t kn = rl__id_key(id, key);
-    int rc = rl__bt_get(s->bt, st->tree, key, kn, val);
+    int rc = rl__bt_get(s->bt, st->tree, key, kn, val, chained);
     if (rc == RL_NOTFOUND)
         return RL__FAIL(s->err, RL_NOTFOUND, "table %s has no row with id %lld",
                         tbl_of(s, table)->name, (long long)id);
@@ -291,11 +288,11 @@ int rl__tbl_get(rl__stx *s, int table, int64_t id, rl_row *row)
 {
     rl__tstate st;
     rl__buf val = {0};
-    int rc = rl__tbl_state(s, table, &st);
+    int chained = 0, rc = rl__tbl_state(s, table, &st);
     if (rc == RL_OK)
-        rc = find_row(s, table, &st, id, &val);
+        rc = find_row(s, table, &st, id, &val, &chained);
     if (rc == RL_OK)
-        rc = rl__tbl_row_from_record(s, table, id, val.p, val.n, row);
+        rc = rl__tbl_row_from_record(s, table, id, val.p, val.n, chained, row);
     rl__buf_free(&val);
     return rc;
 }
@@ -347,7 +344,7 @@ static int row_exists(rl__stx *s, int table, int64_t id, int *exists)
     size_t kn = rl__id_key(id, key);
     int rc = rl__tbl_state(s, table, &st);
     if (rc == RL_OK)
-        rc = rl__bt_get(s->bt, st.tree, key, kn, NULL);
+        rc = rl__bt_get(s->bt, st.tree, key, kn, NULL, NULL);
     *exists = rc == RL_OK;
     return rc == RL_NOTFOUND ? RL_OK : rc;
 }
@@ -399,7 +396,7 @@ static int store_large(rl__stx *s, const rl__table *tb, const rl_value *vals, ui
 }
 
 /* Free every chain a stored record names. */
-static int free_chains(rl__stx *s, int table, const uint8_t *v, size_t vn)
+static int free_chains(rl__stx *s, int table, const uint8_t *v, size_t vn, int chained)
 {
     const rl__table *tb = tbl_of(s, table);
     rl__field *f = calloc((size_t)tb->ncols, sizeof *f);
@@ -407,7 +404,7 @@ static int free_chains(rl__stx *s, int table, const uint8_t *v, size_t vn)
     const uint8_t *rec;
     size_t n;
     uint64_t chain = 0;
-    int rc = f ? unwrap(s, v, vn, &spill, &rec, &n, &chain)
+    int rc = f ? unwrap(s, v, vn, chained, &spill, &rec, &n, &chain)
                : RL__FAIL(s->err, RL_NOMEM, "no memory");
     if (rc == RL_OK)
         rc = rl__rec_decode(tb, rec, n, f, s->err);
@@ -427,25 +424,23 @@ static int write_row(rl__stx *s, int table, rl__tstate *st, const rl_value *vals
     const rl__table *tb = tbl_of(s, table);
     uint64_t *chains = calloc((size_t)tb->ncols, sizeof *chains), rchain = 0;
     rl__buf rec = {0};
-    uint8_t key[RL__ID_KEY_MAX], wrapped[9];
+    uint8_t key[RL__ID_KEY_MAX], head[8];
     size_t kn = rl__id_key(vals[0].v.i, key);
+    unsigned how = replace ? RL__BT_REPLACE : 0;
     int rc = chains ? store_large(s, tb, vals, chains)
                     : RL__FAIL(s->err, RL_NOMEM, "no memory for a row");
-    if (rc == RL_OK && (rl__buf_reserve(&rec, 1) != RL_OK ||
-                        (rec.p[0] = FORM_INLINE, rec.n = 1, 0) ||
-                        rl__rec_encode(tb, vals, chains, &rec) != RL_OK))
+    if (rc == RL_OK && rl__rec_encode(tb, vals, chains, &rec) != RL_OK)
         rc = RL__FAIL(s->err, RL_NOMEM, "no memory for a row");
     if (rc == RL_OK && rec.n + kn + 4 > rl__bt_max_cell(rl__blk_payload_of(s->bt))) {
         /* Too large for a cell: the record goes to its own chain. */
         rc = rl__blk_chain_create(s->bt, RL__TYPE_RECORD, &rchain);
         if (rc == RL_OK)
-            rc = rl__blk_chain_append(s->bt, rchain, rec.p + 1, rec.n - 1);
-        wrapped[0] = FORM_CHAIN;
-        rl__put64(wrapped + 1, rchain);
+            rc = rl__blk_chain_append(s->bt, rchain, rec.p, rec.n);
+        rl__put64(head, rchain);
     }
     if (rc == RL_OK)
-        rc = rchain ? rl__bt_put(s->bt, &st->tree, key, kn, wrapped, 9, replace)
-                    : rl__bt_put(s->bt, &st->tree, key, kn, rec.p, rec.n, replace);
+        rc = rchain ? rl__bt_put(s->bt, &st->tree, key, kn, head, 8, how | RL__BT_FLAG)
+                    : rl__bt_put(s->bt, &st->tree, key, kn, rec.p, rec.n, how);
     free(chains);
     rl__buf_free(&rec);
     return rc;
@@ -468,7 +463,7 @@ int rl__tbl_insert(rl__stx *s, int table, const rl_value *vals, int nvals, int64
         rc = check_row(s, table, vals, nvals, row, new_id);
     kn = rl__id_key(new_id, key);
     if (rc == RL_OK && vals[0].type == RL_TINTEGER &&
-        rl__bt_get(s->bt, st.tree, key, kn, NULL) == RL_OK)
+        rl__bt_get(s->bt, st.tree, key, kn, NULL, NULL) == RL_OK)
         rc = RL__FAIL(s->err, RL_DUPLICATE, "table %s already has a row with id %lld",
                       tb->name, (long long)new_id);
     if (rc == RL_OK) {
@@ -496,11 +491,11 @@ int rl__tbl_delete(rl__stx *s, int table, int64_t id)
     rl__buf val = {0};
     uint8_t key[RL__ID_KEY_MAX];
     size_t kn = rl__id_key(id, key);
-    int rc = rl__tbl_state(s, table, &st);
+    int chained = 0, rc = rl__tbl_state(s, table, &st);
     if (rc == RL_OK)
-        rc = find_row(s, table, &st, id, &val);
+        rc = find_row(s, table, &st, id, &val, &chained);
     if (rc == RL_OK)
-        rc = free_chains(s, table, val.p, val.n);
+        rc = free_chains(s, table, val.p, val.n, chained);
     if (rc == RL_OK)
         rc = rl__bt_delete(s->bt, st.tree, key, kn);
     if (rc == RL_OK) {
@@ -518,6 +513,7 @@ int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int 
     rl_value *row = calloc((size_t)(nvals > 0 ? nvals : 1), sizeof *row);
     rl__tstate st;
     rl__buf val = {0};
+    int chained = 0;
     int rc = row ? rl__tbl_state(s, table, &st) : RL__FAIL(s->err, RL_NOMEM, "no memory");
     if (rc == RL_OK && nvals >= 1 && !(vals[0].type == RL_TNULL ||
                                        (vals[0].type == RL_TINTEGER && vals[0].v.i == id)))
@@ -526,9 +522,9 @@ int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int 
     if (rc == RL_OK)
         rc = check_row(s, table, vals, nvals, row, id);
     if (rc == RL_OK)
-        rc = find_row(s, table, &st, id, &val);
+        rc = find_row(s, table, &st, id, &val, &chained);
     if (rc == RL_OK)
-        rc = free_chains(s, table, val.p, val.n);
+        rc = free_chains(s, table, val.p, val.n, chained);
     if (rc == RL_OK) {
         row[0] = rl_int(id);
         rc = write_row(s, table, &st, row, 1);
@@ -550,7 +546,7 @@ static int free_all_chains(rl__stx *s, int table)
     rl__scan sc;
     int rc = rl__scan_open(s, table, &sc);
     while (rc == RL_OK && (rc = rl__scan_next(&sc)) == RL_OK)
-        rc = free_chains(s, table, sc.rec, sc.n);
+        rc = free_chains(s, table, sc.rec, sc.n, sc.chained);
     rl__scan_close(&sc);
     return rc == RL_DONE ? RL_OK : rc;
 }
@@ -584,7 +580,7 @@ int rl__tbl_vacuum(rl__stx *s, int table)
     while (rc == RL_OK && (rc = rl__scan_next(&sc)) == RL_OK) {
         uint8_t key[RL__ID_KEY_MAX];
         size_t kn = rl__id_key(sc.id, key); /* ascending: new leaves come out full */
-        rc = rl__bt_put(s->bt, &tree, key, kn, sc.rec, sc.n, 0);
+        rc = rl__bt_put(s->bt, &tree, key, kn, sc.rec, sc.n, sc.chained ? RL__BT_FLAG : 0);
     }
     rl__scan_close(&sc);
     if (rc == RL_DONE)

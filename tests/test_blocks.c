@@ -482,7 +482,7 @@ static void test_lost_block_falls_back(void **state)
 
 static void edit_next(uint8_t *b, void *arg)
 {
-    rl__put64(b + 32, *(uint64_t *)arg);
+    rl__fmt_bhdr_set_next(b, *(uint64_t *)arg);
 }
 
 static void flip_payload(uint8_t *b, void *arg)
@@ -940,7 +940,9 @@ static void check_space_t(rl__blk_txn *t, const model *m)
             T_OK(t, rl__map_lookup(t, l, &phys));
             mark(seen, n, phys, "chain");
             assert_int_equal(rl__cache_get(t, phys, &p), RL_OK);
-            l = rl__get64(p->buf + 32);
+            rl__blk_bhdr h;
+            rl__fmt_bhdr_decode(p->buf, &h);
+            l = h.next;
             rl__cache_unpin(p);
         }
     }

@@ -63,7 +63,7 @@ static void expect_val(rl__blk_txn *t, uint64_t root, uint64_t k, uint32_t vlen)
     uint8_t key[32], want[200];
     rl__buf got = {0};
     size_t kn = make_key(k, key);
-    assert_int_equal(rl__bt_get(t, root, key, kn, &got), RL_OK);
+    assert_int_equal(rl__bt_get(t, root, key, kn, &got, NULL), RL_OK);
     make_val(k, vlen, want);
     assert_int_equal(got.n, vlen);
     assert_memory_equal(got.p, want, vlen);
@@ -87,14 +87,14 @@ static void btree_run(uint32_t bs, long steps, uint64_t seed)
         uint32_t vlen = (uint32_t)(tu_rand(&rs) % vmax);
         make_val(k, vlen, val);
         if (op < 5) { /* insert */
-            int rc = rl__bt_put(t, &root, key, kn, val, vlen, 0);
+            int rc = rl__bt_put(t, &root, key, kn, val, vlen, (k & 1) ? RL__BT_FLAG : 0);
             assert_int_equal(rc, model[k].live ? RL_DUPLICATE : RL_OK);
             if (!model[k].live) {
                 model[k] = (kv){k, vlen, 1};
                 live++;
             }
         } else if (op < 7) { /* replace, with a value of another length */
-            assert_int_equal(rl__bt_put(t, &root, key, kn, val, vlen, 1), RL_OK);
+            assert_int_equal(rl__bt_put(t, &root, key, kn, val, vlen, RL__BT_REPLACE | ((k & 1) ? RL__BT_FLAG : 0)), RL_OK);
             live += !model[k].live;
             model[k] = (kv){k, vlen, 1};
         } else if (op < 9) { /* delete */
@@ -105,7 +105,7 @@ static void btree_run(uint32_t bs, long steps, uint64_t seed)
         } else if (model[k].live) {
             expect_val(t, root, k, model[k].vlen);
         } else {
-            assert_int_equal(rl__bt_get(t, root, key, kn, NULL), RL_NOTFOUND);
+            assert_int_equal(rl__bt_get(t, root, key, kn, NULL, NULL), RL_NOTFOUND);
         }
         if (s % 997 == 0) { /* commit now and then: nodes get copied on write */
             assert_int_equal(rl__blk_commit(t), RL_OK);
@@ -123,13 +123,15 @@ static void btree_run(uint32_t bs, long steps, uint64_t seed)
             if (model[k2].live)
                 expect_val(t, root, k2, model[k2].vlen);
         assert_int_equal(rl__bt_seek(t, root, NULL, 0, &it), RL_OK);
-        while (rl__bt_next(&it, &k, &kn, &v, &vn) == RL_OK) {
+        int flag = -1;
+        while (rl__bt_next(&it, &k, &kn, &v, &vn, &flag) == RL_OK) {
             uint64_t num = 0;
             for (int i = 0; i < 8; i++)
                 num = (num << 8) | k[i];
             assert_true(first || num > prev);
             assert_true(num < universe && model[num].live);
             assert_int_equal(vn, model[num].vlen);
+            assert_int_equal(flag, (int)(num & 1)); /* the cell flag round-trips */
             prev = num;
             first = 0;
             seen++;
@@ -171,20 +173,20 @@ static void test_btree_sequential(void **state)
     assert_int_equal(rl__bt_stats(t, root, &nodes, &entries), RL_OK);
     assert_int_equal(entries, n);
     /* A cell is 1 + 1 + 3 + 8 bytes plus a 2-byte slot for these ids: 15
-     * per cell, and (456 - 16) / 15 = 29 per 512-byte leaf; ascending keys
+     * per cell, and (472 - 8) / 15 = 30 per 512-byte leaf; ascending keys
      * fill them. */
-    leaves = (n + 28) / 29;
+    leaves = (n + 29) / 30;
     print_message("%llu ascending keys: %llu nodes over %llu full leaves\n",
                   (unsigned long long)n, (unsigned long long)nodes, (unsigned long long)leaves);
     assert_true(nodes <= leaves + leaves / 8 + 4);
     for (uint64_t k = 1; k <= n; k += 37) {
         kn = rl__id_key((int64_t)k, key);
-        assert_int_equal(rl__bt_get(t, root, key, kn, NULL), RL_OK);
+        assert_int_equal(rl__bt_get(t, root, key, kn, NULL, NULL), RL_OK);
     }
     kn = rl__id_key((int64_t)n + 1, key);
-    assert_int_equal(rl__bt_get(t, root, key, kn, NULL), RL_NOTFOUND);
+    assert_int_equal(rl__bt_get(t, root, key, kn, NULL, NULL), RL_NOTFOUND);
     kn = rl__id_key(0, key);
-    assert_int_equal(rl__bt_get(t, root, key, kn, NULL), RL_NOTFOUND);
+    assert_int_equal(rl__bt_get(t, root, key, kn, NULL, NULL), RL_NOTFOUND);
     /* Seek lands on the first key >= the one asked for. */
     {
         rl__bt_iter it;
@@ -193,7 +195,7 @@ static void test_btree_sequential(void **state)
         int64_t id = 0;
         kn = rl__id_key(100, key);
         assert_int_equal(rl__bt_seek(t, root, key, kn, &it), RL_OK);
-        assert_int_equal(rl__bt_next(&it, &k, &kfound, &v, &vn), RL_OK);
+        assert_int_equal(rl__bt_next(&it, &k, &kfound, &v, &vn, NULL), RL_OK);
         assert_int_equal(rl__key_id(k, kfound, &id), RL_OK);
         assert_int_equal(id, 100);
         rl__bt_iter_close(&it);
