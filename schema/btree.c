@@ -29,6 +29,8 @@
 **      right node instead of splitting in halves, so keys inserted in
 **      order fill nodes completely.
 **   4. Deletes leave nodes underfull (never merged); vacuum rebuilds.
+**   5. The root never moves: a tree is named by its root's logical number
+**      for its whole life.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -478,17 +480,36 @@ static int insert_into(rl__blk_txn *t, uint64_t logical, const cell *c, uint64_t
     return rc;
 }
 
-static int grow_root(rl__blk_txn *t, uint64_t *root, const cell *sep)
+/* The root split: move its cells to a new left child and make the root an
+ * interior node over that child and sep's right node. The root keeps its
+ * logical number (INV 5), so nobody has to learn a new one. */
+static int grow_root(rl__blk_txn *t, uint64_t root, const cell *sep)
 {
-    node nr;
-    uint64_t nroot;
-    int fitted, rc = node_new(t, KIND_INTERIOR, &nroot, &nr);
+    node r, left;
+    uint64_t lnum;
+    int fitted, rc = node_open(t, root, 1, &r);
     if (rc != RL_OK)
         return rc;
-    set_link(&nr, *root);
-    insert_cell(&nr, 0, sep, &fitted);
-    rl__blk_block_put(&nr.ref);
-    *root = nroot;
+    rc = node_new(t, r.kind, &lnum, &left);
+    if (rc != RL_OK) {
+        rl__blk_block_put(&r.ref);
+        return rc;
+    }
+    memcpy(left.ref.wdata, r.ref.data, r.size);
+    left.n = r.n;
+    left.start = r.start;
+    left.frag = r.frag;
+    header_store(&left);
+    set_link(&left, link_of(&r));
+    r.kind = KIND_INTERIOR;
+    r.n = 0;
+    r.start = r.size;
+    r.frag = 0;
+    header_store(&r);
+    set_link(&r, lnum);
+    insert_cell(&r, 0, sep, &fitted);
+    rl__blk_block_put(&left.ref);
+    rl__blk_block_put(&r.ref);
     return RL_OK;
 }
 
@@ -514,7 +535,7 @@ static int remove_key(rl__blk_txn *t, uint64_t leaf, const uint8_t *k, size_t kn
     return rc;
 }
 
-int rl__bt_put(rl__blk_txn *t, uint64_t *root, const uint8_t *k, size_t kn, const uint8_t *v,
+int rl__bt_put(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, const uint8_t *v,
                size_t vn, unsigned how)
 {
     uint64_t path[MAX_DEPTH], leaf, right;
@@ -526,7 +547,7 @@ int rl__bt_put(rl__blk_txn *t, uint64_t *root, const uint8_t *k, size_t kn, cons
     if (kn > RL__BT_MAX_KEY || cell_size(1, &c) > rl__bt_max_cell(rl__blk_payload_of(t)))
         return RL__FAIL(rl__blk_txn_err(t), RL_TOOBIG, "B+tree cell of %zu bytes (key %zu)",
                         cell_size(1, &c), kn);
-    rc = descend(t, *root, k, kn, path, &depth, &leaf);
+    rc = descend(t, root, k, kn, path, &depth, &leaf);
     if (rc == RL_OK) {
         node nd;
         uint32_t i;

@@ -123,8 +123,9 @@ int rl__bt_get(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__b
                int *flag);
 #define RL__BT_REPLACE 0x1 /* rl__bt_put: replace an existing key's value */
 #define RL__BT_FLAG 0x2    /* rl__bt_put: set the cell's flag bit */
-/* Insert (RL_DUPLICATE if present without RL__BT_REPLACE); *root may change. */
-int rl__bt_put(rl__blk_txn *t, uint64_t *root, const uint8_t *k, size_t kn, const uint8_t *v,
+/* Insert (RL_DUPLICATE if present without RL__BT_REPLACE). The root keeps
+ * its logical number for the tree's whole life. */
+int rl__bt_put(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, const uint8_t *v,
                size_t vn, unsigned how);
 /* RL_NOTFOUND when key is absent. */
 int rl__bt_delete(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn);

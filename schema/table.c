@@ -439,8 +439,8 @@ static int write_row(rl__stx *s, int table, rl__tstate *st, const rl_value *vals
         rl__put64(head, rchain);
     }
     if (rc == RL_OK)
-        rc = rchain ? rl__bt_put(s->bt, &st->tree, key, kn, head, 8, how | RL__BT_FLAG)
-                    : rl__bt_put(s->bt, &st->tree, key, kn, rec.p, rec.n, how);
+        rc = rchain ? rl__bt_put(s->bt, st->tree, key, kn, head, 8, how | RL__BT_FLAG)
+                    : rl__bt_put(s->bt, st->tree, key, kn, rec.p, rec.n, how);
     free(chains);
     rl__buf_free(&rec);
     return rc;
@@ -580,7 +580,7 @@ int rl__tbl_vacuum(rl__stx *s, int table)
     while (rc == RL_OK && (rc = rl__scan_next(&sc)) == RL_OK) {
         uint8_t key[RL__ID_KEY_MAX];
         size_t kn = rl__id_key(sc.id, key); /* ascending: new leaves come out full */
-        rc = rl__bt_put(s->bt, &tree, key, kn, sc.rec, sc.n, sc.chained ? RL__BT_FLAG : 0);
+        rc = rl__bt_put(s->bt, tree, key, kn, sc.rec, sc.n, sc.chained ? RL__BT_FLAG : 0);
     }
     rl__scan_close(&sc);
     if (rc == RL_DONE)

@@ -87,14 +87,14 @@ static void btree_run(uint32_t bs, long steps, uint64_t seed)
         uint32_t vlen = (uint32_t)(tu_rand(&rs) % vmax);
         make_val(k, vlen, val);
         if (op < 5) { /* insert */
-            int rc = rl__bt_put(t, &root, key, kn, val, vlen, (k & 1) ? RL__BT_FLAG : 0);
+            int rc = rl__bt_put(t, root, key, kn, val, vlen, (k & 1) ? RL__BT_FLAG : 0);
             assert_int_equal(rc, model[k].live ? RL_DUPLICATE : RL_OK);
             if (!model[k].live) {
                 model[k] = (kv){k, vlen, 1};
                 live++;
             }
         } else if (op < 7) { /* replace, with a value of another length */
-            assert_int_equal(rl__bt_put(t, &root, key, kn, val, vlen, RL__BT_REPLACE | ((k & 1) ? RL__BT_FLAG : 0)), RL_OK);
+            assert_int_equal(rl__bt_put(t, root, key, kn, val, vlen, RL__BT_REPLACE | ((k & 1) ? RL__BT_FLAG : 0)), RL_OK);
             live += !model[k].live;
             model[k] = (kv){k, vlen, 1};
         } else if (op < 9) { /* delete */
@@ -168,7 +168,7 @@ static void test_btree_sequential(void **state)
     assert_int_equal(rl__bt_create(t, &root), RL_OK);
     for (uint64_t k = 1; k <= n; k++) {
         kn = rl__id_key((int64_t)k, key);
-        assert_int_equal(rl__bt_put(t, &root, key, kn, val, 8, 0), RL_OK);
+        assert_int_equal(rl__bt_put(t, root, key, kn, val, 8, 0), RL_OK);
     }
     assert_int_equal(rl__bt_stats(t, root, &nodes, &entries), RL_OK);
     assert_int_equal(entries, n);
