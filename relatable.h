@@ -240,16 +240,24 @@ void rl_rollback(rl_txn *t);
 /* ==== Schema ============================================================= */
 
 #define RL_NOT_NULL 0x1 /**< column flag: NULL is refused */
+#define RL_UNIQUE 0x2   /**< column flag: no two rows share a non-NULL value */
+
+/** What deleting a referenced row does to the rows that reference it. */
+#define RL_FK_RESTRICT 0 /**< the delete fails with RL_FOREIGNKEY (default) */
+#define RL_FK_CASCADE 1  /**< they are deleted too */
+#define RL_FK_SET_NULL 2 /**< their column is set to NULL (column must allow it) */
 
 /** A column definition for rl_create_table. */
 typedef struct rl_column {
     const char *name; /**< 1..64 bytes: letters, digits, '_'; not "id" */
     rl_type type;     /**< RL_TINTEGER .. RL_TBLOB */
     uint32_t size;    /**< CHAR(n): n (1..65535); else 0 */
-    unsigned flags;   /**< RL_NOT_NULL */
+    unsigned flags;   /**< RL_NOT_NULL, RL_UNIQUE */
     /** Foreign key: the table whose id this INTEGER column holds, or NULL.
-     * Inserts and updates must name an existing row (or NULL). */
+     * Inserts and updates must name an existing row (or NULL); such a
+     * column is indexed automatically. */
     const char *references;
+    int on_delete; /**< RL_FK_*: what deleting the referenced row does */
 } rl_column;
 
 /**

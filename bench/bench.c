@@ -147,9 +147,9 @@ static int has_des(const void *p, size_t n)
 static void run_relatable(const config *c, result *r)
 {
     static const rl_column cols[] = {
-        {"project_id", RL_TINTEGER, 0, RL_NOT_NULL, NULL}, {"status", RL_TINTEGER, 0, 0, NULL},
-        {"priority", RL_TINTEGER, 0, 0, NULL},             {"title", RL_TTEXT, 0, 0, NULL},
-        {"description", RL_TTEXT, 0, 0, NULL},
+        {"project_id", RL_TINTEGER, 0, RL_NOT_NULL, NULL, 0}, {"status", RL_TINTEGER, 0, 0, NULL, 0},
+        {"priority", RL_TINTEGER, 0, 0, NULL, 0},             {"title", RL_TTEXT, 0, 0, NULL, 0},
+        {"description", RL_TTEXT, 0, 0, NULL, 0},
     };
     char path[600], title[64], desc[256];
     rl_options o = {RL_OPEN_CREATE, 4096, RL_SYNC_FULL, 0, 0};

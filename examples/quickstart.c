@@ -40,13 +40,13 @@ static void print_tasks(rl_txn *t)
 int main(int argc, char **argv)
 {
     static const rl_column projects[] = {
-        {"name", RL_TTEXT, 0, RL_NOT_NULL, NULL},
+        {"name", RL_TTEXT, 0, RL_NOT_NULL, NULL, 0},
     };
     static const rl_column tasks[] = {
-        {"project", RL_TINTEGER, 0, RL_NOT_NULL, "projects"},
-        {"title", RL_TTEXT, 0, RL_NOT_NULL, NULL},
-        {"priority", RL_TINTEGER, 0, 0, NULL},
-        {"hours", RL_TREAL, 0, 0, NULL},
+        {"project", RL_TINTEGER, 0, RL_NOT_NULL, "projects", 0},
+        {"title", RL_TTEXT, 0, RL_NOT_NULL, NULL, 0},
+        {"priority", RL_TINTEGER, 0, 0, NULL, 0},
+        {"hours", RL_TREAL, 0, 0, NULL, 0},
     };
     rl_txn *t;
     int64_t engine, docs, id;

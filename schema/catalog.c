@@ -8,7 +8,9 @@
 **     magic u32 "RLCA", version u32 (1), table count u32, then per table:
 **     name (u16 length + bytes), state block u64, user column count u16,
 **     then per column: name, type u8, size u32, flags u8, references
-**     (u16 length + bytes; 0 = none).
+**     (u16 length + bytes; 0 = none), on delete u8; then the index count
+**     u16 and per index: name, unique u8, column count u16, the column
+**     numbers u16 each, root u64.
 ** Names are 1..64 bytes of [A-Za-z0-9_], not starting with a digit, and
 ** compared without regard to ASCII case. Column 0 of every table is the
 ** implicit "id" INTEGER NOT NULL primary key; it is not stored.
@@ -22,8 +24,18 @@
 #define CAT_MAGIC 0x41434c52u /* "RLCA" */
 #define CAT_VERSION 1u
 
+static void index_clear(rl__index *ix)
+{
+    free(ix->name);
+    free(ix->cols);
+    memset(ix, 0, sizeof *ix);
+}
+
 static void table_clear(rl__table *tb)
 {
+    for (int i = 0; i < tb->nindexes; i++)
+        index_clear(&tb->indexes[i]);
+    free(tb->indexes);
     for (int c = 0; c < tb->ncols; c++) {
         free((char *)tb->cols[c].name);
         free((char *)tb->cols[c].references);
@@ -104,6 +116,15 @@ static int column_check(const rl__catalog *cat, const char *table, const rl_colu
         strcasecmp(col->references, table) != 0)
         return RL__FAIL(err, RL_NOTABLE, "table %s: column %s references unknown table %s",
                         table, col->name, col->references);
+    if (col->on_delete < RL_FK_RESTRICT || col->on_delete > RL_FK_SET_NULL)
+        return RL__FAIL(err, RL_INVALID, "table %s: column %s: unknown on_delete %d", table,
+                        col->name, col->on_delete);
+    if (col->references && col->on_delete == RL_FK_SET_NULL && (col->flags & RL_NOT_NULL))
+        return RL__FAIL(err, RL_INVALID, "table %s: column %s is NOT NULL: it cannot be set "
+                        "to NULL on delete", table, col->name);
+    if (col->flags & ~(unsigned)(RL_NOT_NULL | RL_UNIQUE))
+        return RL__FAIL(err, RL_INVALID, "table %s: column %s: unknown flags 0x%x", table,
+                        col->name, col->flags);
     (void)ncols;
     return RL_OK;
 }
@@ -132,6 +153,8 @@ static int table_build(rl__table *tb, const char *name, const rl_column *cols, i
         d->references = dup_or_null(cols[c].references);
         if (d->type != RL_TCHAR)
             d->size = 0;
+        if (!d->references)
+            d->on_delete = RL_FK_RESTRICT;
         if (!d->name || (cols[c].references && !d->references))
             return RL_NOMEM;
     }
@@ -175,6 +198,63 @@ void rl__cat_remove(rl__catalog *cat, int i)
     resolve_refs(cat);
 }
 
+int rl__cat_find_index(const rl__catalog *cat, const char *name, int *table, int *index)
+{
+    for (int i = 0; name && i < cat->n; i++)
+        for (int x = 0; x < cat->tables[i].nindexes; x++)
+            if (strcasecmp(cat->tables[i].indexes[x].name, name) == 0) {
+                *table = i;
+                *index = x;
+                return 0;
+            }
+    return -1;
+}
+
+int rl__cat_add_index(rl__catalog *cat, int i, const char *name, const int *cols, int ncols,
+                      int unique, uint64_t root, rl__err *err)
+{
+    rl__table *tb = &cat->tables[i];
+    rl__index *grown, *ix;
+    int t2, x2;
+    if (!name_ok(name))
+        return RL__FAIL(err, RL_INVALID, "invalid index name \"%s\"", name ? name : "(null)");
+    if (rl__cat_find_index(cat, name, &t2, &x2) == 0)
+        return RL__FAIL(err, RL_EXISTS, "index %s already exists", name);
+    if (ncols < 1 || ncols > 16)
+        return RL__FAIL(err, RL_INVALID, "index %s: %d columns (1..16 allowed)", name, ncols);
+    for (int k = 0; k < ncols; k++)
+        if (cols[k] < 1 || cols[k] >= tb->ncols)
+            return RL__FAIL(err, RL_NOCOLUMN, "index %s: no column %d in table %s", name,
+                            cols[k], tb->name);
+    grown = realloc(tb->indexes, (size_t)(tb->nindexes + 1) * sizeof *grown);
+    if (!grown)
+        return RL__FAIL(err, RL_NOMEM, "no memory for the catalog");
+    tb->indexes = grown;
+    ix = &tb->indexes[tb->nindexes];
+    memset(ix, 0, sizeof *ix);
+    ix->name = strdup(name);
+    ix->cols = malloc((size_t)ncols * sizeof *ix->cols);
+    if (!ix->name || !ix->cols) {
+        index_clear(ix);
+        return RL__FAIL(err, RL_NOMEM, "no memory for the catalog");
+    }
+    memcpy(ix->cols, cols, (size_t)ncols * sizeof *cols);
+    ix->ncols = ncols;
+    ix->unique = unique != 0;
+    ix->root = root;
+    tb->nindexes++;
+    return RL_OK;
+}
+
+void rl__cat_remove_index(rl__catalog *cat, int table, int index)
+{
+    rl__table *tb = &cat->tables[table];
+    index_clear(&tb->indexes[index]);
+    memmove(&tb->indexes[index], &tb->indexes[index + 1],
+            (size_t)(tb->nindexes - index - 1) * sizeof *tb->indexes);
+    tb->nindexes--;
+}
+
 int rl__cat_clone(const rl__catalog *cat, rl__catalog **out, rl__err *err)
 {
     rl__catalog *c = calloc(1, sizeof *c);
@@ -185,11 +265,20 @@ int rl__cat_clone(const rl__catalog *cat, rl__catalog **out, rl__err *err)
     for (int i = 0; i < cat->n; i++) {
         const rl__table *tb = &cat->tables[i];
         rl__table *grown = realloc(c->tables, (size_t)(c->n + 1) * sizeof *grown);
+        int rc = RL_OK;
         if (!grown || (c->tables = grown,
                        table_build(&c->tables[c->n++], tb->name, tb->cols + 1, tb->ncols - 1,
                                    tb->state)) != RL_OK) {
             rl__cat_free(c);
             return RL__FAIL(err, RL_NOMEM, "no memory for the catalog");
+        }
+        for (int x = 0; x < tb->nindexes && rc == RL_OK; x++)
+            rc = rl__cat_add_index(c, c->n - 1, tb->indexes[x].name, tb->indexes[x].cols,
+                                   tb->indexes[x].ncols, tb->indexes[x].unique,
+                                   tb->indexes[x].root, err);
+        if (rc != RL_OK) {
+            rl__cat_free(c);
+            return rc;
         }
     }
     resolve_refs(c);
@@ -228,7 +317,17 @@ static int encode(const rl__catalog *cat, rl__buf *b)
         for (int c = 1; c < tb->ncols && rc == RL_OK; c++) {
             const rl_column *col = &tb->cols[c];
             rc = put_str(b, col->name) | put_u(b, (uint64_t)col->type, 1) |
-                 put_u(b, col->size, 4) | put_u(b, col->flags, 1) | put_str(b, col->references);
+                 put_u(b, col->size, 4) | put_u(b, col->flags, 1) | put_str(b, col->references) |
+                 put_u(b, (uint64_t)col->on_delete, 1);
+        }
+        rc |= put_u(b, (uint64_t)tb->nindexes, 2);
+        for (int x = 0; x < tb->nindexes && rc == RL_OK; x++) {
+            const rl__index *ix = &tb->indexes[x];
+            rc = put_str(b, ix->name) | put_u(b, (uint64_t)ix->unique, 1) |
+                 put_u(b, (uint64_t)ix->ncols, 2);
+            for (int k = 0; k < ix->ncols; k++)
+                rc |= put_u(b, (uint64_t)ix->cols[k], 2);
+            rc |= put_u(b, ix->root, 8);
         }
     }
     return rc ? RL_NOMEM : RL_OK;
@@ -299,6 +398,30 @@ static char *get_str(reader *r, int *nomem)
     return s;
 }
 
+/* The index entries of the table just added. */
+static int decode_indexes(reader *r, rl__catalog *cat, rl__err *err)
+{
+    int n = (int)get_u(r, 2), rc = RL_OK;
+    for (int x = 0; x < n && rc == RL_OK && !r->bad; x++) {
+        int nomem = 0, unique, ncols, cols[16];
+        char *name = get_str(r, &nomem);
+        unique = (int)get_u(r, 1);
+        ncols = (int)get_u(r, 2);
+        for (int k = 0; k < ncols && k < 16; k++)
+            cols[k] = (int)get_u(r, 2);
+        if (nomem)
+            rc = RL__FAIL(err, RL_NOMEM, "no memory for the catalog");
+        else if (r->bad || ncols > 16)
+            rc = RL__CORRUPT(err, "catalog: index entry %d is damaged", x);
+        else
+            rc = rl__cat_add_index(cat, cat->n - 1, name, cols, ncols, unique, get_u(r, 8), err);
+        free(name);
+    }
+    if (rc == RL_OK && r->bad)
+        rc = RL__CORRUPT(err, "catalog: index list is damaged");
+    return rc;
+}
+
 static int decode_table(reader *r, rl__catalog *cat, rl__err *err)
 {
     int nomem = 0, rc;
@@ -312,6 +435,7 @@ static int decode_table(reader *r, rl__catalog *cat, rl__err *err)
         cols[c].size = (uint32_t)get_u(r, 4);
         cols[c].flags = (unsigned)get_u(r, 1);
         cols[c].references = get_str(r, &nomem);
+        cols[c].on_delete = (int)get_u(r, 1);
     }
     if (!cols || nomem)
         rc = RL__FAIL(err, RL_NOMEM, "no memory for the catalog");
@@ -319,6 +443,8 @@ static int decode_table(reader *r, rl__catalog *cat, rl__err *err)
         rc = RL__CORRUPT(err, "catalog: table entry %d is damaged", cat->n);
     else
         rc = rl__cat_add(cat, name, cols, ncols, state, err);
+    if (rc == RL_OK)
+        rc = decode_indexes(r, cat, err);
     if (rc != RL_OK && rc != RL_NOMEM)
         rc = RL__CORRUPT(err, "catalog: table %d: %s", cat->n, err->msg);
     for (int c = 0; cols && c < ncols; c++) {

@@ -42,12 +42,23 @@
 
 /* ---- catalog ---------------------------------------------------------------- */
 
+/* A secondary index: a B+tree of keys (column values..., id). */
+typedef struct rl__index {
+    char *name;
+    int ncols;
+    int *cols;     /* column numbers of the table, in key order */
+    int unique;    /* no two rows share all non-NULL values */
+    uint64_t root; /* the B+tree's root (it never moves) */
+} rl__index;
+
 typedef struct rl__table {
     char *name;
     uint64_t state;  /* logical number of the state block */
     int ncols;       /* including id at 0 */
     rl_column *cols; /* ncols; names and references owned here */
     int *ref_table;  /* per column: index of the referenced table, or -1 */
+    rl__index *indexes;
+    int nindexes;
 } rl__table;
 
 /* An immutable set of table definitions, shared by reference count. */
@@ -71,6 +82,12 @@ int rl__cat_add(rl__catalog *cat, const char *name, const rl_column *cols,
                 int ncols, uint64_t state, rl__err *err);
 /* Remove table i from a private catalog. */
 void rl__cat_remove(rl__catalog *cat, int i);
+/* Add an index to table i of a private catalog (validates it). */
+int rl__cat_add_index(rl__catalog *cat, int i, const char *name, const int *cols, int ncols,
+                      int unique, uint64_t root, rl__err *err);
+void rl__cat_remove_index(rl__catalog *cat, int table, int index);
+/* Find an index by name: *table and *index; -1 when there is none. */
+int rl__cat_find_index(const rl__catalog *cat, const char *name, int *table, int *index);
 
 /* ---- records ----------------------------------------------------------------- */
 

@@ -52,9 +52,9 @@ static rl_txn *begin(rl_db *db, int mode)
 /* ---- every type, with its edges ------------------------------------------- */
 
 static const rl_column all_types[] = {
-    {"i", RL_TINTEGER, 0, 0, NULL}, {"r", RL_TREAL, 0, 0, NULL},
-    {"c", RL_TCHAR, 6, 0, NULL},    {"t", RL_TTEXT, 0, 0, NULL},
-    {"b", RL_TBLOB, 0, 0, NULL},
+    {"i", RL_TINTEGER, 0, 0, NULL, 0}, {"r", RL_TREAL, 0, 0, NULL, 0},
+    {"c", RL_TCHAR, 6, 0, NULL, 0},    {"t", RL_TTEXT, 0, 0, NULL, 0},
+    {"b", RL_TBLOB, 0, 0, NULL, 0},
 };
 
 static void expect_bytes(const rl_row *row, int col, const void *p, size_t n)
@@ -157,21 +157,21 @@ static void test_types_roundtrip(void **state)
 /* ---- persistence and the schema read back ----------------------------------- */
 
 static const rl_column users_cols[] = {
-    {"name", RL_TTEXT, 0, RL_NOT_NULL, NULL},
-    {"email", RL_TCHAR, 40, 0, NULL},
+    {"name", RL_TTEXT, 0, RL_NOT_NULL, NULL, 0},
+    {"email", RL_TCHAR, 40, 0, NULL, 0},
 };
 static const rl_column projects_cols[] = {
-    {"owner", RL_TINTEGER, 0, 0, "users"},
-    {"title", RL_TTEXT, 0, RL_NOT_NULL, NULL},
-    {"budget", RL_TREAL, 0, 0, NULL},
+    {"owner", RL_TINTEGER, 0, 0, "users", 0},
+    {"title", RL_TTEXT, 0, RL_NOT_NULL, NULL, 0},
+    {"budget", RL_TREAL, 0, 0, NULL, 0},
 };
 static const rl_column tasks_cols[] = {
-    {"project", RL_TINTEGER, 0, RL_NOT_NULL, "projects"},
-    {"parent", RL_TINTEGER, 0, 0, "tasks"},
-    {"title", RL_TTEXT, 0, RL_NOT_NULL, NULL},
-    {"body", RL_TTEXT, 0, 0, NULL},
-    {"prio", RL_TINTEGER, 0, 0, NULL},
-    {"hours", RL_TREAL, 0, 0, NULL},
+    {"project", RL_TINTEGER, 0, RL_NOT_NULL, "projects", 0},
+    {"parent", RL_TINTEGER, 0, 0, "tasks", 0},
+    {"title", RL_TTEXT, 0, RL_NOT_NULL, NULL, 0},
+    {"body", RL_TTEXT, 0, 0, NULL, 0},
+    {"prio", RL_TINTEGER, 0, 0, NULL, 0},
+    {"hours", RL_TREAL, 0, 0, NULL, 0},
 };
 
 static void make_schema(rl_db *db, rl_txn *t)
@@ -396,11 +396,11 @@ static void test_errors_leave_database_unchanged(void **state)
           rl_update(t, "users", u, (rl_value[]){rl_int(u + 1), rl_text("x"), rl_null()}, 3));
     FAILS(db, RL_EXISTS, "table Users already exists", rl_create_table(t, "Users", users_cols, 2));
     FAILS(db, RL_INVALID, "column name",
-          rl_create_table(t, "bad", (rl_column[]){{"id", RL_TINTEGER, 0, 0, NULL}}, 1));
+          rl_create_table(t, "bad", (rl_column[]){{"id", RL_TINTEGER, 0, 0, NULL, 0}}, 1));
     FAILS(db, RL_INVALID, "CHAR(0)",
-          rl_create_table(t, "bad", (rl_column[]){{"c", RL_TCHAR, 0, 0, NULL}}, 1));
+          rl_create_table(t, "bad", (rl_column[]){{"c", RL_TCHAR, 0, 0, NULL, 0}}, 1));
     FAILS(db, RL_NOTABLE, "unknown table ghosts",
-          rl_create_table(t, "bad", (rl_column[]){{"g", RL_TINTEGER, 0, 0, "ghosts"}}, 1));
+          rl_create_table(t, "bad", (rl_column[]){{"g", RL_TINTEGER, 0, 0, "ghosts", 0}}, 1));
     FAILS(db, RL_INVALID, "table name", rl_create_table(t, "1abc", users_cols, 2));
     FAILS(db, RL_FOREIGNKEY, "referenced by", rl_drop_table(t, "users"));
     /* The transaction is still usable after every failure. */

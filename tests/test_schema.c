@@ -231,9 +231,9 @@ static void test_id_keys(void **state)
 
 static void test_record_codec(void **state)
 {
-    rl_column cols[] = {{"i", RL_TINTEGER, 0, 0, NULL}, {"r", RL_TREAL, 0, 0, NULL},
-                        {"c", RL_TCHAR, 8, 0, NULL},    {"t", RL_TTEXT, 0, 0, NULL},
-                        {"b", RL_TBLOB, 0, 0, NULL},    {"n", RL_TTEXT, 0, 0, NULL}};
+    rl_column cols[] = {{"i", RL_TINTEGER, 0, 0, NULL, 0}, {"r", RL_TREAL, 0, 0, NULL, 0},
+                        {"c", RL_TCHAR, 8, 0, NULL, 0},    {"t", RL_TTEXT, 0, 0, NULL, 0},
+                        {"b", RL_TBLOB, 0, 0, NULL, 0},    {"n", RL_TTEXT, 0, 0, NULL, 0}};
     rl__catalog *cat = calloc(1, sizeof *cat);
     rl__err err;
     rl__buf out = {0};
