@@ -477,6 +477,30 @@ int rl_vacuum(rl_txn *t, const char *table)
     return txn_fail(t, rc);
 }
 
+/* ---- checking ------------------------------------------------------------------------ */
+
+int rl_check(rl_txn *t, char **report)
+{
+    rl__buf out = {0};
+    int problems = 0, rc = enter(t, NULL, 0, NULL);
+    if (rc != RL_OK)
+        return rc;
+    if (report)
+        *report = NULL;
+    if (rl__buf_reserve(&out, 1) != RL_OK)
+        return txn_fail(t, RL__FAIL(t->s.err, RL_NOMEM, "no memory for a report"));
+    out.p[0] = '\0';
+    for (int i = 0; i < t->s.cat->n && rc == RL_OK; i++)
+        rc = rl__ix_verify(&t->s, i, &out, &problems);
+    if (rc == RL_OK && problems)
+        rc = RL__CORRUPT(t->s.err, "%d problem(s): %s", problems, (char *)out.p);
+    if (report)
+        *report = (char *)out.p;
+    else
+        rl__buf_free(&out);
+    return txn_fail(t, rc);
+}
+
 /* ---- cursors ---------------------------------------------------------------------------- */
 
 int rl_scan(rl_txn *t, const char *table, rl_cursor **out)

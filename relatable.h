@@ -331,6 +331,18 @@ int rl_cursor_next(rl_cursor *c, const rl_row **row);
 /** rl_cursor_close - free the cursor. NULL is a no-op. */
 void rl_cursor_close(rl_cursor *c);
 
+/* ==== Checking ============================================================= */
+
+/**
+ * rl_check - check the database as t sees it: every table's row count and
+ * every index against the table's rows.
+ * @report: receives a malloc'd text, one problem a line ("" when none);
+ *          the caller frees it. May be NULL.
+ * Returns RL_OK when nothing is wrong, RL_CORRUPT when something is (or
+ * when the walk meets damage), RL_NOMEM.
+ */
+int rl_check(rl_txn *t, char **report);
+
 /* ==== Reading a row ========================================================
 ** Columns are 0-based, id at 0. Out-of-range columns read as NULL.
 */

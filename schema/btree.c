@@ -633,6 +633,46 @@ int rl__bt_free(rl__blk_txn *t, uint64_t root)
     return walk(t, root, 0, 1, &nodes, &entries);
 }
 
+int rl__bt_clear(rl__blk_txn *t, uint64_t root)
+{
+    uint64_t nodes = 0, entries = 0, *children = NULL;
+    uint32_t nch = 0;
+    node nd;
+    int rc = node_open(t, root, 0, &nd);
+    if (rc != RL_OK)
+        return rc;
+    if (nd.kind == KIND_INTERIOR) {
+        children = malloc((nd.n + 1) * sizeof *children);
+        if (!children)
+            rc = RL__FAIL(rl__blk_txn_err(t), RL_NOMEM, "no memory");
+        for (uint32_t i = 0; rc == RL_OK && i <= nd.n; i++) {
+            cell c;
+            if (i == 0)
+                children[nch++] = link_of(&nd);
+            else if (cell_read(&nd, i - 1, &c) == RL_OK)
+                children[nch++] = c.child;
+            else
+                rc = corrupt(t, root, "damaged cell");
+        }
+    }
+    rl__blk_block_put(&nd.ref);
+    for (uint32_t i = 0; i < nch && rc == RL_OK; i++)
+        rc = walk(t, children[i], 1, 1, &nodes, &entries);
+    free(children);
+    if (rc == RL_OK)
+        rc = node_open(t, root, 1, &nd);
+    if (rc != RL_OK)
+        return rc;
+    nd.kind = KIND_LEAF;
+    nd.n = 0;
+    nd.start = nd.size;
+    nd.frag = 0;
+    header_store(&nd);
+    set_link(&nd, 0);
+    rl__blk_block_put(&nd.ref);
+    return RL_OK;
+}
+
 int rl__bt_stats(rl__blk_txn *t, uint64_t root, uint64_t *nodes, uint64_t *entries)
 {
     *nodes = *entries = 0;

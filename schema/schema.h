@@ -7,7 +7,8 @@
 **              leaves linked in key order
 **   catalog.c  table definitions, stored in the schema chain
 **   table.c    rows: insert, get, update, delete, count, truncate, vacuum,
-**              TEXT/BLOB values in their own chains
+**              TEXT/BLOB values in their own chains, foreign keys
+**   index.c    secondary indexes: key encoding, upkeep, unique checks
 **   cursor.c   scans over a table's rows in id order
 ** It reaches the file only through blocks/blocks.h.
 **
@@ -148,6 +149,8 @@ int rl__bt_put(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, const
 int rl__bt_delete(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn);
 /* Free every node. */
 int rl__bt_free(rl__blk_txn *t, uint64_t root);
+/* Free every node but the root, which becomes an empty leaf. */
+int rl__bt_clear(rl__blk_txn *t, uint64_t root);
 /* Number of nodes and entries (for checks and rdump). */
 int rl__bt_stats(rl__blk_txn *t, uint64_t root, uint64_t *nodes, uint64_t *entries);
 
@@ -215,6 +218,34 @@ int rl__tbl_vacuum(rl__stx *s, int table);
 int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *rec, size_t n,
                             int chained, rl_row *row);
 void rl__row_clear(rl_row *row);
+
+/* ---- secondary indexes (index.c) ------------------------------------------------- */
+
+#define RL__IX_MAX_BYTES 512 /* longest CHAR/TEXT/BLOB prefix kept in a key */
+
+/* Append the order-preserving encoding of one value to b. */
+int rl__ix_encode_value(rl__buf *b, const rl_value *v);
+/* The first id after skip_id whose key in the tree starts with prefix;
+ * RL_NOTFOUND when none. */
+int rl__ix_first_with_prefix(rl__stx *s, uint64_t root, const uint8_t *prefix, size_t n,
+                             int64_t skip_id, int64_t *id);
+/* RL_DUPLICATE (with a message) if another row than self_id has the
+ * values vals in one of the table's unique indexes. */
+int rl__ix_check_unique(rl__stx *s, int table, const rl_value *vals, int64_t self_id);
+/* Add or remove a row's keys (vals: the whole row, id first) in every
+ * index of the table. */
+int rl__ix_update_row(rl__stx *s, int table, const rl_value *vals, int add);
+/* Fill an empty index from the table's rows (RL_DUPLICATE for a unique
+ * index the rows break). */
+int rl__ix_build(rl__stx *s, int table, int index);
+/* The index of table child whose first column is col, or -1. */
+int rl__ix_child_index(const rl__catalog *cat, int child, int col);
+int rl__tbl_create_index(rl__stx *s, const char *name, int table, const int *cols, int ncols,
+                         int unique);
+/* Check that the table's row count and every index match its rows; each
+ * problem adds a line to out and counts in *problems. */
+int rl__ix_verify(rl__stx *s, int table, rl__buf *out, int *problems);
+int rl__tbl_drop_index(rl__stx *s, int table, int index);
 
 /* ---- cursors -------------------------------------------------------------------------- */
 

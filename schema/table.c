@@ -20,6 +20,7 @@
 **      rejected row leaves the transaction as it was.
 */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,6 +124,29 @@ static int cat_private(rl__stx *s)
     return RL_OK;
 }
 
+/* The indexes every table gets from its columns: a unique index per
+ * RL_UNIQUE column, an index per foreign key (so deleting a referenced row
+ * finds the rows that reference it without a scan). */
+static int auto_indexes(rl__stx *s, int table)
+{
+    const rl__table *tb = tbl_of(s, table);
+    int rc = RL_OK;
+    for (int c = 1; c < tb->ncols && rc == RL_OK; c++) {
+        char name[2 * RL__MAX_NAME + 16];
+        const rl_column *col = &tbl_of(s, table)->cols[c];
+        if (col->flags & RL_UNIQUE) {
+            snprintf(name, sizeof name, "%s_%s_unique", tb->name, col->name);
+            rc = rl__tbl_create_index(s, name, table, &c, 1, 1);
+        }
+        if (rc == RL_OK && col->references && !(col->flags & RL_UNIQUE)) {
+            snprintf(name, sizeof name, "%s_%s_fk", tb->name, col->name);
+            rc = rl__tbl_create_index(s, name, table, &c, 1, 0);
+        }
+        tb = tbl_of(s, table); /* the catalog may have moved */
+    }
+    return rc;
+}
+
 int rl__tbl_create(rl__stx *s, const char *name, const rl_column *cols, int ncols)
 {
     rl__tstate st = {0, 1, 0, 0};
@@ -146,7 +170,49 @@ int rl__tbl_create(rl__stx *s, const char *name, const rl_column *cols, int ncol
     rl__blk_block_set_used(&ref, STATE_SIZE);
     rl__blk_block_put(&ref);
     rc = rl__cat_add(s->cat, name, cols, ncols, state, s->err);
+    if (rc == RL_OK)
+        rc = auto_indexes(s, s->cat->n - 1);
     return rc == RL_OK ? rl__cat_save(s->bt, s->cat) : rc;
+}
+
+int rl__tbl_create_index(rl__stx *s, const char *name, int table, const int *cols, int ncols,
+                         int unique)
+{
+    uint64_t root = 0;
+    int t2, x2, rc;
+    if (rl__cat_find_index(s->cat, name, &t2, &x2) == 0)
+        return RL__FAIL(s->err, RL_EXISTS, "index %s already exists", name);
+    rc = cat_private(s);
+    if (rc == RL_OK)
+        rc = rl__bt_create(s->bt, &root);
+    if (rc == RL_OK)
+        rc = rl__cat_add_index(s->cat, table, name, cols, ncols, unique, root, s->err);
+    if (rc == RL_OK)
+        rc = rl__ix_build(s, table, tbl_of(s, table)->nindexes - 1);
+    if (rc != RL_OK && root) { /* leave the transaction as it was */
+        int x;
+        if (rl__cat_find_index(s->cat, name, &t2, &x) == 0)
+            rl__cat_remove_index(s->cat, t2, x);
+        rl__bt_free(s->bt, root);
+    }
+    return rc == RL_OK ? rl__cat_save(s->bt, s->cat) : rc;
+}
+
+int rl__tbl_drop_index(rl__stx *s, int table, int index)
+{
+    const rl__index *ix = &tbl_of(s, table)->indexes[index];
+    const rl_column *col = &tbl_of(s, table)->cols[ix->cols[0]];
+    int rc;
+    if (ix->ncols == 1 && col->references && rl__ix_child_index(s->cat, table, ix->cols[0]) == index)
+        return RL__FAIL(s->err, RL_INVALID, "index %s serves the foreign key %s.%s", ix->name,
+                        tbl_of(s, table)->name, col->name);
+    rc = cat_private(s);
+    if (rc == RL_OK)
+        rc = rl__bt_free(s->bt, tbl_of(s, table)->indexes[index].root);
+    if (rc != RL_OK)
+        return rc;
+    rl__cat_remove_index(s->cat, table, index);
+    return rl__cat_save(s->bt, s->cat);
 }
 
 /* ---- stored records ------------------------------------------------------------ */
@@ -468,11 +534,16 @@ int rl__tbl_insert(rl__stx *s, int table, const rl_value *vals, int nvals, int64
                       tb->name, (long long)new_id);
     if (rc == RL_OK) {
         row[0] = rl_int(new_id);
+        rc = rl__ix_check_unique(s, table, row, new_id);
+    }
+    if (rc == RL_OK) {
         rc = write_row(s, table, &st, row, 0);
         if (rc == RL_DUPLICATE)
             rc = RL__FAIL(s->err, RL_DUPLICATE, "table %s already has a row with id %lld",
                           tb->name, (long long)new_id);
     }
+    if (rc == RL_OK)
+        rc = rl__ix_update_row(s, table, row, 1);
     if (rc == RL_OK) {
         if (new_id >= st.next_id)
             st.next_id = new_id == INT64_MAX ? INT64_MAX : new_id + 1;
@@ -485,15 +556,175 @@ int rl__tbl_insert(rl__stx *s, int table, const rl_value *vals, int nvals, int64
     return rc;
 }
 
-int rl__tbl_delete(rl__stx *s, int table, int64_t id)
+/* ---- foreign keys on delete ----------------------------------------------------------- */
+
+#define MAX_CASCADE 64
+#define PREFIX_MAX 32 /* room for an encoded integer (and the encoder's reserve) */
+
+/* The key prefix of rows whose first indexed column holds id; p has
+ * PREFIX_MAX bytes. */
+static size_t ref_prefix(int64_t id, uint8_t *p)
+{
+    rl__buf b = {p, 0, PREFIX_MAX};
+    rl_value v = rl_int(id);
+    rl__ix_encode_value(&b, &v);
+    return b.n;
+}
+
+/* Call fn for the first row of child (found through the index on col)
+ * that references id, until there is none; fn must make that row stop
+ * referencing it. */
+typedef int (*ref_fn)(rl__stx *s, int child, int col, int64_t child_id, int depth);
+
+static int each_ref(rl__stx *s, int table, int child, int col, int64_t id, int depth, ref_fn fn)
+{
+    int64_t skip = child == table ? id : INT64_MIN; /* a self-reference goes with the row */
+    int x = rl__ix_child_index(s->cat, child, col), rc = RL_OK;
+    uint8_t prefix[PREFIX_MAX];
+    size_t n = ref_prefix(id, prefix);
+    int64_t cid = 0, prev = 0;
+    int first = 1;
+    if (x < 0)
+        return RL__CORRUPT(s->err, "the foreign key %s.%s has no index",
+                           tbl_of(s, child)->name, tbl_of(s, child)->cols[col].name);
+    while (rc == RL_OK) {
+        rc = rl__ix_first_with_prefix(s, tbl_of(s, child)->indexes[x].root, prefix, n,
+                                      skip, &cid);
+        if (rc == RL_NOTFOUND)
+            return RL_OK;
+        if (rc == RL_OK && !first && cid == prev)
+            return RL__CORRUPT(s->err, "row %lld of %s still references %lld",
+                               (long long)cid, tbl_of(s, child)->name, (long long)id);
+        if (rc == RL_OK)
+            rc = fn(s, child, col, cid, depth);
+        prev = cid;
+        first = 0;
+    }
+    return rc;
+}
+
+static int delete_row(rl__stx *s, int table, int64_t id, int depth);
+
+static int cascade_fn(rl__stx *s, int child, int col, int64_t cid, int depth)
+{
+    (void)col;
+    return delete_row(s, child, cid, depth + 1);
+}
+
+static int set_null_fn(rl__stx *s, int child, int col, int64_t cid, int depth)
+{
+    rl_row row = {0};
+    int rc;
+    (void)depth;
+    row.cat = s->cat;
+    rc = rl__tbl_get(s, child, cid, &row);
+    if (rc == RL_OK) {
+        row.vals[col] = rl_null();
+        rc = rl__tbl_update(s, child, cid, row.vals, row.ncols);
+    }
+    rl__row_clear(&row);
+    return rc;
+}
+
+/* Check pass: may (table, id) be deleted? Follows cascades without
+ * writing, so a RESTRICT anywhere refuses the delete before it starts. */
+static int may_delete(rl__stx *s, int table, int64_t id, int depth)
+{
+    int rc = RL_OK;
+    if (depth > MAX_CASCADE)
+        return RL__FAIL(s->err, RL_FOREIGNKEY, "cascade deeper than %d tables", MAX_CASCADE);
+    for (int c = 0; c < s->cat->n && rc == RL_OK; c++)
+        for (int k = 1; k < tbl_of(s, c)->ncols && rc == RL_OK; k++) {
+            const rl_column *col = &tbl_of(s, c)->cols[k];
+            int x = rl__ix_child_index(s->cat, c, k);
+            uint8_t prefix[PREFIX_MAX];
+            size_t n;
+            int64_t cid = INT64_MIN;
+            if (tbl_of(s, c)->ref_table[k] != table || col->on_delete == RL_FK_SET_NULL || x < 0)
+                continue;
+            n = ref_prefix(id, prefix);
+            for (;;) { /* every referencing row, in id order */
+                rl__bt_iter it;
+                const uint8_t *key, *v;
+                size_t kn, vn;
+                int found = 0;
+                rc = rl__bt_seek(s->bt, tbl_of(s, c)->indexes[x].root, prefix, n, &it);
+                while (rc == RL_OK && (rc = rl__bt_next(&it, &key, &kn, &v, &vn, NULL)) == RL_OK) {
+                    int64_t got;
+                    if (kn < n || memcmp(key, prefix, n) != 0 ||
+                        rl__key_id(key + n, kn - n, &got) != RL_OK) {
+                        rc = RL_DONE;
+                        break;
+                    }
+                    if (got > cid) {
+                        cid = got;
+                        found = 1;
+                        break;
+                    }
+                }
+                rl__bt_iter_close(&it);
+                if (rc == RL_DONE)
+                    rc = RL_OK;
+                if (rc != RL_OK || !found)
+                    break;
+                if (c == table && cid == id)
+                    continue; /* a row that references itself goes with it */
+                if (col->on_delete == RL_FK_RESTRICT)
+                    return RL__FAIL(s->err, RL_FOREIGNKEY,
+                                    "%s %lld is referenced by %s %lld (%s.%s)",
+                                    tbl_of(s, table)->name, (long long)id, tbl_of(s, c)->name,
+                                    (long long)cid, tbl_of(s, c)->name, col->name);
+                rc = may_delete(s, c, cid, depth + 1);
+            }
+        }
+    return rc;
+}
+
+/* Write pass: make every row that references (table, id) let go of it. */
+static int release_refs(rl__stx *s, int table, int64_t id, int depth)
+{
+    int rc = RL_OK;
+    for (int c = 0; c < s->cat->n && rc == RL_OK; c++)
+        for (int k = 1; k < tbl_of(s, c)->ncols && rc == RL_OK; k++) {
+            const rl_column *col = &tbl_of(s, c)->cols[k];
+            if (tbl_of(s, c)->ref_table[k] != table)
+                continue;
+            if (col->on_delete == RL_FK_SET_NULL)
+                rc = each_ref(s, table, c, k, id, depth, set_null_fn);
+            else if (col->on_delete == RL_FK_CASCADE)
+                rc = each_ref(s, table, c, k, id, depth, cascade_fn);
+        }
+    return rc;
+}
+
+static int is_referenced(const rl__catalog *cat, int table)
+{
+    for (int c = 0; c < cat->n; c++)
+        for (int k = 1; k < cat->tables[c].ncols; k++)
+            if (cat->tables[c].ref_table[k] == table)
+                return 1;
+    return 0;
+}
+
+/* ---- deleting and replacing rows ----------------------------------------------------------- */
+
+/* Remove row id (no foreign-key checks: the callers did them). */
+static int remove_row(rl__stx *s, int table, int64_t id)
 {
     rl__tstate st;
     rl__buf val = {0};
+    rl_row old = {0};
     uint8_t key[RL__ID_KEY_MAX];
     size_t kn = rl__id_key(id, key);
     int chained = 0, rc = rl__tbl_state(s, table, &st);
+    old.cat = s->cat;
     if (rc == RL_OK)
         rc = find_row(s, table, &st, id, &val, &chained);
+    if (rc == RL_OK && tbl_of(s, table)->nindexes > 0) {
+        rc = rl__tbl_row_from_record(s, table, id, val.p, val.n, chained, &old);
+        if (rc == RL_OK)
+            rc = rl__ix_update_row(s, table, old.vals, 0);
+    }
     if (rc == RL_OK)
         rc = free_chains(s, table, val.p, val.n, chained);
     if (rc == RL_OK)
@@ -503,8 +734,32 @@ int rl__tbl_delete(rl__stx *s, int table, int64_t id)
         st.dead++;
         rc = state_write(s, table, &st);
     }
+    rl__row_clear(&old);
     rl__buf_free(&val);
     return rc;
+}
+
+static int delete_row(rl__stx *s, int table, int64_t id, int depth)
+{
+    int rc = RL_OK;
+    if (depth > MAX_CASCADE)
+        return RL__FAIL(s->err, RL_FOREIGNKEY, "cascade deeper than %d tables", MAX_CASCADE);
+    if (is_referenced(s->cat, table))
+        rc = release_refs(s, table, id, depth);
+    return rc == RL_OK ? remove_row(s, table, id) : rc;
+}
+
+int rl__tbl_delete(rl__stx *s, int table, int64_t id)
+{
+    rl__tstate st;
+    rl__buf val = {0};
+    int chained, rc = rl__tbl_state(s, table, &st);
+    if (rc == RL_OK)
+        rc = find_row(s, table, &st, id, &val, &chained);
+    rl__buf_free(&val);
+    if (rc == RL_OK && is_referenced(s->cat, table))
+        rc = may_delete(s, table, id, 0);
+    return rc == RL_OK ? delete_row(s, table, id, 0) : rc;
 }
 
 int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int nvals)
@@ -513,8 +768,10 @@ int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int 
     rl_value *row = calloc((size_t)(nvals > 0 ? nvals : 1), sizeof *row);
     rl__tstate st;
     rl__buf val = {0};
+    rl_row old = {0};
     int chained = 0;
     int rc = row ? rl__tbl_state(s, table, &st) : RL__FAIL(s->err, RL_NOMEM, "no memory");
+    old.cat = s->cat;
     if (rc == RL_OK && nvals >= 1 && !(vals[0].type == RL_TNULL ||
                                        (vals[0].type == RL_TINTEGER && vals[0].v.i == id)))
         rc = RL__FAIL(s->err, RL_INVALID, "%s: update of id %lld cannot change the id",
@@ -523,16 +780,26 @@ int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int 
         rc = check_row(s, table, vals, nvals, row, id);
     if (rc == RL_OK)
         rc = find_row(s, table, &st, id, &val, &chained);
-    if (rc == RL_OK)
-        rc = free_chains(s, table, val.p, val.n, chained);
     if (rc == RL_OK) {
         row[0] = rl_int(id);
-        rc = write_row(s, table, &st, row, 1);
+        rc = rl__ix_check_unique(s, table, row, id);
     }
+    if (rc == RL_OK && tb->nindexes > 0) {
+        rc = rl__tbl_row_from_record(s, table, id, val.p, val.n, chained, &old);
+        if (rc == RL_OK)
+            rc = rl__ix_update_row(s, table, old.vals, 0);
+    }
+    if (rc == RL_OK)
+        rc = free_chains(s, table, val.p, val.n, chained);
+    if (rc == RL_OK)
+        rc = write_row(s, table, &st, row, 1);
+    if (rc == RL_OK)
+        rc = rl__ix_update_row(s, table, row, 1);
     if (rc == RL_OK) {
         st.dead++;
         rc = state_write(s, table, &st);
     }
+    rl__row_clear(&old);
     rl__buf_free(&val);
     free(row);
     return rc;
@@ -551,10 +818,53 @@ static int free_all_chains(rl__stx *s, int table)
     return rc == RL_DONE ? RL_OK : rc;
 }
 
+/* Every id of the table, in order (for deletes that follow references). */
+static int all_ids(rl__stx *s, int table, int64_t **ids, size_t *n)
+{
+    rl__scan sc;
+    size_t cap = 64;
+    int rc = rl__scan_open(s, table, &sc);
+    *n = 0;
+    *ids = malloc(cap * sizeof **ids);
+    if (!*ids)
+        rc = RL__FAIL(s->err, RL_NOMEM, "no memory");
+    while (rc == RL_OK && (rc = rl__scan_next(&sc)) == RL_OK) {
+        if (*n == cap) {
+            int64_t *grown = realloc(*ids, 2 * cap * sizeof **ids);
+            if (!grown) {
+                rc = RL__FAIL(s->err, RL_NOMEM, "no memory");
+                break;
+            }
+            *ids = grown;
+            cap *= 2;
+        }
+        (*ids)[(*n)++] = sc.id;
+    }
+    rl__scan_close(&sc);
+    return rc == RL_DONE ? RL_OK : rc;
+}
+
 int rl__tbl_truncate(rl__stx *s, int table)
 {
     rl__tstate st;
-    int rc = free_all_chains(s, table);
+    int rc;
+    if (is_referenced(s->cat, table)) { /* row by row, as the references say */
+        int64_t *ids = NULL;
+        size_t n = 0;
+        rc = all_ids(s, table, &ids, &n);
+        for (size_t i = 0; i < n && rc == RL_OK; i++)
+            rc = may_delete(s, table, ids[i], 0);
+        for (size_t i = 0; i < n && rc == RL_OK; i++) {
+            rc = delete_row(s, table, ids[i], 0);
+            if (rc == RL_NOTFOUND) /* gone already, by a cascade */
+                rc = RL_OK;
+        }
+        free(ids);
+        return rc;
+    }
+    rc = free_all_chains(s, table);
+    for (int x = 0; x < tbl_of(s, table)->nindexes && rc == RL_OK; x++)
+        rc = rl__bt_clear(s->bt, tbl_of(s, table)->indexes[x].root);
     if (rc == RL_OK)
         rc = rl__tbl_state(s, table, &st);
     if (rc == RL_OK)
@@ -589,7 +899,13 @@ int rl__tbl_vacuum(rl__stx *s, int table)
         return rc;
     st.tree = tree;
     st.dead = 0;
-    return state_write(s, table, &st);
+    rc = state_write(s, table, &st);
+    for (int x = 0; x < tbl_of(s, table)->nindexes && rc == RL_OK; x++) {
+        rc = rl__bt_clear(s->bt, tbl_of(s, table)->indexes[x].root); /* refill them full */
+        if (rc == RL_OK)
+            rc = rl__ix_build(s, table, x);
+    }
+    return rc;
 }
 
 int rl__tbl_drop(rl__stx *s, int table)
@@ -604,6 +920,8 @@ int rl__tbl_drop(rl__stx *s, int table)
                                 tb->name, s->cat->tables[i].name,
                                 s->cat->tables[i].cols[c].name);
     rc = free_all_chains(s, table);
+    for (int x = 0; x < tb->nindexes && rc == RL_OK; x++)
+        rc = rl__bt_free(s->bt, tb->indexes[x].root);
     if (rc == RL_OK)
         rc = rl__tbl_state(s, table, &st);
     if (rc == RL_OK)

@@ -166,8 +166,8 @@ static const rl_column projects_cols[] = {
     {"budget", RL_TREAL, 0, 0, NULL, 0},
 };
 static const rl_column tasks_cols[] = {
-    {"project", RL_TINTEGER, 0, RL_NOT_NULL, "projects", 0},
-    {"parent", RL_TINTEGER, 0, 0, "tasks", 0},
+    {"project", RL_TINTEGER, 0, RL_NOT_NULL, "projects", RL_FK_CASCADE},
+    {"parent", RL_TINTEGER, 0, 0, "tasks", RL_FK_SET_NULL},
     {"title", RL_TTEXT, 0, RL_NOT_NULL, NULL, 0},
     {"body", RL_TTEXT, 0, 0, NULL, 0},
     {"prio", RL_TINTEGER, 0, 0, NULL, 0},
@@ -666,6 +666,22 @@ static void mtable_put(mtable *mt, int64_t id, const rl_value *v, int n)
         mt->next_id = id + 1;
 }
 
+/* Delete a row of the model and follow tasks.project (CASCADE) and
+ * tasks.parent (SET NULL). */
+static void model_delete(mdb *m, int tb, int64_t id)
+{
+    mrow_clear(&m->t[tb].rows[id]);
+    if (tb == 1) /* the project's tasks go with it */
+        for (int64_t k = 1; k < m->t[2].cap; k++)
+            if (mlive(m, 2, k) && m->t[2].rows[k].v[1].v.i == id)
+                model_delete(m, 2, k);
+    if (tb == 2) /* children of the task lose their parent */
+        for (int64_t k = 1; k < m->t[2].cap; k++)
+            if (mlive(m, 2, k) && m->t[2].rows[k].v[2].type == RL_TINTEGER &&
+                m->t[2].rows[k].v[2].v.i == id)
+                m->t[2].rows[k].v[2] = rl_null();
+}
+
 static void random_step(rl_db *db, rl_txn *t, mdb *m, uint64_t *rs, char *buf, size_t bufn)
 {
     int tb = (int)(tu_rand(rs) % NT), rc, want;
@@ -693,11 +709,18 @@ static void random_step(rl_db *db, rl_txn *t, mdb *m, uint64_t *rs, char *buf, s
                      rl_errname(rc), rl_errname(want), rl_errmsg(db));
         if (rc == RL_OK)
             mtable_put(&m->t[tb], id, v, tncols[tb]);
-    } else if (op < 9) { /* delete */
+    } else if (op < 9) { /* delete, following the foreign keys */
+        want = !mlive(m, tb, id) ? RL_NOTFOUND : RL_OK;
+        for (int64_t p = 1; tb == 0 && want == RL_OK && p < m->t[1].cap; p++)
+            if (mlive(m, 1, p) && m->t[1].rows[p].v[1].type == RL_TINTEGER &&
+                m->t[1].rows[p].v[1].v.i == id)
+                want = RL_FOREIGNKEY; /* projects.owner: RESTRICT */
         rc = rl_delete(t, tnames[tb], id);
-        assert_int_equal(rc, mlive(m, tb, id) ? RL_OK : RL_NOTFOUND);
+        if (rc != want)
+            fail_msg("delete %s %lld: %s, model says %s (%s)", tnames[tb], (long long)id,
+                     rl_errname(rc), rl_errname(want), rl_errmsg(db));
         if (rc == RL_OK)
-            mrow_clear(&m->t[tb].rows[id]);
+            model_delete(m, tb, id);
     } else { /* get */
         rl_row *row = NULL;
         rc = rl_get(t, tnames[tb], id, &row);
@@ -752,7 +775,11 @@ static void random_run(uint32_t bs, long steps, uint64_t seed)
         }
         if (s % 2000 == 1999) {
             rl_txn *r = begin(db, RL_READ);
+            char *report = NULL;
             mdb_check(db, r, &committed);
+            if (rl_check(r, &report) != RL_OK)
+                fail_msg("rl_check: %s", report ? report : rl_errmsg(db));
+            free(report);
             rl_rollback(r);
         }
     }

@@ -261,6 +261,56 @@ static void test_record_codec(void **state)
     rl__cat_free(cat);
 }
 
+/* The index check notices an index that lost a key. */
+static void test_index_verify_detects_damage(void **state)
+{
+    static const rl_column cols[] = {{"owner", RL_TINTEGER, 0, 0, "t", 0}};
+    const char *path = tu_path("ixcheck.rdb");
+    rl_db *db;
+    rl_txn *t;
+    rl__blk_db *bdb;
+    rl__blk_txn *bt;
+    rl__err err;
+    rl__stx s;
+    rl__buf report = {0};
+    rl__bt_iter it;
+    const uint8_t *k, *v;
+    uint8_t first[64];
+    size_t kn, vn;
+    int problems = 0;
+    (void)state;
+    unlink(path);
+    assert_int_equal(rl_open(path, NULL, &db), RL_OK);
+    assert_int_equal(rl_begin(db, RL_WRITE, &t), RL_OK);
+    assert_int_equal(rl_create_table(t, "t", cols, 1), RL_OK);
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(rl_insert(t, "t", (rl_value[]){rl_null(), rl_null()}, 2, NULL), RL_OK);
+    assert_int_equal(rl_commit(t), RL_OK);
+    assert_int_equal(rl_close(db), RL_OK);
+
+    assert_int_equal(rl__blk_open(path, NULL, &bdb, &err), RL_OK);
+    assert_int_equal(rl__blk_begin(bdb, 1, &bt), RL_OK);
+    memset(&s, 0, sizeof s);
+    s.bt = bt;
+    s.err = rl__blk_txn_err(bt);
+    assert_int_equal(rl__cat_load(bt, &s.cat), RL_OK);
+    assert_int_equal(s.cat->tables[0].nindexes, 1); /* the foreign key's index */
+    assert_int_equal(rl__ix_verify(&s, 0, &report, &problems), RL_OK);
+    assert_int_equal(problems, 0);
+    assert_int_equal(rl__bt_seek(bt, s.cat->tables[0].indexes[0].root, NULL, 0, &it), RL_OK);
+    assert_int_equal(rl__bt_next(&it, &k, &kn, &v, &vn, NULL), RL_OK);
+    memcpy(first, k, kn);
+    rl__bt_iter_close(&it);
+    assert_int_equal(rl__bt_delete(bt, s.cat->tables[0].indexes[0].root, first, kn), RL_OK);
+    assert_int_equal(rl__ix_verify(&s, 0, &report, &problems), RL_OK);
+    assert_int_equal(problems, 2); /* the missing key, and the key count */
+    assert_non_null(strstr((char *)report.p, "lacks row 1"));
+    rl__buf_free(&report);
+    rl__cat_free(s.cat);
+    rl__blk_rollback(bt);
+    rl__blk_close(bdb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +318,7 @@ int main(void)
         cmocka_unit_test(test_btree_sequential),
         cmocka_unit_test(test_id_keys),
         cmocka_unit_test(test_record_codec),
+        cmocka_unit_test(test_index_verify_detects_damage),
     };
     tu_setup_dir("schema");
     return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
