@@ -365,6 +365,59 @@ int rl_drop_table(rl_txn *t, const char *name)
     return txn_fail(t, rl__tbl_drop(&t->s, i));
 }
 
+int rl_create_index(rl_txn *t, const char *name, const char *table, const char *const *columns,
+                    int ncols, int unique)
+{
+    int cols[16], i, rc = enter(t, table, 1, &i);
+    const rl__table *tb;
+    if (rc != RL_OK)
+        return rc;
+    tb = &t->s.cat->tables[i];
+    if (ncols < 1 || ncols > 16 || !columns)
+        return txn_fail(t, RL__FAIL(t->s.err, RL_INVALID, "index %s: %d columns (1..16 allowed)",
+                                    name ? name : "(null)", ncols));
+    for (int k = 0; k < ncols; k++) {
+        cols[k] = -1;
+        for (int c = 1; columns[k] && c < tb->ncols; c++)
+            if (strcasecmp(tb->cols[c].name, columns[k]) == 0)
+                cols[k] = c;
+        if (cols[k] < 0)
+            return txn_fail(t, RL__FAIL(t->s.err, RL_NOCOLUMN, "table %s has no column %s",
+                                        tb->name, columns[k] ? columns[k] : "(null)"));
+    }
+    return txn_fail(t, rl__tbl_create_index(&t->s, name, i, cols, ncols, unique));
+}
+
+int rl_drop_index(rl_txn *t, const char *name)
+{
+    int table, index, rc = enter(t, NULL, 1, NULL);
+    if (rc != RL_OK)
+        return rc;
+    if (rl__cat_find_index(t->s.cat, name, &table, &index) != 0)
+        return txn_fail(t, RL__FAIL(t->s.err, RL_NOTFOUND, "no such index: %s",
+                                    name ? name : "(null)"));
+    return txn_fail(t, rl__tbl_drop_index(&t->s, table, index));
+}
+
+int rl_index_at(rl_txn *t, const char *table, int i, const char **name, int *unique,
+                const char *const **columns, int *ncols)
+{
+    const rl__table *tb;
+    const rl__index *ix;
+    int ti, rc = enter(t, table, 0, &ti);
+    if (rc != RL_OK)
+        return rc;
+    tb = &t->s.cat->tables[ti];
+    if (i < 0 || i >= tb->nindexes)
+        return RL_NOTFOUND;
+    ix = &tb->indexes[i];
+    *name = ix->name;
+    *unique = ix->unique;
+    *ncols = ix->ncols;
+    *columns = (const char *const *)ix->colnames;
+    return RL_OK;
+}
+
 int rl_table_at(rl_txn *t, int i, const char **name)
 {
     int rc = enter(t, NULL, 0, NULL);

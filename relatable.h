@@ -272,6 +272,29 @@ int rl_create_table(rl_txn *t, const char *name, const rl_column *cols, int ncol
  * RL_FOREIGNKEY if another table references it. */
 int rl_drop_table(rl_txn *t, const char *name);
 
+/**
+ * rl_create_index - index columns of a table, built at once from its rows
+ * and kept up to date from then on. Queries use it where it helps.
+ * @name:    the index's name (unique in the database).
+ * @columns: column names, in key order (1..16).
+ * @unique:  nonzero: no two rows may share all these values (rows with a
+ *           NULL among them are exempt).
+ * Returns RL_OK, RL_EXISTS, RL_NOTABLE, RL_NOCOLUMN, RL_DUPLICATE (unique,
+ * and the rows already break it), RL_INVALID, RL_READONLY.
+ */
+int rl_create_index(rl_txn *t, const char *name, const char *table, const char *const *columns,
+                    int ncols, int unique);
+
+/** rl_drop_index - drop an index (RL_NOTFOUND if none; RL_INVALID for the
+ * index that serves a foreign key). */
+int rl_drop_index(rl_txn *t, const char *name);
+
+/** rl_index_at - index i (0-based) of a table: its name, whether unique,
+ * and its columns (names valid for the transaction); RL_NOTFOUND past the
+ * last. Tables index their RL_UNIQUE and foreign-key columns themselves. */
+int rl_index_at(rl_txn *t, const char *table, int i, const char **name, int *unique,
+                const char *const **columns, int *ncols);
+
 /** rl_table_at - the name of table i (0-based, in creation order), or
  * RL_NOTFOUND past the last one. */
 int rl_table_at(rl_txn *t, int i, const char **name);

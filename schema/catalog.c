@@ -28,6 +28,7 @@ static void index_clear(rl__index *ix)
 {
     free(ix->name);
     free(ix->cols);
+    free(ix->colnames);
     memset(ix, 0, sizeof *ix);
 }
 
@@ -234,11 +235,14 @@ int rl__cat_add_index(rl__catalog *cat, int i, const char *name, const int *cols
     memset(ix, 0, sizeof *ix);
     ix->name = strdup(name);
     ix->cols = malloc((size_t)ncols * sizeof *ix->cols);
-    if (!ix->name || !ix->cols) {
+    ix->colnames = malloc((size_t)ncols * sizeof *ix->colnames);
+    if (!ix->name || !ix->cols || !ix->colnames) {
         index_clear(ix);
         return RL__FAIL(err, RL_NOMEM, "no memory for the catalog");
     }
     memcpy(ix->cols, cols, (size_t)ncols * sizeof *cols);
+    for (int k = 0; k < ncols; k++)
+        ix->colnames[k] = tb->cols[cols[k]].name;
     ix->ncols = ncols;
     ix->unique = unique != 0;
     ix->root = root;

@@ -50,6 +50,7 @@ typedef struct rl__index {
     int *cols;     /* column numbers of the table, in key order */
     int unique;    /* no two rows share all non-NULL values */
     uint64_t root; /* the B+tree's root (it never moves) */
+    const char **colnames; /* ncols names, pointing into the table's columns */
 } rl__index;
 
 typedef struct rl__table {

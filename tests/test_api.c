@@ -158,7 +158,7 @@ static void test_types_roundtrip(void **state)
 
 static const rl_column users_cols[] = {
     {"name", RL_TTEXT, 0, RL_NOT_NULL, NULL, 0},
-    {"email", RL_TCHAR, 40, 0, NULL, 0},
+    {"email", RL_TCHAR, 40, RL_UNIQUE, NULL, 0},
 };
 static const rl_column projects_cols[] = {
     {"owner", RL_TINTEGER, 0, 0, "users", 0},
@@ -506,6 +506,144 @@ static void test_ids_update_truncate_drop(void **state)
     OK(db, rl_close(db));
 }
 
+
+/* ---- indexes and constraints ------------------------------------------------------ */
+
+static uint64_t count_of(rl_db *db, rl_txn *t, const char *table)
+{
+    uint64_t n = 0;
+    OK(db, rl_count(t, table, &n));
+    return n;
+}
+
+static void expect_check_ok(rl_db *db, rl_txn *t)
+{
+    char *report = NULL;
+    int rc = rl_check(t, &report);
+    if (rc != RL_OK)
+        fail_msg("rl_check: %s", report ? report : rl_errmsg(db));
+    free(report);
+}
+
+static void test_unique_and_indexes(void **state)
+{
+    rl_db *db = open_at("unique.rdb", 512, 0, 1);
+    rl_txn *t = begin(db, RL_WRITE);
+    const char *name, *const *cols;
+    const char *by_name[] = {"name"}, *by_both[] = {"name", "email"};
+    int unique, ncols;
+    int64_t a, b;
+    (void)state;
+    OK(db, rl_create_table(t, "users", users_cols, 2));
+    OK(db, rl_insert(t, "users", (rl_value[]){rl_null(), rl_text("Ann"), rl_text("a@x")}, 3, &a));
+    OK(db, rl_insert(t, "users", (rl_value[]){rl_null(), rl_text("Ann"), rl_text("b@x")}, 3, &b));
+    FAILS(db, RL_DUPLICATE, "users_email_unique",
+          rl_insert(t, "users", (rl_value[]){rl_null(), rl_text("Bo"), rl_text("a@x")}, 3, NULL));
+    /* NULLs are exempt; a row may keep its own value. */
+    OK(db, rl_insert(t, "users", (rl_value[]){rl_null(), rl_text("C"), rl_null()}, 3, NULL));
+    OK(db, rl_insert(t, "users", (rl_value[]){rl_null(), rl_text("D"), rl_null()}, 3, NULL));
+    OK(db, rl_update(t, "users", a, (rl_value[]){rl_null(), rl_text("Ann2"), rl_text("a@x")}, 3));
+    FAILS(db, RL_DUPLICATE, "row 1",
+          rl_update(t, "users", b, (rl_value[]){rl_null(), rl_text("Ann"), rl_text("a@x")}, 3));
+    /* After a delete the value is free again. */
+    OK(db, rl_delete(t, "users", a));
+    OK(db, rl_update(t, "users", b, (rl_value[]){rl_null(), rl_text("Ann"), rl_text("a@x")}, 3));
+    /* A unique index the rows already break is refused, and leaves nothing. */
+    OK(db, rl_insert(t, "users", (rl_value[]){rl_null(), rl_text("Ann"), rl_text("c@x")}, 3, NULL));
+    FAILS(db, RL_DUPLICATE, "unique index users_name", rl_create_index(t, "users_name", "users",
+                                                                        by_name, 1, 1));
+    assert_int_equal(rl_index_at(t, "users", 1, &name, &unique, &cols, &ncols), RL_NOTFOUND);
+    OK(db, rl_create_index(t, "users_name", "users", by_name, 1, 0));
+    OK(db, rl_create_index(t, "users_both", "users", by_both, 2, 1));
+    FAILS(db, RL_EXISTS, "users_name", rl_create_index(t, "users_name", "users", by_name, 1, 0));
+    FAILS(db, RL_NOCOLUMN, "nope",
+          rl_create_index(t, "ix", "users", (const char *[]){"nope"}, 1, 0));
+    OK(db, rl_index_at(t, "users", 2, &name, &unique, &cols, &ncols));
+    assert_string_equal(name, "users_both");
+    assert_int_equal(unique, 1);
+    assert_int_equal(ncols, 2);
+    assert_string_equal(cols[1], "email");
+    expect_check_ok(db, t);
+    OK(db, rl_commit(t));
+    /* Indexes survive reopening, are kept through vacuum, and can go. */
+    OK(db, rl_close(db));
+    db = open_at("unique.rdb", 0, 0, 0);
+    t = begin(db, RL_WRITE);
+    FAILS(db, RL_DUPLICATE, "users_email_unique",
+          rl_insert(t, "users", (rl_value[]){rl_null(), rl_text("Ann"), rl_text("c@x")}, 3, NULL));
+    /* A unique index over two columns: only the pair must be new. */
+    {
+        static const rl_column pair_cols[] = {{"a", RL_TINTEGER, 0, 0, NULL, 0},
+                                              {"b", RL_TINTEGER, 0, 0, NULL, 0}};
+        const char *ab[] = {"a", "b"};
+        OK(db, rl_create_table(t, "pairs", pair_cols, 2));
+        OK(db, rl_create_index(t, "pairs_ab", "pairs", ab, 2, 1));
+        OK(db, rl_insert(t, "pairs", (rl_value[]){rl_null(), rl_int(1), rl_int(2)}, 3, NULL));
+        OK(db, rl_insert(t, "pairs", (rl_value[]){rl_null(), rl_int(1), rl_int(3)}, 3, NULL));
+        OK(db, rl_insert(t, "pairs", (rl_value[]){rl_null(), rl_int(2), rl_int(2)}, 3, NULL));
+        FAILS(db, RL_DUPLICATE, "pairs_ab",
+              rl_insert(t, "pairs", (rl_value[]){rl_null(), rl_int(1), rl_int(2)}, 3, NULL));
+        OK(db, rl_insert(t, "pairs", (rl_value[]){rl_null(), rl_int(1), rl_null()}, 3, NULL));
+        OK(db, rl_insert(t, "pairs", (rl_value[]){rl_null(), rl_int(1), rl_null()}, 3, NULL));
+    }
+    for (int i = 0; i < 300; i++)
+        OK(db, rl_insert(t, "users", (rl_value[]){rl_null(), rl_text("x"), rl_null()}, 3, NULL));
+    for (int64_t id = 10; id < 250; id++)
+        OK(db, rl_delete(t, "users", id));
+    OK(db, rl_vacuum(t, NULL));
+    expect_check_ok(db, t);
+    OK(db, rl_drop_index(t, "users_name"));
+    FAILS(db, RL_NOTFOUND, "users_name", rl_drop_index(t, "users_name"));
+    expect_check_ok(db, t);
+    OK(db, rl_commit(t));
+    OK(db, rl_close(db));
+}
+
+static void test_foreign_key_rules(void **state)
+{
+    rl_db *db = open_at("fk.rdb", 512, 0, 1);
+    rl_txn *t = begin(db, RL_WRITE);
+    int64_t u, p1, p2, k1, k2, k3;
+    rl_row *row;
+    (void)state;
+    make_schema(db, t); /* owner RESTRICT, project CASCADE, parent SET NULL */
+    OK(db, rl_insert(t, "users", (rl_value[]){rl_null(), rl_text("U"), rl_null()}, 3, &u));
+    OK(db, rl_insert(t, "projects", (rl_value[]){rl_null(), rl_int(u), rl_text("P1"), rl_null()},
+                     4, &p1));
+    OK(db, rl_insert(t, "projects", (rl_value[]){rl_null(), rl_int(u), rl_text("P2"), rl_null()},
+                     4, &p2));
+    OK(db, rl_insert(t, "tasks", (rl_value[]){rl_null(), rl_int(p1), rl_null(), rl_text("a"),
+                                              rl_null(), rl_null(), rl_null()}, 7, &k1));
+    OK(db, rl_insert(t, "tasks", (rl_value[]){rl_null(), rl_int(p2), rl_int(k1), rl_text("b"),
+                                              rl_null(), rl_null(), rl_null()}, 7, &k2));
+    OK(db, rl_insert(t, "tasks", (rl_value[]){rl_null(), rl_int(p1), rl_int(k2), rl_text("c"),
+                                              rl_null(), rl_null(), rl_null()}, 7, &k3));
+    /* RESTRICT: the user owns projects. */
+    FAILS(db, RL_FOREIGNKEY, "users 1 is referenced by projects 1", rl_delete(t, "users", u));
+    FAILS(db, RL_FOREIGNKEY, "referenced by projects", rl_truncate(t, "users"));
+    assert_int_equal(count_of(db, t, "users"), 1);
+    /* CASCADE: deleting P1 deletes tasks a and c; SET NULL: b loses its parent a. */
+    OK(db, rl_delete(t, "projects", p1));
+    assert_int_equal(count_of(db, t, "tasks"), 1);
+    OK(db, rl_get(t, "tasks", k2, &row));
+    assert_true(rl_row_is_null(row, 2));
+    rl_row_free(row);
+    assert_int_equal(rl_get(t, "tasks", k3, &row), RL_NOTFOUND);
+    /* A task that is its own parent goes away without a fuss. */
+    OK(db, rl_update(t, "tasks", k2, (rl_value[]){rl_null(), rl_int(p2), rl_int(k2), rl_text("b"),
+                                                  rl_null(), rl_null(), rl_null()}, 7));
+    OK(db, rl_delete(t, "tasks", k2));
+    /* Truncate follows the rules too: projects cascade into tasks. */
+    OK(db, rl_insert(t, "tasks", (rl_value[]){rl_null(), rl_int(p2), rl_null(), rl_text("d"),
+                                              rl_null(), rl_null(), rl_null()}, 7, NULL));
+    OK(db, rl_truncate(t, "projects"));
+    assert_int_equal(count_of(db, t, "tasks"), 0);
+    OK(db, rl_delete(t, "users", u)); /* nothing references it now */
+    expect_check_ok(db, t);
+    OK(db, rl_commit(t));
+    OK(db, rl_close(db));
+}
+
 /* ---- randomised: three related tables against a model ------------------------------- */
 
 #define NT 3
@@ -643,6 +781,12 @@ static void random_row(const mdb *m, int tb, uint64_t *rs, rl_value *v, char *bu
 /* The result the model expects for an insert or update of v in tb. */
 static int model_verdict(const mdb *m, int tb, const rl_value *v, int64_t self)
 {
+    if (tb == 0 && v[2].type != RL_TNULL) /* users.email is UNIQUE */
+        for (int64_t u = 1; u < m->t[0].cap; u++)
+            if (u != self && mlive(m, 0, u) && m->t[0].rows[u].v[2].type != RL_TNULL &&
+                m->t[0].rows[u].v[2].v.b.n == v[2].v.b.n &&
+                memcmp(m->t[0].rows[u].v[2].v.b.p, v[2].v.b.p, v[2].v.b.n) == 0)
+                return RL_DUPLICATE;
     if (tb == 1 && v[1].type != RL_TNULL && !mlive(m, 0, v[1].v.i))
         return RL_FOREIGNKEY;
     if (tb == 2 && !mlive(m, 1, v[1].v.i))
@@ -701,8 +845,8 @@ static void random_step(rl_db *db, rl_txn *t, mdb *m, uint64_t *rs, char *buf, s
         }
     } else if (op < 7) { /* update */
         want = !mlive(m, tb, id) ? RL_NOTFOUND : model_verdict(m, tb, v, id);
-        if (want == RL_NOTFOUND && model_verdict(m, tb, v, id) != RL_OK)
-            want = model_verdict(m, tb, v, id); /* values are checked first */
+        if (want == RL_NOTFOUND && model_verdict(m, tb, v, id) == RL_FOREIGNKEY)
+            want = RL_FOREIGNKEY; /* values are checked before the row is looked up */
         rc = rl_update(t, tnames[tb], id, v, tncols[tb]);
         if (rc != want)
             fail_msg("update %s %lld: %s, model says %s (%s)", tnames[tb], (long long)id,
@@ -814,6 +958,8 @@ int main(void)
         cmocka_unit_test(test_tombstones_and_vacuum),
         cmocka_unit_test(test_errors_leave_database_unchanged),
         cmocka_unit_test(test_ids_update_truncate_drop),
+        cmocka_unit_test(test_unique_and_indexes),
+        cmocka_unit_test(test_foreign_key_rules),
         cmocka_unit_test(test_random_three_tables),
     };
     tu_setup_dir("api");
