@@ -49,7 +49,8 @@ struct rl_txn {
 
 struct rl_cursor {
     rl_txn *t;
-    rl__scan sc;
+    rl__scan sc;    /* rl_scan */
+    rl__query *q;   /* rl_query_open */
     rl_row row;
 };
 
@@ -582,6 +583,12 @@ int rl_cursor_next(rl_cursor *c, const rl_row **row)
     int rc;
     if (!c || !txn_ok(c->t))
         return RL_MISUSE;
+    if (c->q) {
+        rc = rl__q_next(c->q, &c->row);
+        if (rc == RL_OK)
+            *row = &c->row;
+        return rc == RL_DONE ? RL_DONE : txn_fail(c->t, rc);
+    }
     rc = rl__scan_next(&c->sc);
     if (rc == RL_OK)
         rc = rl__tbl_row_from_record(&c->t->s, c->sc.table, c->sc.id, c->sc.rec, c->sc.n,
@@ -595,9 +602,158 @@ void rl_cursor_close(rl_cursor *c)
 {
     if (!c)
         return;
-    rl__scan_close(&c->sc);
+    if (c->q)
+        rl__q_close(c->q);
+    else
+        rl__scan_close(&c->sc);
     rl__row_clear(&c->row);
     free(c);
+}
+
+/* ---- queries ------------------------------------------------------------------------------ */
+
+rl_cond *rl_cmp(const char *column, int op, rl_value v)
+{
+    if (op < RL_EQ || op > RL_GE || !column)
+        return NULL;
+    return rl__cond_new(RL__Q_CMP, column, op, &v, 1);
+}
+
+static rl_cond *text_cond(int kind, const char *column, const char *text)
+{
+    rl_value v = rl_text(text ? text : "");
+    return column ? rl__cond_new(kind, column, 0, &v, 1) : NULL;
+}
+
+rl_cond *rl_contains(const char *column, const char *text)
+{
+    return text_cond(RL__Q_CONTAINS, column, text);
+}
+
+rl_cond *rl_icontains(const char *column, const char *text)
+{
+    return text_cond(RL__Q_ICONTAINS, column, text);
+}
+
+rl_cond *rl_is_null(const char *column)
+{
+    return column ? rl__cond_new(RL__Q_ISNULL, column, 0, NULL, 0) : NULL;
+}
+
+rl_cond *rl_not_null(const char *column)
+{
+    return column ? rl__cond_new(RL__Q_NOTNULL, column, 0, NULL, 0) : NULL;
+}
+
+rl_cond *rl_in(const char *column, const rl_value *vals, int n)
+{
+    if (!column || n < 0 || (n > 0 && !vals))
+        return NULL;
+    return rl__cond_new(RL__Q_IN, column, 0, vals, n);
+}
+
+static rl_cond *combine(int kind, rl_cond *a, rl_cond *b)
+{
+    rl_cond *c = (a && (b || kind == RL__Q_NOT)) ? rl__cond_new(kind, NULL, 0, NULL, 0) : NULL;
+    if (!c) {
+        rl__cond_free(a);
+        rl__cond_free(b);
+        return NULL;
+    }
+    c->a = a;
+    c->b = b;
+    return c;
+}
+
+rl_cond *rl_and(rl_cond *a, rl_cond *b)
+{
+    return combine(RL__Q_AND, a, b);
+}
+
+rl_cond *rl_or(rl_cond *a, rl_cond *b)
+{
+    return combine(RL__Q_OR, a, b);
+}
+
+rl_cond *rl_not(rl_cond *a)
+{
+    return combine(RL__Q_NOT, a, NULL);
+}
+
+void rl_cond_free(rl_cond *c)
+{
+    rl__cond_free(c);
+}
+
+static int query_enter(rl_txn *t, const rl_query *q, int *table)
+{
+    if (!q)
+        return txn_ok(t) ? txn_fail(t, RL__FAIL(rl__blk_txn_err(t->bt), RL_INVALID,
+                                                 "the query is NULL"))
+                         : RL_MISUSE;
+    return enter(t, q->table, 0, table);
+}
+
+int rl_query_open(rl_txn *t, const rl_query *q, rl_cursor **out)
+{
+    rl_cursor *c;
+    int i, rc = query_enter(t, q, &i);
+    if (rc != RL_OK)
+        return rc;
+    *out = NULL;
+    c = calloc(1, sizeof *c);
+    if (!c)
+        return txn_fail(t, RL__FAIL(t->s.err, RL_NOMEM, "no memory for a cursor"));
+    c->t = t;
+    c->row.cat = t->s.cat;
+    rc = rl__q_open(&t->s, i, q, 0, &c->q);
+    if (rc != RL_OK) {
+        free(c);
+        return txn_fail(t, rc);
+    }
+    *out = c;
+    return RL_OK;
+}
+
+int rl_query_count(rl_txn *t, const rl_query *q, uint64_t *n)
+{
+    rl__query *qq;
+    rl_row row = {0};
+    int i, rc = query_enter(t, q, &i);
+    if (rc != RL_OK)
+        return rc;
+    *n = 0;
+    if (!q->where && !q->offset && !q->limit) {
+        rl__tstate st;
+        rc = rl__tbl_state(&t->s, i, &st);
+        *n = st.live;
+        return txn_fail(t, rc);
+    }
+    rc = rl__q_open(&t->s, i, q, 0, &qq);
+    if (rc != RL_OK)
+        return txn_fail(t, rc);
+    while ((rc = rl__q_next(qq, &row)) == RL_OK)
+        (*n)++;
+    rl__q_close(qq);
+    row.colmap = NULL;
+    rl__row_clear(&row);
+    return rc == RL_DONE ? RL_OK : txn_fail(t, rc);
+}
+
+int rl_explain(rl_txn *t, const rl_query *q, char *buf, size_t n)
+{
+    rl__query *qq;
+    int i, rc = query_enter(t, q, &i);
+    if (rc != RL_OK)
+        return rc;
+    if (!buf || n == 0)
+        return txn_fail(t, RL__FAIL(t->s.err, RL_INVALID, "no buffer for the plan"));
+    rc = rl__q_open(&t->s, i, q, 1, &qq);
+    if (rc != RL_OK)
+        return txn_fail(t, rc);
+    snprintf(buf, n, "%s", rl__q_explain(qq));
+    rl__q_close(qq);
+    return RL_OK;
 }
 
 /* ---- reading rows ------------------------------------------------------------------------ */
@@ -619,7 +775,7 @@ const char *rl_row_name(const rl_row *row, int col)
 {
     if (!row || col < 0 || col >= row->ncols)
         return NULL;
-    return row->cat->tables[row->table].cols[col].name;
+    return row->cat->tables[row->table].cols[row->colmap ? row->colmap[col] : col].name;
 }
 
 int rl_row_col(const rl_row *row, const char *name)

@@ -354,6 +354,86 @@ int rl_cursor_next(rl_cursor *c, const rl_row **row);
 /** rl_cursor_close - free the cursor. NULL is a no-op. */
 void rl_cursor_close(rl_cursor *c);
 
+/* ==== Queries ===============================================================
+** A query names a table, an optional condition, the columns wanted, an
+** order, and a window (offset, limit). Rows stream through a cursor. The
+** planner uses the primary key or an index for =, IN and ranges on an
+** index's first column, and for ORDER BY when that saves a sort; explain
+** says which.
+*/
+
+typedef struct rl_cond rl_cond; /**< a condition on a table's rows */
+
+/** Comparison operators for rl_cmp. */
+#define RL_EQ 1
+#define RL_NE 2
+#define RL_LT 3
+#define RL_LE 4
+#define RL_GT 5
+#define RL_GE 6
+
+/*
+ * Conditions are built by these calls and combined with rl_and, rl_or and
+ * rl_not, which take ownership of their arguments; free the whole tree
+ * with rl_cond_free. Values and strings are copied. On out-of-memory a
+ * call returns NULL (and frees what it was given); a query given NULL
+ * fails with RL_NOMEM. Columns are named; "id" is the primary key.
+ * NULL never matches a comparison, as in SQL: `x <> 5` and `NOT x = 5`
+ * are both false where x is NULL.
+ */
+rl_cond *rl_cmp(const char *column, int op, rl_value v);
+/** The column's bytes contain text (CHAR, TEXT, BLOB). */
+rl_cond *rl_contains(const char *column, const char *text);
+/** Like rl_contains, ignoring ASCII case; other bytes (UTF-8) must match
+ * exactly. */
+rl_cond *rl_icontains(const char *column, const char *text);
+rl_cond *rl_is_null(const char *column);
+rl_cond *rl_not_null(const char *column);
+/** The column equals one of n values. */
+rl_cond *rl_in(const char *column, const rl_value *vals, int n);
+rl_cond *rl_and(rl_cond *a, rl_cond *b);
+rl_cond *rl_or(rl_cond *a, rl_cond *b);
+rl_cond *rl_not(rl_cond *a);
+void rl_cond_free(rl_cond *c);
+
+/** One ORDER BY term. NULLs sort first ascending, last descending. */
+typedef struct rl_order {
+    const char *column;
+    int desc; /**< nonzero: descending */
+} rl_order;
+
+/** A query; zero-initialise it and fill what you need. */
+typedef struct rl_query {
+    const char *table;
+    const rl_cond *where;       /**< NULL: every row */
+    const char *const *columns; /**< projection; NULL: every column */
+    int ncolumns;
+    const rl_order *order; /**< NULL: in the order the plan meets rows */
+    int norder;
+    uint64_t offset; /**< rows to skip */
+    uint64_t limit;  /**< rows at most; 0: no limit */
+} rl_query;
+
+/**
+ * rl_query_open - run a query; step through its rows with rl_cursor_next
+ * (the rows have the projected columns, in the order asked) and close it
+ * with rl_cursor_close. Rows are produced as the cursor steps, except
+ * that an ORDER BY the plan cannot deliver sorts the matching rows in
+ * memory first. The query and its condition may be freed after the call.
+ * Returns RL_OK, RL_NOTABLE, RL_NOCOLUMN, RL_TYPE (a value that cannot be
+ * compared with its column), RL_NOMEM, RL_INVALID.
+ */
+int rl_query_open(rl_txn *t, const rl_query *q, rl_cursor **c);
+
+/** rl_query_count - how many rows the query yields (offset and limit
+ * applied); O(1) for a whole table. */
+int rl_query_count(rl_txn *t, const rl_query *q, uint64_t *n);
+
+/** rl_explain - a one-line description of the plan into buf (n bytes,
+ * always NUL-terminated), e.g. "SEARCH tasks USING INDEX tasks_project_fk
+ * (project = ?)". */
+int rl_explain(rl_txn *t, const rl_query *q, char *buf, size_t n);
+
 /* ==== Checking ============================================================= */
 
 /**

@@ -9,6 +9,7 @@
 **   table.c    rows: insert, get, update, delete, count, truncate, vacuum,
 **              TEXT/BLOB values in their own chains, foreign keys
 **   index.c    secondary indexes: key encoding, upkeep, unique checks
+**   query.c    conditions, plans, ordering, limits, projection
 **   cursor.c   scans over a table's rows in id order
 ** It reaches the file only through blocks/blocks.h.
 **
@@ -190,13 +191,15 @@ typedef struct rl__stx {
     rl__err *err;
 } rl__stx;
 
-/* A row handed to the user: values point into buf. */
+/* A row handed to the user: values point into buf (or, for a query's
+ * projected row, into the query's own row). */
 struct rl_row {
     rl__catalog *cat; /* holds the column names alive */
     int table;
     int ncols;
     rl_value *vals;
     rl__buf buf;
+    const int *colmap; /* projected rows: the table column of each value */
 };
 
 /* The B+tree key of an id: short, and byte order is numeric order. */
@@ -247,6 +250,33 @@ int rl__tbl_create_index(rl__stx *s, const char *name, int table, const int *col
  * problem adds a line to out and counts in *problems. */
 int rl__ix_verify(rl__stx *s, int table, rl__buf *out, int *problems);
 int rl__tbl_drop_index(rl__stx *s, int table, int index);
+
+/* ---- queries (query.c) ------------------------------------------------------------ */
+
+enum { RL__Q_CMP = 1, RL__Q_CONTAINS, RL__Q_ICONTAINS, RL__Q_ISNULL, RL__Q_NOTNULL, RL__Q_IN,
+       RL__Q_AND, RL__Q_OR, RL__Q_NOT };
+
+/* A condition: a comparison of a named column (bound to its number, col,
+ * when a query binds it), or AND/OR/NOT of sub-conditions a and b. */
+struct rl_cond {
+    int kind, op;
+    char *column;
+    int col;
+    rl_value *vals; /* owned, bytes included */
+    int nvals;
+    struct rl_cond *a, *b;
+};
+
+rl_cond *rl__cond_new(int kind, const char *column, int op, const rl_value *vals, int n);
+void rl__cond_free(rl_cond *c);
+
+typedef struct rl__query rl__query;
+/* Bind, plan and (unless plan_only) prepare a query on table. */
+int rl__q_open(rl__stx *s, int table, const rl_query *q, int plan_only, rl__query **out);
+/* The next row (projected into row); RL_DONE after the last. */
+int rl__q_next(rl__query *q, rl_row *row);
+const char *rl__q_explain(const rl__query *q);
+void rl__q_close(rl__query *q);
 
 /* ---- cursors -------------------------------------------------------------------------- */
 

@@ -1,0 +1,409 @@
+/*
+** tests/test_query.c: queries against a brute-force filter of the same
+** rows. Thousands of random conditions (every operator, IN, substring,
+** IS NULL, AND/OR/NOT to depth 3) with random order, offset and limit, run
+** with the indexes and again without them; plus explain and the edges of
+** NULL logic.
+*/
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "relatable.h"
+#include "tests/testutil.h"
+
+#define OK(db, call)                                                           \
+    do {                                                                       \
+        int rc_ = (call);                                                      \
+        if (rc_ != RL_OK)                                                      \
+            fail_msg("%s -> %s: %s", #call, rl_errname(rc_), rl_errmsg(db));   \
+    } while (0)
+
+#define NROWS 600
+#define NCOL 6 /* id a b c d e */
+static const char *const colnames[NCOL] = {"id", "a", "b", "c", "d", "e"};
+static const rl_column cols[] = {
+    {"a", RL_TINTEGER, 0, 0, NULL, 0}, {"b", RL_TREAL, 0, 0, NULL, 0},
+    {"c", RL_TTEXT, 0, 0, NULL, 0},    {"d", RL_TINTEGER, 0, 0, NULL, 0},
+    {"e", RL_TCHAR, 8, 0, NULL, 0},
+};
+static const char *const words[] = {"Design", "design", "desk", "DES", "plan", "Plans",
+                                    "x", "", "caf\xc3\xa9", "zeta"};
+
+typedef struct mrow {
+    rl_value v[NCOL];
+} mrow;
+
+static mrow rows[NROWS];
+
+static rl_value random_value(int col, uint64_t *rs)
+{
+    uint64_t r = tu_rand(rs);
+    if (col != 0 && r % 7 == 0)
+        return rl_null();
+    switch (col) {
+    case 0:
+    case 1:
+    case 4:
+        return rl_int((int64_t)(r % 41) - 20);
+    case 2:
+        return rl_real((double)((int64_t)(r % 81) - 40) / 4);
+    default:
+        return rl_text(words[r % 10]);
+    }
+}
+
+/* ---- the reference: a brute-force evaluator, independent of query.c ---- */
+
+enum { F = 0, T = 1, U = 2 };
+
+typedef struct qc {
+    int kind; /* 0 cmp, 1 contains, 2 icontains, 3 null, 4 notnull, 5 in, 6 and, 7 or, 8 not */
+    int col, op;
+    rl_value v[4];
+    int nv;
+    struct qc *a, *b;
+} qc;
+
+static double num(const rl_value *v)
+{
+    return v->type == RL_TREAL ? v->v.r : (double)v->v.i;
+}
+
+static int cmpv(const rl_value *x, const rl_value *y)
+{
+    if (x->type >= RL_TCHAR) {
+        size_t n = x->v.b.n < y->v.b.n ? x->v.b.n : y->v.b.n;
+        int c = memcmp(x->v.b.p, y->v.b.p, n);
+        return c ? (c > 0 ? 1 : -1) : (x->v.b.n > y->v.b.n) - (x->v.b.n < y->v.b.n);
+    }
+    return (num(x) > num(y)) - (num(x) < num(y));
+}
+
+static int lower(int c)
+{
+    return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+static int contains(const rl_value *h, const rl_value *p, int fold)
+{
+    for (size_t i = 0; i + p->v.b.n <= h->v.b.n; i++) {
+        size_t k = 0;
+        while (k < p->v.b.n &&
+               (fold ? lower(((const char *)h->v.b.p)[i + k]) == lower(((const char *)p->v.b.p)[k])
+                     : ((const char *)h->v.b.p)[i + k] == ((const char *)p->v.b.p)[k]))
+            k++;
+        if (k == p->v.b.n)
+            return 1;
+    }
+    return 0;
+}
+
+static int ref_eval(const qc *c, const mrow *r)
+{
+    const rl_value *x = &r->v[c->col];
+    int p, q, cm;
+    switch (c->kind) {
+    case 6:
+        p = ref_eval(c->a, r), q = ref_eval(c->b, r);
+        return p == F || q == F ? F : p == T && q == T ? T : U;
+    case 7:
+        p = ref_eval(c->a, r), q = ref_eval(c->b, r);
+        return p == T || q == T ? T : p == F && q == F ? F : U;
+    case 8:
+        p = ref_eval(c->a, r);
+        return p == U ? U : !p;
+    case 3:
+        return x->type == RL_TNULL;
+    case 4:
+        return x->type != RL_TNULL;
+    }
+    if (x->type == RL_TNULL)
+        return U;
+    if (c->kind == 1 || c->kind == 2)
+        return contains(x, &c->v[0], c->kind == 2);
+    if (c->kind == 5) {
+        int unknown = 0;
+        for (int i = 0; i < c->nv; i++)
+            if (c->v[i].type == RL_TNULL)
+                unknown = 1;
+            else if (cmpv(x, &c->v[i]) == 0)
+                return T;
+        return unknown ? U : F;
+    }
+    if (c->v[0].type == RL_TNULL)
+        return U;
+    cm = cmpv(x, &c->v[0]);
+    switch (c->op) {
+    case RL_EQ: return cm == 0;
+    case RL_NE: return cm != 0;
+    case RL_LT: return cm < 0;
+    case RL_LE: return cm <= 0;
+    case RL_GT: return cm > 0;
+    default: return cm >= 0;
+    }
+}
+
+/* A random condition, both as the reference's tree and as an rl_cond. */
+static qc *random_cond(int depth, uint64_t *rs, rl_cond **out)
+{
+    qc *c = calloc(1, sizeof *c);
+    uint64_t k = tu_rand(rs) % (depth > 0 ? 9 : 6);
+    c->kind = (int)k;
+    c->col = (int)(tu_rand(rs) % NCOL);
+    if (k >= 6) {
+        rl_cond *a, *b = NULL;
+        c->a = random_cond(depth - 1, rs, &a);
+        if (k != 8)
+            c->b = random_cond(depth - 1, rs, &b);
+        *out = k == 6 ? rl_and(a, b) : k == 7 ? rl_or(a, b) : rl_not(a);
+        return c;
+    }
+    if ((k == 1 || k == 2) && (c->col == 0 || c->col == 1 || c->col == 2 || c->col == 4))
+        c->col = 3 + 2 * (int)(tu_rand(rs) % 2) - (tu_rand(rs) % 2 ? 0 : 0); /* c or e */
+    if (k == 1 || k == 2) {
+        static const char *const pats[] = {"des", "DES", "an", "", "\xc3\xa9", "zz"};
+        c->v[0] = rl_text(pats[tu_rand(rs) % 6]);
+        *out = k == 1 ? rl_contains(colnames[c->col], (const char *)c->v[0].v.b.p)
+                      : rl_icontains(colnames[c->col], (const char *)c->v[0].v.b.p);
+    } else if (k == 3) {
+        *out = rl_is_null(colnames[c->col]);
+    } else if (k == 4) {
+        *out = rl_not_null(colnames[c->col]);
+    } else if (k == 5) {
+        c->nv = 1 + (int)(tu_rand(rs) % 4);
+        for (int i = 0; i < c->nv; i++)
+            c->v[i] = random_value(c->col, rs);
+        *out = rl_in(colnames[c->col], c->v, c->nv);
+    } else {
+        c->op = 1 + (int)(tu_rand(rs) % 6);
+        c->v[0] = random_value(c->col, rs);
+        if (c->col == 2 && tu_rand(rs) % 3 == 0 && c->v[0].type == RL_TREAL)
+            c->v[0] = rl_int((int64_t)c->v[0].v.r); /* integers compare with REAL */
+        *out = rl_cmp(colnames[c->col], c->op, c->v[0]);
+    }
+    return c;
+}
+
+static void qc_free(qc *c)
+{
+    if (c) {
+        qc_free(c->a);
+        qc_free(c->b);
+        free(c);
+    }
+}
+
+/* Order for the reference: like the library, NULLs first ascending, id last. */
+static int g_ocol, g_desc;
+static int ref_order(const void *x, const void *y)
+{
+    const mrow *a = *(mrow *const *)x, *b = *(mrow *const *)y;
+    const rl_value *p = &a->v[g_ocol], *q = &b->v[g_ocol];
+    int c = (p->type == RL_TNULL || q->type == RL_TNULL)
+                ? (q->type == RL_TNULL) - (p->type == RL_TNULL)
+                : cmpv(p, q);
+    if (g_desc)
+        c = -c;
+    return c ? c : (a->v[0].v.i > b->v[0].v.i) - (a->v[0].v.i < b->v[0].v.i);
+}
+
+static void run_queries(rl_db *db, long nqueries, uint64_t seed, const char *label)
+{
+    uint64_t rs = seed;
+    rl_txn *t;
+    long used_index = 0;
+    OK(db, rl_begin(db, RL_READ, &t));
+    for (long qn = 0; qn < nqueries; qn++) {
+        rl_cond *cond;
+        qc *ref = random_cond((int)(tu_rand(&rs) % 4), &rs, &cond);
+        rl_query q;
+        rl_order ord;
+        rl_cursor *cur;
+        const rl_row *row;
+        mrow *want[NROWS];
+        size_t nwant = 0, got = 0;
+        uint64_t count;
+        char plan[512];
+        const char *proj[] = {"id", "c"};
+        for (int i = 0; i < NROWS; i++)
+            if (ref_eval(ref, &rows[i]) == T)
+                want[nwant++] = &rows[i];
+        memset(&q, 0, sizeof q);
+        q.table = "items";
+        q.where = cond;
+        g_ocol = 0;
+        g_desc = 0;
+        if (tu_rand(&rs) % 2) {
+            g_ocol = (int)(tu_rand(&rs) % NCOL);
+            g_desc = (int)(tu_rand(&rs) % 2);
+            ord.column = colnames[g_ocol];
+            ord.desc = g_desc;
+            q.order = &ord;
+            q.norder = 1;
+        }
+        qsort(want, nwant, sizeof *want, ref_order);
+        if (tu_rand(&rs) % 3 == 0) {
+            q.offset = tu_rand(&rs) % 20;
+            q.limit = 1 + tu_rand(&rs) % 30;
+        }
+        if (tu_rand(&rs) % 2) {
+            q.columns = proj;
+            q.ncolumns = 2;
+        }
+        OK(db, rl_explain(t, &q, plan, sizeof plan));
+        used_index += strstr(plan, "USING") != NULL;
+        OK(db, rl_query_open(t, &q, &cur));
+        while (rl_cursor_next(cur, &row) == RL_OK) {
+            size_t at = q.offset + got;
+            if (at >= nwant || (q.limit && got >= q.limit))
+                fail_msg("query %ld (%s): more rows than expected", qn, plan);
+            /* Without an order, the rows come in some order: compare as a set. */
+            if (q.norder) {
+                if (rl_row_int(row, 0) != want[at]->v[0].v.i)
+                    fail_msg("query %ld (%s), order by %s%s: row %zu is id %lld, expected %lld",
+                             qn, plan, colnames[g_ocol], g_desc ? " desc" : "", at,
+                             (long long)rl_row_int(row, 0), (long long)want[at]->v[0].v.i);
+            } else {
+                int found = 0;
+                for (size_t i = 0; i < nwant && !found; i++)
+                    found = want[i]->v[0].v.i == rl_row_int(row, 0);
+                assert_true(found);
+            }
+            if (q.columns)
+                assert_string_equal(rl_row_name(row, 1), "c");
+            got++;
+        }
+        rl_cursor_close(cur);
+        {
+            size_t expect = nwant > q.offset ? nwant - q.offset : 0;
+            if (q.limit && expect > q.limit)
+                expect = q.limit;
+            if (got != expect)
+                fail_msg("query %ld (%s): %zu rows, expected %zu", qn, plan, got, expect);
+            OK(db, rl_query_count(t, &q, &count));
+            assert_int_equal(count, expect);
+        }
+        rl_cond_free(cond);
+        qc_free(ref);
+    }
+    rl_rollback(t);
+    print_message("%s: %ld random queries agree with brute force (%ld used an index or key)\n",
+                  label, nqueries, used_index);
+}
+
+static void test_random_queries(void **state)
+{
+    rl_db *db;
+    rl_txn *t;
+    uint64_t rs = 77;
+    const char *ia[] = {"a"}, *ic[] = {"c"}, *ida[] = {"d", "a"}, *ib[] = {"b"}, *ie[] = {"e"};
+    (void)state;
+    unlink(tu_path("query.rdb"));
+    OK(NULL, rl_open(tu_path("query.rdb"), NULL, &db));
+    OK(db, rl_begin(db, RL_WRITE, &t));
+    OK(db, rl_create_table(t, "items", cols, 5));
+    for (int i = 0; i < NROWS; i++) {
+        rows[i].v[0] = rl_int(i + 1);
+        for (int c = 1; c < NCOL; c++)
+            rows[i].v[c] = random_value(c, &rs);
+        OK(db, rl_insert(t, "items", rows[i].v, NCOL, NULL));
+    }
+    OK(db, rl_create_index(t, "items_a", "items", ia, 1, 0));
+    OK(db, rl_create_index(t, "items_c", "items", ic, 1, 0));
+    OK(db, rl_create_index(t, "items_da", "items", ida, 2, 0));
+    OK(db, rl_create_index(t, "items_b", "items", ib, 1, 0));
+    OK(db, rl_create_index(t, "items_e", "items", ie, 1, 0));
+    OK(db, rl_commit(t));
+    run_queries(db, tu_scale(3000), 5, "with indexes");
+    OK(db, rl_begin(db, RL_WRITE, &t));
+    OK(db, rl_drop_index(t, "items_a"));
+    OK(db, rl_drop_index(t, "items_c"));
+    OK(db, rl_drop_index(t, "items_da"));
+    OK(db, rl_drop_index(t, "items_b"));
+    OK(db, rl_drop_index(t, "items_e"));
+    OK(db, rl_commit(t));
+    run_queries(db, tu_scale(3000), 5, "without indexes");
+    OK(db, rl_close(db));
+}
+
+static void test_explain_and_errors(void **state)
+{
+    rl_db *db;
+    rl_txn *t;
+    rl_query q;
+    rl_cursor *cur;
+    char plan[256];
+    const char *ia[] = {"a"};
+    rl_cond *c;
+    (void)state;
+    unlink(tu_path("explain.rdb"));
+    OK(NULL, rl_open(tu_path("explain.rdb"), NULL, &db));
+    OK(db, rl_begin(db, RL_WRITE, &t));
+    OK(db, rl_create_table(t, "items", cols, 5));
+    OK(db, rl_create_index(t, "items_a", "items", ia, 1, 0));
+    memset(&q, 0, sizeof q);
+    q.table = "items";
+    q.where = c = rl_cmp("id", RL_EQ, rl_int(3));
+    OK(db, rl_explain(t, &q, plan, sizeof plan));
+    assert_string_equal(plan, "SEARCH items USING PRIMARY KEY (id = ?)");
+    rl_cond_free(c);
+    q.where = c = rl_and(rl_cmp("a", RL_GE, rl_int(1)), rl_cmp("a", RL_LT, rl_int(9)));
+    OK(db, rl_explain(t, &q, plan, sizeof plan));
+    assert_string_equal(plan, "SEARCH items USING INDEX items_a (a >= ? AND a < ?)");
+    rl_cond_free(c);
+    q.where = c = rl_or(rl_cmp("a", RL_EQ, rl_int(1)), rl_cmp("d", RL_EQ, rl_int(2)));
+    OK(db, rl_explain(t, &q, plan, sizeof plan));
+    assert_string_equal(plan, "SCAN items"); /* an OR cannot use one index */
+    rl_cond_free(c);
+    q.where = NULL;
+    q.order = (rl_order[]){{"a", 0}};
+    q.norder = 1;
+    q.where = c = rl_cmp("a", RL_GT, rl_int(0));
+    OK(db, rl_explain(t, &q, plan, sizeof plan));
+    assert_string_equal(plan, "SEARCH items USING INDEX items_a (a > ?); ORDER BY INDEX");
+    rl_cond_free(c);
+    q.order = (rl_order[]){{"c", 1}};
+    q.where = NULL;
+    q.limit = 5;
+    OK(db, rl_explain(t, &q, plan, sizeof plan));
+    assert_string_equal(plan, "SCAN items; SORT; LIMIT 5 OFFSET 0");
+    /* Errors: unknown column, wrong type, NULL condition. */
+    memset(&q, 0, sizeof q);
+    q.table = "items";
+    q.where = c = rl_cmp("zz", RL_EQ, rl_int(1));
+    assert_int_equal(rl_query_open(t, &q, &cur), RL_NOCOLUMN);
+    rl_cond_free(c);
+    q.where = c = rl_cmp("a", RL_EQ, rl_text("x"));
+    assert_int_equal(rl_query_open(t, &q, &cur), RL_TYPE);
+    assert_non_null(strstr(rl_errmsg(db), "items.a is INTEGER"));
+    rl_cond_free(c);
+    q.where = c = rl_contains("a", "1");
+    assert_int_equal(rl_query_open(t, &q, &cur), RL_TYPE);
+    rl_cond_free(c);
+    q.where = rl_and(NULL, rl_cmp("a", RL_EQ, rl_int(1))); /* NULL: out of memory */
+    assert_null(q.where);
+    assert_int_equal(rl_query_open(t, &q, &cur), RL_OK); /* NULL where: every row */
+    rl_cursor_close(cur);
+    q.table = "nope";
+    assert_int_equal(rl_query_open(t, &q, &cur), RL_NOTABLE);
+    rl_rollback(t);
+    OK(db, rl_close(db));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_random_queries),
+        cmocka_unit_test(test_explain_and_errors),
+    };
+    tu_setup_dir("query");
+    return cmocka_run_group_tests_name("query", tests, NULL, NULL);
+}
