@@ -718,7 +718,6 @@ int rl_query_open(rl_txn *t, const rl_query *q, rl_cursor **out)
 int rl_query_count(rl_txn *t, const rl_query *q, uint64_t *n)
 {
     rl__query *qq;
-    rl_row row = {0};
     int i, rc = query_enter(t, q, &i);
     if (rc != RL_OK)
         return rc;
@@ -732,12 +731,9 @@ int rl_query_count(rl_txn *t, const rl_query *q, uint64_t *n)
     rc = rl__q_open(&t->s, i, q, 0, &qq);
     if (rc != RL_OK)
         return txn_fail(t, rc);
-    while ((rc = rl__q_next(qq, &row)) == RL_OK)
-        (*n)++;
+    rc = rl__q_count(qq, n);
     rl__q_close(qq);
-    row.colmap = NULL;
-    rl__row_clear(&row);
-    return rc == RL_DONE ? RL_OK : txn_fail(t, rc);
+    return txn_fail(t, rc);
 }
 
 int rl_explain(rl_txn *t, const rl_query *q, char *buf, size_t n)

@@ -151,6 +151,31 @@ int rl__ix_check_unique(rl__stx *s, int table, const rl_value *vals, int64_t sel
     return rc;
 }
 
+int rl__ix_replace_row(rl__stx *s, int table, const rl_value *old, const rl_value *vals)
+{
+    const rl__table *tb = &s->cat->tables[table];
+    rl__buf a = {0}, b = {0};
+    int rc = RL_OK;
+    for (int x = 0; x < tb->nindexes && rc == RL_OK; x++) {
+        const rl__index *ix = &tb->indexes[x];
+        if (row_key(ix, old, &a) != RL_OK || row_key(ix, vals, &b) != RL_OK) {
+            rc = RL__FAIL(s->err, RL_NOMEM, "no memory for an index key");
+            break;
+        }
+        if (a.n == b.n && memcmp(a.p, b.p, a.n) == 0)
+            continue; /* the indexed values did not change */
+        rc = rl__bt_delete(s->bt, ix->root, a.p, a.n);
+        if (rc == RL_OK)
+            rc = rl__bt_put(s->bt, ix->root, b.p, b.n, NULL, 0, 0);
+        if (rc == RL_DUPLICATE || rc == RL_NOTFOUND)
+            rc = RL__CORRUPT(s->err, "index %s of %s is out of step with its table", ix->name,
+                             tb->name);
+    }
+    rl__buf_free(&a);
+    rl__buf_free(&b);
+    return rc;
+}
+
 /* Add (add != 0) or remove the keys of one row in every index of table. */
 int rl__ix_update_row(rl__stx *s, int table, const rl_value *vals, int add)
 {
@@ -173,38 +198,152 @@ int rl__ix_update_row(rl__stx *s, int table, const rl_value *vals, int add)
     return rc;
 }
 
-int rl__ix_build(rl__stx *s, int table, int index)
+/* Keys collected for a build: offsets into one buffer. */
+typedef struct keyref {
+    size_t off, len;
+} keyref;
+
+static int keyref_cmp(const uint8_t *base, const keyref *x, const keyref *y)
 {
-    const rl__table *tb = &s->cat->tables[table];
-    const rl__index *ix = &tb->indexes[index];
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(base + x->off, base + y->off, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Merge sort (qsort has no context argument for base). */
+static void sort_keys(const uint8_t *base, keyref *r, size_t n, keyref *tmp)
+{
+    if (n < 2)
+        return;
+    sort_keys(base, r, n / 2, tmp);
+    sort_keys(base, r + n / 2, n - n / 2, tmp);
+    for (size_t i = 0, j = n / 2, k = 0; k < n; k++)
+        tmp[k] = (j >= n || (i < n / 2 && keyref_cmp(base, &r[i], &r[j]) <= 0)) ? r[i++] : r[j++];
+    memcpy(r, tmp, n * sizeof *r);
+}
+
+/* Gather every row's key of index ix (checking uniqueness on the way). */
+static int gather_keys(rl__stx *s, int table, const rl__index *ix, rl__buf *all,
+                       keyref **refs, size_t *n)
+{
     rl__scan sc;
-    rl__buf b = {0};
     rl_row row = {0};
+    rl__buf b = {0};
+    size_t cap = 1024;
     int rc = rl__scan_open(s, table, &sc);
     row.cat = s->cat;
+    *n = 0;
+    *refs = malloc(cap * sizeof **refs);
+    if (!*refs)
+        rc = RL__FAIL(s->err, RL_NOMEM, "no memory to build an index");
     while (rc == RL_OK && (rc = rl__scan_next(&sc)) == RL_OK) {
         rc = rl__tbl_row_from_record(s, table, sc.id, sc.rec, sc.n, sc.chained, &row);
-        if (rc == RL_OK && row_key(ix, row.vals, &b) != RL_OK)
-            rc = RL__FAIL(s->err, RL_NOMEM, "no memory for an index key");
-        if (rc == RL_OK && ix->unique) {
-            int has_null;
-            int64_t other;
-            values_key(ix, row.vals, &b, &has_null);
-            if (!has_null &&
-                rl__ix_first_with_prefix(s, ix->root, b.p, b.n, sc.id, &other) == RL_OK)
-                rc = RL__FAIL(s->err, RL_DUPLICATE, "%s: rows %lld and %lld share the values "
-                              "of unique index %s", tb->name, (long long)other,
-                              (long long)sc.id, ix->name);
-            if (rc == RL_OK)
-                rc = row_key(ix, row.vals, &b) == RL_OK ? RL_OK : RL_NOMEM;
+        if (rc == RL_OK && (row_key(ix, row.vals, &b) != RL_OK ||
+                            rl__buf_reserve(all, b.n) != RL_OK))
+            rc = RL__FAIL(s->err, RL_NOMEM, "no memory to build an index");
+        if (rc == RL_OK && *n == cap) {
+            keyref *grown = realloc(*refs, 2 * cap * sizeof *grown);
+            if (!grown)
+                rc = RL__FAIL(s->err, RL_NOMEM, "no memory to build an index");
+            else {
+                *refs = grown;
+                cap *= 2;
+            }
         }
-        if (rc == RL_OK)
-            rc = rl__bt_put(s->bt, ix->root, b.p, b.n, NULL, 0, 0);
+        if (rc == RL_OK) {
+            (*refs)[*n].off = all->n;
+            (*refs)[(*n)++].len = b.n;
+            memcpy(all->p + all->n, b.p, b.n);
+            all->n += b.n;
+        }
     }
     rl__scan_close(&sc);
     rl__row_clear(&row);
     rl__buf_free(&b);
     return rc == RL_DONE ? RL_OK : rc;
+}
+
+size_t rl__ix_component_len(const uint8_t *p, size_t n)
+{
+    size_t i;
+    if (n == 0)
+        return 0;
+    switch (p[0]) {
+    case TAG_NULL:
+        return 1;
+    case TAG_INT:
+        if (n < 2)
+            return 0;
+        i = p[1] >= 0x80 ? (size_t)(p[1] - 0x80) : (size_t)(0x7f - p[1]);
+        return 2 + i <= n ? 2 + i : 0;
+    case TAG_REAL:
+        return n >= 9 ? 9 : 0;
+    case TAG_BYTES:
+        for (i = 1; i + 1 < n; i++) {
+            if (p[i] != 0)
+                continue;
+            if (p[i + 1] != 0xff)
+                return i + 2;
+            i++;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* The length of a key's value part (before the id) and whether it holds a
+ * NULL; 0 if the key is damaged. */
+static size_t value_part(const rl__index *ix, const uint8_t *k, size_t n, int *has_null)
+{
+    size_t off = 0;
+    *has_null = 0;
+    for (int c = 0; c < ix->ncols; c++) {
+        size_t len = rl__ix_component_len(k + off, n - off);
+        if (len == 0)
+            return 0;
+        *has_null |= k[off] == TAG_NULL;
+        off += len;
+    }
+    return off;
+}
+
+/* Two adjacent sorted keys of a unique index clash: same values, no NULL. */
+static int clash(const rl__index *ix, const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+    int na, nb;
+    size_t la = value_part(ix, a, an, &na), lb = value_part(ix, b, bn, &nb);
+    return la && !na && la == lb && memcmp(a, b, la) == 0;
+}
+
+int rl__ix_build(rl__stx *s, int table, int index)
+{
+    const rl__table *tb = &s->cat->tables[table];
+    const rl__index *ix = &tb->indexes[index];
+    rl__buf all = {0};
+    keyref *refs = NULL;
+    size_t n = 0;
+    int rc = gather_keys(s, table, ix, &all, &refs, &n);
+    if (rc == RL_OK && n > 1) { /* in key order, so the leaves come out full */
+        keyref *tmp = malloc(n * sizeof *tmp);
+        if (!tmp)
+            rc = RL__FAIL(s->err, RL_NOMEM, "no memory to build an index");
+        else
+            sort_keys(all.p, refs, n, tmp);
+        free(tmp);
+    }
+    for (size_t i = 0; rc == RL_OK && i < n; i++) {
+        const uint8_t *k = all.p + refs[i].off;
+        if (ix->unique && i > 0 &&
+            clash(ix, all.p + refs[i - 1].off, refs[i - 1].len, k, refs[i].len))
+            rc = RL__FAIL(s->err, RL_DUPLICATE, "%s: two rows share the values of unique "
+                          "index %s", tb->name, ix->name);
+        else
+            rc = rl__bt_put(s->bt, ix->root, k, refs[i].len, NULL, 0, 0);
+    }
+    free(refs);
+    rl__buf_free(&all);
+    return rc;
 }
 
 int rl__ix_child_index(const rl__catalog *cat, int child, int col)

@@ -264,6 +264,7 @@ struct rl__query {
     size_t nsorted, pos;
     uint64_t skip, left; /* offset still to skip; rows still to give (0: no limit) */
     int limited;
+    int covered; /* PLAN_INDEX whose bounds are the whole condition */
     rl_row full;
     char explain[512];
 };
@@ -336,6 +337,32 @@ static const char *op_text(int op)
     return op >= RL_EQ && op <= RL_GE ? t[op] : "?";
 }
 
+/* Is c exactly a bound on col that an index range captures (so every key
+ * in the range matches and no row needs checking)? */
+static int is_bound(const rl_cond *c, int col)
+{
+    if (!c || !c->column || c->col != col)
+        return 0;
+    if (c->kind == RL__Q_IN) {
+        for (int i = 0; i < c->nvals; i++)
+            if (c->vals[i].type == RL_TNULL || c->vals[i].type >= RL_TCHAR)
+                return 0;
+        return c->nvals > 0;
+    }
+    /* Strings may be cut in keys (RL__IX_MAX_BYTES): only numbers are exact. */
+    return c->kind == RL__Q_CMP && c->op != RL_NE && c->vals[0].type != RL_TNULL &&
+           c->vals[0].type < RL_TCHAR;
+}
+
+static int covers(const rl_cond *c, int col)
+{
+    if (c && c->kind == RL__Q_AND)
+        return is_bound(c->a, col) && is_bound(c->b, col) && c->a->kind == RL__Q_CMP &&
+               c->b->kind == RL__Q_CMP && c->a->op != RL_EQ && c->b->op != RL_EQ &&
+               ((c->a->op >= RL_GT) != (c->b->op >= RL_GT));
+    return is_bound(c, col);
+}
+
 /* Choose the plan: the id, then an index's first column, else a scan. */
 static int plan(rl__query *q)
 {
@@ -367,6 +394,7 @@ static int plan(rl__query *q)
     q->plan = PLAN_INDEX;
     q->index = best;
     q->col = tb->indexes[best].cols[0];
+    q->covered = covers(q->where, q->col);
     collect_bounds(q->where, q->col, &eq, &in, &lo, &hi);
     if (eq || in) {
         q->in_list = 1;
@@ -387,34 +415,6 @@ static int plan(rl__query *q)
 }
 
 /* ---- producing candidate rows ------------------------------------------------------- */
-
-/* Length of one encoded index component at p (n bytes), or 0 if damaged. */
-static size_t component_len(const uint8_t *p, size_t n)
-{
-    size_t i;
-    if (n == 0)
-        return 0;
-    switch (p[0]) {
-    case 0x05:
-        return 1;
-    case 0x10:
-        if (n < 2)
-            return 0;
-        i = p[1] >= 0x80 ? (size_t)(p[1] - 0x80) : (size_t)(0x7f - p[1]);
-        return 2 + i <= n ? 2 + i : 0;
-    case 0x20:
-        return n >= 9 ? 9 : 0;
-    case 0x30:
-        for (i = 1; i + 1 < n; i++)
-            if (p[i] == 0 && p[i + 1] != 0xff)
-                return i + 2;
-            else if (p[i] == 0)
-                i++;
-        return 0;
-    default:
-        return 0;
-    }
-}
 
 static int cmp_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 {
@@ -463,7 +463,7 @@ static int index_next(rl__query *q, int64_t *id)
         }
         rc = rl__bt_next(&q->it, &k, &kn, &v, &vn, NULL);
         if (rc == RL_OK) {
-            cl = component_len(k, kn);
+            cl = rl__ix_component_len(k, kn);
             if (cl == 0)
                 return RL__CORRUPT(q->s->err, "a damaged index key");
             if (q->lo.set && !q->lo.incl && cmp_bytes(k, cl, q->lo.key.p, q->lo.key.n) == 0)
@@ -474,7 +474,7 @@ static int index_next(rl__query *q, int64_t *id)
                 size_t off = cl;
                 const rl__index *ix = &q->s->cat->tables[q->table].indexes[q->index];
                 for (int extra = 1; extra < ix->ncols && off < kn; extra++) {
-                    size_t more = component_len(k + off, kn - off);
+                    size_t more = rl__ix_component_len(k + off, kn - off);
                     if (more == 0)
                         return RL__CORRUPT(q->s->err, "a damaged index key");
                     off += more;
@@ -739,6 +739,25 @@ int rl__q_next(rl__query *q, rl_row *row)
             q->left--;
         return project(q, src, row);
     }
+}
+
+int rl__q_count(rl__query *q, uint64_t *n)
+{
+    rl_row row = {0};
+    int rc;
+    *n = 0;
+    if (q->covered && !q->sorted && !q->limited && q->skip == 0) {
+        int64_t id;
+        while ((rc = index_next(q, &id)) == RL_OK) /* the keys say it all */
+            (*n)++;
+        return rc == RL_DONE ? RL_OK : rc;
+    }
+    row.cat = q->s->cat;
+    while ((rc = rl__q_next(q, &row)) == RL_OK)
+        (*n)++;
+    row.colmap = NULL;
+    rl__row_clear(&row);
+    return rc == RL_DONE ? RL_OK : rc;
 }
 
 void rl__q_close(rl__query *q)

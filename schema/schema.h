@@ -229,6 +229,8 @@ void rl__row_clear(rl_row *row);
 
 /* Append the order-preserving encoding of one value to b. */
 int rl__ix_encode_value(rl__buf *b, const rl_value *v);
+/* Length of the encoded value at p (n bytes), or 0 if it is damaged. */
+size_t rl__ix_component_len(const uint8_t *p, size_t n);
 /* The first id after skip_id whose key in the tree starts with prefix;
  * RL_NOTFOUND when none. */
 int rl__ix_first_with_prefix(rl__stx *s, uint64_t root, const uint8_t *prefix, size_t n,
@@ -239,6 +241,9 @@ int rl__ix_check_unique(rl__stx *s, int table, const rl_value *vals, int64_t sel
 /* Add or remove a row's keys (vals: the whole row, id first) in every
  * index of the table. */
 int rl__ix_update_row(rl__stx *s, int table, const rl_value *vals, int add);
+/* Move a row's keys from its old values to vals, skipping the indexes
+ * whose values did not change. */
+int rl__ix_replace_row(rl__stx *s, int table, const rl_value *old, const rl_value *vals);
 /* Fill an empty index from the table's rows (RL_DUPLICATE for a unique
  * index the rows break). */
 int rl__ix_build(rl__stx *s, int table, int index);
@@ -276,6 +281,8 @@ int rl__q_open(rl__stx *s, int table, const rl_query *q, int plan_only, rl__quer
 /* The next row (projected into row); RL_DONE after the last. */
 int rl__q_next(rl__query *q, rl_row *row);
 const char *rl__q_explain(const rl__query *q);
+/* How many rows the query yields (from the index alone when it can). */
+int rl__q_count(rl__query *q, uint64_t *n);
 void rl__q_close(rl__query *q);
 
 /* ---- cursors -------------------------------------------------------------------------- */

@@ -787,14 +787,12 @@ int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int 
     if (rc == RL_OK && tb->nindexes > 0) {
         rc = rl__tbl_row_from_record(s, table, id, val.p, val.n, chained, &old);
         if (rc == RL_OK)
-            rc = rl__ix_update_row(s, table, old.vals, 0);
+            rc = rl__ix_replace_row(s, table, old.vals, row);
     }
     if (rc == RL_OK)
         rc = free_chains(s, table, val.p, val.n, chained);
     if (rc == RL_OK)
         rc = write_row(s, table, &st, row, 1);
-    if (rc == RL_OK)
-        rc = rl__ix_update_row(s, table, row, 1);
     if (rc == RL_OK) {
         st.dead++;
         rc = state_write(s, table, &st);
@@ -881,7 +879,7 @@ int rl__tbl_vacuum(rl__stx *s, int table)
     rl__scan sc;
     uint64_t tree = 0;
     int rc = rl__tbl_state(s, table, &st);
-    if (rc != RL_OK || st.dead == 0)
+    if (rc != RL_OK)
         return rc;
     rc = rl__bt_create(s->bt, &tree);
     if (rc != RL_OK)
