@@ -51,6 +51,7 @@ struct rl_cursor {
     rl_txn *t;
     rl__scan sc;    /* rl_scan */
     rl__query *q;   /* rl_query_open */
+    rl__join *j;    /* rl_join_open */
     rl_row row;
 };
 
@@ -583,6 +584,12 @@ int rl_cursor_next(rl_cursor *c, const rl_row **row)
     int rc;
     if (!c || !txn_ok(c->t))
         return RL_MISUSE;
+    if (c->j) {
+        rc = rl__join_next(c->j, &c->row);
+        if (rc == RL_OK)
+            *row = &c->row;
+        return rc == RL_DONE ? RL_DONE : txn_fail(c->t, rc);
+    }
     if (c->q) {
         rc = rl__q_next(c->q, &c->row);
         if (rc == RL_OK)
@@ -602,7 +609,9 @@ void rl_cursor_close(rl_cursor *c)
 {
     if (!c)
         return;
-    if (c->q)
+    if (c->j)
+        rl__join_close(c->j);
+    else if (c->q)
         rl__q_close(c->q);
     else
         rl__scan_close(&c->sc);
@@ -752,6 +761,47 @@ int rl_explain(rl_txn *t, const rl_query *q, char *buf, size_t n)
     return RL_OK;
 }
 
+int rl_join_open(rl_txn *t, const rl_query *base, const rl_join *joins, int njoins,
+                 rl_cursor **out)
+{
+    rl_cursor *c;
+    int i, rc = query_enter(t, base, &i);
+    if (rc != RL_OK)
+        return rc;
+    *out = NULL;
+    if (njoins < 0 || (njoins > 0 && !joins) || njoins > 32)
+        return txn_fail(t, RL__FAIL(t->s.err, RL_INVALID, "%d joins", njoins));
+    c = calloc(1, sizeof *c);
+    if (!c)
+        return txn_fail(t, RL__FAIL(t->s.err, RL_NOMEM, "no memory for a cursor"));
+    c->t = t;
+    c->row.cat = t->s.cat;
+    rc = rl__join_open(&t->s, i, base, joins, njoins, 0, &c->j);
+    if (rc != RL_OK) {
+        free(c);
+        return txn_fail(t, rc);
+    }
+    *out = c;
+    return RL_OK;
+}
+
+int rl_join_explain(rl_txn *t, const rl_query *base, const rl_join *joins, int njoins,
+                    char *buf, size_t n)
+{
+    rl__join *j;
+    int i, rc = query_enter(t, base, &i);
+    if (rc != RL_OK)
+        return rc;
+    if (!buf || n == 0 || njoins < 0 || (njoins > 0 && !joins) || njoins > 32)
+        return txn_fail(t, RL__FAIL(t->s.err, RL_INVALID, "bad arguments to rl_join_explain"));
+    rc = rl__join_open(&t->s, i, base, joins, njoins, 1, &j);
+    if (rc != RL_OK)
+        return txn_fail(t, rc);
+    snprintf(buf, n, "%s", rl__join_explain(j));
+    rl__join_close(j);
+    return RL_OK;
+}
+
 /* ---- reading rows ------------------------------------------------------------------------ */
 
 static const rl_value *cell(const rl_row *row, int col)
@@ -771,6 +821,8 @@ const char *rl_row_name(const rl_row *row, int col)
 {
     if (!row || col < 0 || col >= row->ncols)
         return NULL;
+    if (row->names)
+        return row->names[col];
     return row->cat->tables[row->table].cols[row->colmap ? row->colmap[col] : col].name;
 }
 

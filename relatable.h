@@ -434,6 +434,36 @@ int rl_query_count(rl_txn *t, const rl_query *q, uint64_t *n);
  * (project = ?)". */
 int rl_explain(rl_txn *t, const rl_query *q, char *buf, size_t n);
 
+/** One step of a join: a table and the foreign key that links it to a
+ * table joined before it (or the base). */
+typedef struct rl_join {
+    const char *table; /**< the table joined in */
+    /** "table.column": a foreign-key column of the joined table that
+     * references an earlier table (one-to-many: the joined rows are those
+     * that name the earlier row), or of an earlier table that references
+     * the joined one (many-to-one: the one row it names). */
+    const char *on;
+    int left; /**< nonzero: a row with no match still comes out, this
+               *   table's columns NULL (else it is left out) */
+} rl_join;
+
+/**
+ * rl_join_open - rows of base (a query: its condition, order, offset and
+ * limit apply to the base table's rows; its projection is ignored) joined
+ * level by level along foreign keys. Each output row holds every column of
+ * every table, named "table.column" (rl_row_col finds them). Joined rows
+ * come by primary key or through the foreign key's index, never by a scan
+ * per row; one-to-many matches come in id order.
+ * Returns as rl_query_open, and RL_INVALID for a join whose key does not
+ * link it to an earlier table.
+ */
+int rl_join_open(rl_txn *t, const rl_query *base, const rl_join *joins, int njoins,
+                 rl_cursor **c);
+
+/** rl_join_explain - the plan of a join, as rl_explain. */
+int rl_join_explain(rl_txn *t, const rl_query *base, const rl_join *joins, int njoins,
+                    char *buf, size_t n);
+
 /* ==== Checking ============================================================= */
 
 /**

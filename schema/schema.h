@@ -10,6 +10,7 @@
 **              TEXT/BLOB values in their own chains, foreign keys
 **   index.c    secondary indexes: key encoding, upkeep, unique checks
 **   query.c    conditions, plans, ordering, limits, projection
+**   join.c     joins along foreign keys, by key and index lookups
 **   cursor.c   scans over a table's rows in id order
 ** It reaches the file only through blocks/blocks.h.
 **
@@ -200,6 +201,7 @@ struct rl_row {
     rl_value *vals;
     rl__buf buf;
     const int *colmap; /* projected rows: the table column of each value */
+    const char *const *names; /* joined rows: the name of each value */
 };
 
 /* The B+tree key of an id: short, and byte order is numeric order. */
@@ -284,6 +286,15 @@ const char *rl__q_explain(const rl__query *q);
 /* How many rows the query yields (from the index alone when it can). */
 int rl__q_count(rl__query *q, uint64_t *n);
 void rl__q_close(rl__query *q);
+
+/* ---- joins (join.c) ------------------------------------------------------------------- */
+
+typedef struct rl__join rl__join;
+int rl__join_open(rl__stx *s, int table, const rl_query *base, const rl_join *joins, int n,
+                  int plan_only, rl__join **out);
+int rl__join_next(rl__join *j, rl_row *out);
+const char *rl__join_explain(const rl__join *j);
+void rl__join_close(rl__join *j);
 
 /* ---- cursors -------------------------------------------------------------------------- */
 

@@ -398,11 +398,151 @@ static void test_explain_and_errors(void **state)
     OK(db, rl_close(db));
 }
 
+
+/* ---- joins ---------------------------------------------------------------------------- */
+
+static int64_t jcount(rl_db *db, rl_txn *t, const rl_query *q, const rl_join *j, int n,
+                      int (*check)(const rl_row *, void *), void *arg)
+{
+    rl_cursor *cur;
+    const rl_row *row;
+    int64_t count = 0;
+    OK(db, rl_join_open(t, q, j, n, &cur));
+    while (rl_cursor_next(cur, &row) == RL_OK) {
+        if (check && !check(row, arg))
+            fail_msg("join row %lld fails its check", (long long)count);
+        count++;
+    }
+    rl_cursor_close(cur);
+    return count;
+}
+
+/* task joined with its project: the names line up with the key. */
+static int task_project_ok(const rl_row *row, void *arg)
+{
+    int tp = rl_row_col(row, "tasks.project"), pid = rl_row_col(row, "projects.id");
+    (void)arg;
+    if (rl_row_is_null(row, tp))
+        return rl_row_is_null(row, pid);
+    return rl_row_int(row, tp) == rl_row_int(row, pid);
+}
+
+/* task -> project -> owner: the owner is the project's. */
+static int chain_ok(const rl_row *row, void *arg)
+{
+    int po = rl_row_col(row, "projects.owner"), uid = rl_row_col(row, "users.id");
+    (void)arg;
+    if (!task_project_ok(row, NULL))
+        return 0;
+    if (rl_row_is_null(row, po))
+        return rl_row_is_null(row, uid);
+    return rl_row_int(row, po) == rl_row_int(row, uid);
+}
+
+static void test_joins(void **state)
+{
+    static const rl_column ucols[] = {{"name", RL_TTEXT, 0, 0, NULL, 0}};
+    static const rl_column pcols[] = {{"owner", RL_TINTEGER, 0, 0, "users", 0},
+                                      {"name", RL_TTEXT, 0, 0, NULL, 0}};
+    static const rl_column tcols[] = {{"project", RL_TINTEGER, 0, 0, "projects", 0},
+                                      {"title", RL_TTEXT, 0, 0, NULL, 0}};
+    rl_db *db;
+    rl_txn *t;
+    rl_query q;
+    char plan[512];
+    uint64_t rs = 9;
+    int64_t tasks_null = 0, tasks_total = 200, projects_without = 0, chain_inner = 0;
+    int per_project[31] = {0};
+    int owner_of[31] = {0};
+    rl_cond *c;
+    (void)state;
+    unlink(tu_path("join.rdb"));
+    OK(NULL, rl_open(tu_path("join.rdb"), NULL, &db));
+    OK(db, rl_begin(db, RL_WRITE, &t));
+    OK(db, rl_create_table(t, "users", ucols, 1));
+    OK(db, rl_create_table(t, "projects", pcols, 2));
+    OK(db, rl_create_table(t, "tasks", tcols, 2));
+    for (int u = 1; u <= 10; u++)
+        OK(db, rl_insert(t, "users", (rl_value[]){rl_null(), rl_text("u")}, 2, NULL));
+    for (int p = 1; p <= 30; p++) {
+        owner_of[p] = p % 4 == 0 ? 0 : 1 + (int)(tu_rand(&rs) % 10);
+        OK(db, rl_insert(t, "projects",
+                         (rl_value[]){rl_null(), owner_of[p] ? rl_int(owner_of[p]) : rl_null(),
+                                      rl_text("p")}, 3, NULL));
+    }
+    for (int k = 1; k <= tasks_total; k++) {
+        int p = (int)(tu_rand(&rs) % 31); /* 0: no project */
+        OK(db, rl_insert(t, "tasks", (rl_value[]){rl_null(), p ? rl_int(p) : rl_null(),
+                                                  rl_text("t")}, 3, NULL));
+        tasks_null += p == 0;
+        per_project[p]++;
+        chain_inner += p != 0 && owner_of[p] != 0;
+    }
+    for (int p = 1; p <= 30; p++)
+        projects_without += per_project[p] == 0;
+    OK(db, rl_commit(t));
+    OK(db, rl_begin(db, RL_READ, &t));
+    memset(&q, 0, sizeof q);
+    /* Many-to-one: each task with its project; NULL keys left out or kept. */
+    q.table = "tasks";
+    assert_int_equal(jcount(db, t, &q, (rl_join[]){{"projects", "tasks.project", 0}}, 1,
+                            task_project_ok, NULL),
+                     tasks_total - tasks_null);
+    assert_int_equal(jcount(db, t, &q, (rl_join[]){{"projects", "tasks.project", 1}}, 1,
+                            task_project_ok, NULL),
+                     tasks_total);
+    /* One-to-many: each project with each of its tasks. */
+    q.table = "projects";
+    assert_int_equal(jcount(db, t, &q, (rl_join[]){{"tasks", "tasks.project", 0}}, 1,
+                            task_project_ok, NULL),
+                     tasks_total - tasks_null);
+    assert_int_equal(jcount(db, t, &q, (rl_join[]){{"tasks", "tasks.project", 1}}, 1,
+                            task_project_ok, NULL),
+                     tasks_total - tasks_null + projects_without);
+    /* One project and its tasks, through the index. */
+    q.where = c = rl_cmp("id", RL_EQ, rl_int(7));
+    assert_int_equal(jcount(db, t, &q, (rl_join[]){{"tasks", "tasks.project", 0}}, 1,
+                            task_project_ok, NULL),
+                     per_project[7]);
+    OK(db, rl_join_explain(t, &q, (rl_join[]){{"tasks", "tasks.project", 0}}, 1, plan,
+                           sizeof plan));
+    assert_string_equal(plan, "SEARCH projects USING PRIMARY KEY (id = ?); "
+                              "JOIN tasks USING INDEX tasks_project_fk");
+    rl_cond_free(c);
+    q.where = NULL;
+    /* Two levels: task -> project -> owner. */
+    q.table = "tasks";
+    assert_int_equal(jcount(db, t, &q, (rl_join[]){{"projects", "tasks.project", 0},
+                                                   {"users", "projects.owner", 0}}, 2,
+                            chain_ok, NULL),
+                     chain_inner);
+    assert_int_equal(jcount(db, t, &q, (rl_join[]){{"projects", "tasks.project", 1},
+                                                   {"users", "projects.owner", 1}}, 2,
+                            chain_ok, NULL),
+                     tasks_total);
+    OK(db, rl_join_explain(t, &q, (rl_join[]){{"projects", "tasks.project", 1},
+                                              {"users", "projects.owner", 0}}, 2, plan,
+                           sizeof plan));
+    assert_string_equal(plan, "SCAN tasks; LEFT JOIN projects USING PRIMARY KEY; "
+                              "JOIN users USING PRIMARY KEY");
+    /* A key that links to no earlier table is refused. */
+    {
+        rl_cursor *cur;
+        assert_int_equal(rl_join_open(t, &q, (rl_join[]){{"users", "projects.owner", 0}}, 1,
+                                      &cur), RL_INVALID);
+        assert_int_equal(rl_join_open(t, &q, (rl_join[]){{"users", "tasks.title", 0}}, 1, &cur),
+                         RL_NOCOLUMN);
+    }
+    rl_rollback(t);
+    OK(db, rl_close(db));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_queries),
         cmocka_unit_test(test_explain_and_errors),
+        cmocka_unit_test(test_joins),
     };
     tu_setup_dir("query");
     return cmocka_run_group_tests_name("query", tests, NULL, NULL);
