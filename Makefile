@@ -78,13 +78,21 @@ deps-fuzz:
 deps-valgrind:
 	$(call need,valgrind,command -v valgrind)
 
-check: $(TESTS)
+check: $(TESTS) all
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
+	@echo "== tests/test_taskman.sh"; tests/test_taskman.sh $(BUILD)/examples/taskman
 
 demo: all
-	@rm -f $(BUILD)/demo.rdb $(BUILD)/blocks.rdb
+	@rm -f $(BUILD)/demo.rdb $(BUILD)/tasks.rdb
+	$(BUILD)/examples/taskman $(BUILD)/tasks.rdb
+	$(BUILD)/examples/taskman $(BUILD)/tasks.rdb project 1
+	$(BUILD)/examples/taskman $(BUILD)/tasks.rdb task 1
+	$(BUILD)/examples/taskman $(BUILD)/tasks.rdb search des
+	$(BUILD)/examples/taskman $(BUILD)/tasks.rdb add 1 "Benchmark the commit" 1
+	$(BUILD)/examples/taskman $(BUILD)/tasks.rdb status 2 done
+	$(BUILD)/examples/taskman $(BUILD)/tasks.rdb
+	$(BUILD)/examples/taskman $(BUILD)/tasks.rdb check
 	$(BUILD)/examples/quickstart $(BUILD)/demo.rdb
-	$(BUILD)/examples/blockdemo $(BUILD)/blocks.rdb
 
 asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
