@@ -7,7 +7,8 @@
 **           each row fetched by id;
 **   SCAN    the table's rows in id order.
 ** Every row a plan yields is checked against the whole condition, so a
-** plan only has to yield a superset. ORDER BY is free when the plan's
+** plan only has to yield a superset. With no bound to use, an ORDER BY on
+** a column with a one-column index walks that index (NULLs first). ORDER BY is free when the plan's
 ** order is the one asked (SCAN for id, INDEX for its first column, both
 ** ascending, one-column index); otherwise the matching rows are sorted in
 ** memory. Rows that tie on the order come in id order, whatever the plan.
@@ -265,6 +266,7 @@ struct rl__query {
     uint64_t skip, left; /* offset still to skip; rows still to give (0: no limit) */
     int limited;
     int covered; /* PLAN_INDEX whose bounds are the whole condition */
+    int from_start; /* PLAN_INDEX for ORDER BY alone: every key, NULLs too */
     rl_row full;
     char explain[512];
 };
@@ -363,8 +365,21 @@ static int covers(const rl_cond *c, int col)
     return is_bound(c, col);
 }
 
+/* With no bound worth using, an ORDER BY on one column may still come
+ * from a one-column index on it: rows stream in order, nothing is sorted. */
+static int order_index(rl__query *q, const int *ocols)
+{
+    const rl__table *tb = &q->s->cat->tables[q->table];
+    if (q->norder != 1 || q->order[0].desc || !ocols || ocols[0] == 0)
+        return -1;
+    for (int x = 0; x < tb->nindexes; x++)
+        if (tb->indexes[x].ncols == 1 && tb->indexes[x].cols[0] == ocols[0])
+            return x;
+    return -1;
+}
+
 /* Choose the plan: the id, then an index's first column, else a scan. */
-static int plan(rl__query *q)
+static int plan(rl__query *q, const int *ocols)
 {
     const rl__table *tb = &q->s->cat->tables[q->table];
     const rl_cond *eq = NULL, *in = NULL, *lo = NULL, *hi = NULL;
@@ -389,6 +404,15 @@ static int plan(rl__query *q)
     }
     q->plan = PLAN_SCAN;
     snprintf(q->explain, sizeof q->explain, "SCAN %s", tb->name);
+    if (best < 0 && (best = order_index(q, ocols)) >= 0) {
+        q->plan = PLAN_INDEX;
+        q->index = best;
+        q->col = tb->indexes[best].cols[0];
+        q->from_start = 1;
+        snprintf(q->explain, sizeof q->explain, "SCAN %s USING INDEX %s", tb->name,
+                 tb->indexes[best].name);
+        return RL_OK;
+    }
     if (best < 0)
         return RL_OK;
     q->plan = PLAN_INDEX;
@@ -443,6 +467,8 @@ static int index_seek(rl__query *q)
     q->it_open = 1;
     if (q->lo.set)
         return rl__bt_seek(q->s->bt, ix->root, q->lo.key.p, q->lo.key.n, &q->it);
+    if (q->from_start) /* ORDER BY alone: every row, NULLs first */
+        return rl__bt_seek(q->s->bt, ix->root, NULL, 0, &q->it);
     /* No low end: start after the NULLs of the column (they match no range). */
     return rl__bt_seek(q->s->bt, ix->root, (const uint8_t *)"\x06", 1, &q->it);
 }
@@ -667,7 +693,7 @@ int rl__q_open(rl__stx *s, int table, const rl_query *uq, int plan_only, rl__que
         }
     }
     if (rc == RL_OK)
-        rc = plan(q);
+        rc = plan(q, ocols);
     if (rc == RL_OK && !order_free(q, ocols)) {
         size_t len = strlen(q->explain);
         snprintf(q->explain + len, sizeof q->explain - len, "; SORT");

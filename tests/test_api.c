@@ -902,6 +902,8 @@ static void random_run(uint32_t bs, long steps, uint64_t seed)
         if (act < 960) {
             random_step(db, t, &working, &rs, buf, bufn);
         } else if (act < 985) {
+            if (act % 5 == 0) /* now and then, rebuild everything first */
+                OK(db, rl_vacuum(t, act % 2 ? NULL : tnames[act % NT]));
             OK(db, rl_commit(t));
             mdb_copy(&committed, &working);
             commits++;

@@ -375,6 +375,9 @@ static void test_explain_and_errors(void **state)
     q.limit = 5;
     OK(db, rl_explain(t, &q, plan, sizeof plan));
     assert_string_equal(plan, "SCAN items; SORT; LIMIT 5 OFFSET 0");
+    q.order = (rl_order[]){{"a", 0}}; /* an index gives the order: no sort */
+    OK(db, rl_explain(t, &q, plan, sizeof plan));
+    assert_string_equal(plan, "SCAN items USING INDEX items_a; ORDER BY INDEX; LIMIT 5 OFFSET 0");
     /* Errors: unknown column, wrong type, NULL condition. */
     memset(&q, 0, sizeof q);
     q.table = "items";
