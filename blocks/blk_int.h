@@ -62,8 +62,10 @@
 #define RL__CHAIN_HDR 24u /* length, tail, count at the start of a head */
 #define RL__FREE_ENTRY 16u /* freelist entry: phys, freed-by txn */
 
-/* Byte-range locks live far past any real end of file. */
+/* Byte-range locks live far past any real end of file: one byte for the
+ * writer, and one byte per snapshot a reader holds (2^61 + its txn id). */
 #define RL__LOCK_WRITER (UINT64_C(1) << 62)
+#define RL__LOCK_READERS (UINT64_C(1) << 61)
 
 /* ---- crc32c.c ---------------------------------------------------------------- */
 

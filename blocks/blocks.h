@@ -99,6 +99,9 @@ struct rl__io {
     /* Lock or unlock [off, off+len): type is 'r', 'w' or 'u'; wait != 0
      * blocks until granted. Returns EAGAIN when busy and wait == 0. */
     int (*lock)(rl__io *io, uint64_t off, uint64_t len, int type, int wait);
+    /* Is [off, off+len) locked by another open file description? *held is
+     * the start of one such lock, or UINT64_MAX when there is none. */
+    int (*probe)(rl__io *io, uint64_t off, uint64_t len, uint64_t *held);
     void (*close)(rl__io *io);
     int fd;   /* the descriptor, for implementations that use one */
     void *ctx; /* free for wrappers */

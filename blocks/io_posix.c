@@ -124,6 +124,21 @@ static int px_lock(rl__io *io, uint64_t off, uint64_t len, int type, int wait)
     }
 }
 
+static int px_probe(rl__io *io, uint64_t off, uint64_t len, uint64_t *held)
+{
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)off;
+    fl.l_len = (off_t)len;
+    while (fcntl(io->fd, F_OFD_GETLK, &fl) != 0)
+        if (errno != EINTR)
+            return errno;
+    *held = fl.l_type == F_UNLCK ? UINT64_MAX : (uint64_t)fl.l_start;
+    return 0;
+}
+
 static void px_close(rl__io *io)
 {
     if (io->fd >= 0)
@@ -152,6 +167,7 @@ int rl__io_posix_open(const char *path, int flags, int mode, rl__io **out)
     io->truncate = px_truncate;
     io->size = px_size;
     io->lock = px_lock;
+    io->probe = px_probe;
     io->close = px_close;
     io->fd = fd;
     *out = io;

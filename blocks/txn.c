@@ -23,6 +23,9 @@
 **      the slot is written, free blocks at the end of the file are
 **      truncated away (they are unreachable from both slots, INV 2).
 **
+** Readers of other handles and processes are seen through byte-range
+** locks on the file (register_snapshot, outside_readers): no lock file,
+** no shared memory.
 ** Lock order: db->writer_mu, then the file's writer lock, then db->mu.
 */
 #include <errno.h>
@@ -77,22 +80,82 @@ static void reader_unlink(rl__blk_db *db, rl__blk_txn *t)
         t->next->prev = t->prev;
 }
 
+/* Readers of other handles and processes: each holds a shared lock on
+ * RL__LOCK_READERS + its snapshot. Lower bound until no such lock lies
+ * below it (usually one probe). */
+static uint64_t outside_readers(rl__blk_db *db, uint64_t bound)
+{
+    for (int i = 0; i < 64 && bound > 0; i++) {
+        uint64_t held;
+        if (db->io->probe(db->io, RL__LOCK_READERS, bound, &held) != 0 || held == UINT64_MAX)
+            return bound;
+        if (held < RL__LOCK_READERS || held - RL__LOCK_READERS + 1 >= bound)
+            return bound; /* not one of ours: nothing to learn from it */
+        bound = held - RL__LOCK_READERS + 1;
+    }
+    return bound;
+}
+
 /* The reuse bound of INV 2: blocks freed by F < bound may be reused. */
 static uint64_t reuse_bound(rl__blk_db *db, uint64_t base)
 {
-    uint64_t durable = db->durability == RL__DURABLE_NORMAL ? base - 1 : base;
+    uint64_t bound = db->durability == RL__DURABLE_NORMAL ? base - 1 : base;
     uint64_t oldest = rl__txn_oldest_reader(db);
-    if (oldest != UINT64_MAX && oldest + 1 < durable)
-        return oldest + 1;
-    return durable;
+    if (oldest != UINT64_MAX && oldest + 1 < bound)
+        bound = oldest + 1;
+    return outside_readers(db, bound);
+}
+
+/* Another reader of this handle already holds snapshot snap's lock? */
+static int snapshot_shared(rl__blk_db *db, const rl__blk_txn *self, uint64_t snap)
+{
+    for (const rl__blk_txn *r = db->readers; r; r = r->next)
+        if (r != self && r->base_txn == snap)
+            return 1;
+    return 0;
+}
+
+/* Take a snapshot other processes can see (INV 2): lock it, then check
+ * that it is still the newest root; a writer that looks after the lock
+ * will spare it, and one that looked before reused nothing it can reach.
+ * Caller holds db->mu. */
+static int register_snapshot(rl__blk_db *db, rl__err *err)
+{
+    for (int tries = 0; tries < 1000; tries++) {
+        uint64_t snap;
+        rl__blk_root now;
+        int rc = db->writer ? RL_OK : refresh_root(db, err), e;
+        if (rc != RL_OK)
+            return rc;
+        snap = db->root.txn;
+        if (snapshot_shared(db, NULL, snap))
+            return RL_OK; /* already locked by this handle */
+        e = db->io->lock(db->io, RL__LOCK_READERS + snap, 1, 'r', 0);
+        if (e)
+            return rl__io_err(err, e, "lock snapshot", RL__LOCK_READERS + snap);
+        if (db->writer) /* it holds the writer lock: nothing can commit */
+            return RL_OK;
+        rc = rl__file_read_root(db, &now, err);
+        if (rc == RL_OK && now.txn == snap)
+            return RL_OK;
+        db->io->lock(db->io, RL__LOCK_READERS + snap, 1, 'u', 0);
+        if (rc != RL_OK)
+            return rc;
+    }
+    return RL__FAIL(err, RL_BUSY, "the database changed under every attempt to take a snapshot");
+}
+
+static void unregister_snapshot(rl__blk_db *db, const rl__blk_txn *t)
+{
+    if (!snapshot_shared(db, t, t->base_txn))
+        db->io->lock(db->io, RL__LOCK_READERS + t->base_txn, 1, 'u', 0);
 }
 
 static int begin_read(rl__blk_db *db, rl__blk_txn *t)
 {
-    int rc = RL_OK;
+    int rc;
     pthread_mutex_lock(&db->mu);
-    if (!db->writer) /* an active writer holds the file lock: nothing moved */
-        rc = refresh_root(db, &db->err);
+    rc = register_snapshot(db, &db->err);
     if (rc == RL_OK) {
         t->root = db->root;
         t->base_txn = db->root.txn;
@@ -192,6 +255,7 @@ static void end_txn(rl__blk_txn *t)
         pthread_mutex_unlock(&db->mu);
         writer_unlock(db);
     } else {
+        unregister_snapshot(db, t);
         reader_unlink(db, t);
         pthread_mutex_unlock(&db->mu);
     }

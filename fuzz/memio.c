@@ -77,6 +77,13 @@ static int m_lock(rl__io *io, uint64_t off, uint64_t len, int type, int wait)
     return 0;
 }
 
+static int m_probe(rl__io *io, uint64_t off, uint64_t len, uint64_t *held)
+{
+    (void)io, (void)off, (void)len;
+    *held = UINT64_MAX; /* one process: nobody else holds locks */
+    return 0;
+}
+
 static void m_close(rl__io *io)
 {
     free(io);
@@ -94,6 +101,7 @@ int memio_open(void *arg, const char *path, int flags, int mode, rl__io **out)
     io->truncate = m_truncate;
     io->size = m_size;
     io->lock = m_lock;
+    io->probe = m_probe;
     io->close = m_close;
     io->fd = -1;
     io->ctx = arg;

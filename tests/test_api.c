@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -644,6 +645,61 @@ static void test_foreign_key_rules(void **state)
     OK(db, rl_close(db));
 }
 
+
+/* Several processes insert at once: one writer at a time, nothing lost. */
+static void test_processes_insert(void **state)
+{
+    const char *path = tu_path("procs.rdb");
+    rl_db *db = open_at("procs.rdb", 512, 0, 1);
+    rl_txn *t = begin(db, RL_WRITE);
+    pid_t pids[3];
+    int per = (int)tu_scale(100);
+    uint64_t n;
+    (void)state;
+    OK(db, rl_create_table(t, "users", users_cols, 2));
+    OK(db, rl_commit(t));
+    OK(db, rl_close(db));
+    for (int p = 0; p < 3; p++) {
+        pids[p] = fork();
+        assert_true(pids[p] >= 0);
+        if (pids[p] == 0) {
+            rl_db *c = NULL;
+            int ok = rl_open(path, NULL, &c) == RL_OK;
+            for (int i = 0; ok && i < per; i++) {
+                rl_txn *w = NULL;
+                ok = rl_begin(c, RL_WRITE, &w) == RL_OK &&
+                     rl_insert(w, "users", (rl_value[]){rl_null(), rl_text("p"), rl_null()}, 3,
+                               NULL) == RL_OK &&
+                     rl_commit(w) == RL_OK;
+            }
+            ok = rl_close(c) == RL_OK && ok;
+            _exit(ok ? 0 : 1);
+        }
+    }
+    for (int p = 0; p < 3; p++) {
+        int status;
+        assert_int_equal(waitpid(pids[p], &status, 0), pids[p]);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    db = open_at("procs.rdb", 0, 0, 0);
+    t = begin(db, RL_READ);
+    OK(db, rl_count(t, "users", &n));
+    assert_int_equal(n, 3 * (uint64_t)per); /* every insert of every process */
+    {
+        rl_cursor *c;
+        const rl_row *row;
+        int64_t expect = 1;
+        OK(db, rl_scan(t, "users", &c));
+        while (rl_cursor_next(c, &row) == RL_OK) /* ids 1..3*per, each once */
+            assert_int_equal(rl_row_int(row, 0), expect++);
+        rl_cursor_close(c);
+        assert_int_equal(expect - 1, 3 * per);
+    }
+    expect_check_ok(db, t);
+    rl_rollback(t);
+    OK(db, rl_close(db));
+}
+
 /* ---- randomised: three related tables against a model ------------------------------- */
 
 #define NT 3
@@ -962,6 +1018,7 @@ int main(void)
         cmocka_unit_test(test_ids_update_truncate_drop),
         cmocka_unit_test(test_unique_and_indexes),
         cmocka_unit_test(test_foreign_key_rules),
+        cmocka_unit_test(test_processes_insert),
         cmocka_unit_test(test_random_three_tables),
     };
     tu_setup_dir("api");

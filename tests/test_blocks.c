@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -812,6 +813,88 @@ static void test_single_blocks(void **state)
     rl__blk_close(db);
 }
 
+
+/* A writer in another handle or process must not reuse the blocks of a
+ * snapshot that a reader there still holds. */
+static void rewrite_many(rl__blk_db *db, uint64_t head, int rounds)
+{
+    uint8_t buf[20000];
+    for (int i = 0; i < rounds; i++) {
+        rl__blk_txn *w;
+        fill(buf, sizeof buf, 100 + (uint64_t)i);
+        assert_int_equal(rl__blk_begin(db, 1, &w), RL_OK);
+        assert_int_equal(rl__blk_chain_write(w, head, 0, buf, sizeof buf), RL_OK);
+        assert_int_equal(rl__blk_commit(w), RL_OK);
+    }
+}
+
+static void test_other_handles_keep_snapshots(void **state)
+{
+    const char *path = tu_path("handles.rdb");
+    rl__blk_db *a, *b;
+    uint64_t head;
+    uint8_t got[20000], want[20000];
+    rl__blk_txn *r;
+    int to_child[2], to_parent[2], status;
+    char go = 'g';
+    pid_t pid;
+    (void)state;
+    /* The readers' caches hold 16 of the chain's 45 blocks, so they really
+     * read the file again (a cache would hide a reused block). */
+    unlink(path);
+    a = open_opts(path, 512, RL__BLK_CREATE, RL__DURABLE_FULL, 16 * 512);
+    head = make_chain(a, 20000, 1);
+    fill(want, sizeof want, 1);
+    /* Two handles in one process: each is its own open file description. */
+    b = open_db(path, 0);
+    assert_int_equal(rl__blk_begin(a, 0, &r), RL_OK);
+    rewrite_many(b, head, 30);
+    assert_int_equal(rl__blk_chain_read(r, head, 0, got, sizeof got), RL_OK);
+    assert_memory_equal(got, want, sizeof got);
+    rl__blk_rollback(r);
+    expect_chain(a, head, 20000, 129);
+    rl__blk_close(b);
+    /* A reader in another process. */
+    assert_int_equal(pipe(to_child), 0);
+    assert_int_equal(pipe(to_parent), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        rl__blk_options o = {0, 0, RL__DURABLE_FULL, 16 * 512, NULL, NULL};
+        rl__blk_db *c;
+        rl__err err;
+        int ok;
+        if (rl__blk_open(path, &o, &c, &err) != RL_OK || rl__blk_begin(c, 0, &r) != RL_OK)
+            _exit(2);
+        fill(want, sizeof want, 129);
+        ok = rl__blk_chain_read(r, head, 0, got, sizeof got) == RL_OK &&
+             memcmp(got, want, sizeof got) == 0;
+        if (write(to_parent[1], &go, 1) != 1 || read(to_child[0], &go, 1) != 1)
+            _exit(3);
+        ok = ok && rl__blk_chain_read(r, head, 0, got, sizeof got) == RL_OK &&
+             memcmp(got, want, sizeof got) == 0;
+        rl__blk_rollback(r);
+        rl__blk_close(c);
+        _exit(ok ? 0 : 1);
+    }
+    assert_int_equal(read(to_parent[0], &go, 1), 1);
+    rewrite_many(a, head, 30);
+    assert_int_equal(write(to_child[1], &go, 1), 1);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0); /* the child kept its snapshot */
+    /* With the reader gone, the space is reused again: the file stays small. */
+    rewrite_many(a, head, 10);
+    print_message("after 70 rewrites of 20,000 bytes with readers in between: %llu bytes\n",
+                  (unsigned long long)tu_file_size(path));
+    assert_true(tu_file_size(path) < 200000);
+    rl__blk_close(a);
+    close(to_child[0]);
+    close(to_child[1]);
+    close(to_parent[0]);
+    close(to_parent[1]);
+}
+
 /* ---- randomised test against an in-memory model ---------------------------- */
 
 #define MAXCH 8
@@ -1119,6 +1202,7 @@ int main(void)
         cmocka_unit_test(test_single_blocks),
         cmocka_unit_test(test_random_against_model),
         cmocka_unit_test(test_threads_see_whole_commits),
+        cmocka_unit_test(test_other_handles_keep_snapshots),
     };
     tu_setup_dir("blocks");
     return cmocka_run_group_tests_name("blocks", tests, NULL, NULL);
