@@ -119,9 +119,9 @@ build/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/memio.c fuzz/memio.h $(LIB_SRC) $(LIB_HDR)
 
 # Regenerate the seed corpus kept in fuzz/corpus/ (made by our own code).
 fuzz-corpus: $(LIB)
-	@mkdir -p build/fuzz fuzz/corpus/fuzz_open fuzz/corpus/fuzz_block
+	@mkdir -p build/fuzz fuzz/corpus/fuzz_open fuzz/corpus/fuzz_block fuzz/corpus/fuzz_db
 	$(CC) $(CPPFLAGS) $(CFLAGS) fuzz/mkcorpus.c $(LIB) $(LDLIBS) -o build/fuzz/mkcorpus
-	build/fuzz/mkcorpus fuzz/corpus/fuzz_open
+	build/fuzz/mkcorpus fuzz/corpus/fuzz_open fuzz/corpus/fuzz_db
 	for f in fuzz/corpus/fuzz_open/*; do head -c 4097 $$f > fuzz/corpus/fuzz_block/$$(basename $$f); done
 
 BENCH_N ?= 1000000
