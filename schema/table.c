@@ -288,13 +288,20 @@ static int row_chain(rl__stx *s, rl_row *row, const rl__field *f, size_t *at)
     return RL_OK;
 }
 
+#define STACK_COLS 64 /* decode scratch for up to this many columns lives on the stack */
+
 int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
                             int chained, rl_row *row)
 {
     const rl__table *tb = tbl_of(s, table);
-    rl__field *f = calloc((size_t)tb->ncols, sizeof *f);
-    size_t *at = calloc((size_t)tb->ncols, sizeof *at);
-    rl_value *vals = calloc((size_t)tb->ncols, sizeof *vals);
+    rl__field fs[STACK_COLS];
+    size_t ats[STACK_COLS];
+    int small = tb->ncols <= STACK_COLS;
+    rl__field *f = small ? fs : calloc((size_t)tb->ncols, sizeof *f);
+    size_t *at = small ? ats : calloc((size_t)tb->ncols, sizeof *at);
+    /* A row decoded again (a cursor's) keeps its value array. */
+    int reuse = row->vals && row->ncols == tb->ncols && !row->colmap;
+    rl_value *vals = reuse ? row->vals : calloc((size_t)tb->ncols, sizeof *vals);
     rl__buf spill = {0};
     const uint8_t *rec = NULL;
     size_t n = 0;
@@ -323,14 +330,18 @@ int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *v,
     for (int c = 1; c < tb->ncols && rc == RL_OK; c++) /* the buffer has stopped moving */
         if (vals[c].type >= RL_TCHAR)
             vals[c].v.b.p = row->buf.p + at[c];
-    free(f);
-    free(at);
+    if (!small) {
+        free(f);
+        free(at);
+    }
     rl__buf_free(&spill);
     if (rc != RL_OK) {
-        free(vals);
-        return rc;
+        if (!reuse)
+            free(vals);
+        return rc; /* a reused row's values are not to be read now */
     }
-    free(row->vals);
+    if (!reuse)
+        free(row->vals);
     row->vals = vals;
     row->ncols = tb->ncols;
     row->table = table;
