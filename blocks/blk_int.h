@@ -248,6 +248,11 @@ int rl__map_free_logical(rl__blk_txn *t, uint64_t logical);
  * if phys is not a live node. */
 int rl__map_relocate_node(rl__blk_txn *t, uint64_t phys, const rl__blk_bhdr *h,
                           int *moved);
+/* A new block: a logical number, a fresh physical block mapped to it, a
+ * header with type, txn and owner (0: itself); *out is pinned and dirty
+ * with an empty payload (block.c). */
+int rl__blk_new(rl__blk_txn *t, uint8_t type, uint64_t owner, uint64_t *logical,
+                rl__blk_page **out);
 /* A writable page for a map node or chain block (copy-on-write, INV 1). */
 int rl__blk_writable(rl__blk_txn *t, uint64_t phys, uint64_t *new_phys,
                      rl__blk_page **out);

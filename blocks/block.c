@@ -43,8 +43,8 @@ static void fill_ref(rl__blk_txn *t, rl__blk_page *p, uint64_t logical, int writ
     ref->wdata = write ? p->buf + RL__HDR_SIZE : NULL;
 }
 
-static int block_alloc(rl__blk_txn *t, uint8_t type, uint64_t *logical,
-                       rl__blk_ref *ref)
+int rl__blk_new(rl__blk_txn *t, uint8_t type, uint64_t owner, uint64_t *logical,
+                rl__blk_page **out)
 {
     rl__blk_page *p;
     rl__blk_bhdr h;
@@ -61,15 +61,25 @@ static int block_alloc(rl__blk_txn *t, uint8_t type, uint64_t *logical,
     h.self = phys;
     h.logical = *logical;
     h.txn = t->root.txn;
-    h.owner = *logical;
+    h.owner = owner ? owner : *logical;
     rl__fmt_bhdr_encode(p->buf, &h);
     rc = rl__map_set(t, *logical, phys);
     if (rc != RL_OK) {
         rl__cache_unpin(p);
         return rc;
     }
-    fill_ref(t, p, *logical, 1, ref);
+    *out = p;
     return RL_OK;
+}
+
+static int block_alloc(rl__blk_txn *t, uint8_t type, uint64_t *logical,
+                       rl__blk_ref *ref)
+{
+    rl__blk_page *p;
+    int rc = rl__blk_new(t, type, 0, logical, &p);
+    if (rc == RL_OK)
+        fill_ref(t, p, *logical, 1, ref);
+    return rc;
 }
 
 static int block_get(rl__blk_txn *t, uint64_t logical, int write, rl__blk_ref *ref)

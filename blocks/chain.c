@@ -173,25 +173,12 @@ static int append_block(rl__blk_txn *t, chain_info *ci)
 {
     rl__blk_page *p;
     rl__blk_bhdr h;
-    uint64_t logical, phys;
-    int rc = rl__map_alloc_logical(t, &logical);
-    if (rc == RL_OK)
-        rc = rl__free_alloc(t, &phys);
-    if (rc == RL_OK)
-        rc = rl__cache_fresh(t, phys, &p);
+    uint64_t logical;
+    int rc = rl__blk_new(t, ci->type, ci->head, &logical, &p);
     if (rc != RL_OK)
         return rc;
-    memset(&h, 0, sizeof h);
-    h.type = ci->type;
-    h.self = phys;
-    h.logical = logical;
-    h.txn = t->root.txn;
-    h.owner = ci->head;
-    rl__fmt_bhdr_encode(p->buf, &h);
     rl__cache_unpin(p);
-    rc = rl__map_set(t, logical, phys);
-    if (rc == RL_OK)
-        rc = chain_page_w(t, ci, ci->tail, &p);
+    rc = chain_page_w(t, ci, ci->tail, &p);
     if (rc != RL_OK)
         return rc;
     rl__fmt_bhdr_decode(p->buf, &h);
@@ -446,30 +433,14 @@ static int chain_truncate(rl__blk_txn *t, uint64_t head, uint64_t len)
 static int chain_create(rl__blk_txn *t, uint8_t type, uint64_t *head)
 {
     rl__blk_page *p;
-    rl__blk_bhdr h;
-    uint64_t logical, phys;
-    int rc = rl__map_alloc_logical(t, &logical);
-    if (rc == RL_OK)
-        rc = rl__free_alloc(t, &phys);
-    if (rc == RL_OK)
-        rc = rl__cache_fresh(t, phys, &p);
+    int rc = rl__blk_new(t, type, 0, head, &p);
     if (rc != RL_OK)
         return rc;
-    memset(&h, 0, sizeof h);
-    h.type = type;
-    h.used = RL__CHAIN_HDR;
-    h.self = phys;
-    h.logical = logical;
-    h.txn = t->root.txn;
-    h.owner = logical;
-    rl__fmt_bhdr_encode(p->buf, &h);
-    rl__put64(p->buf + RL__HDR_SIZE + 8, logical); /* tail */
-    rl__put64(p->buf + RL__HDR_SIZE + 16, 1);      /* count */
+    rl__fmt_bhdr_set_used(p->buf, RL__CHAIN_HDR);
+    rl__put64(p->buf + RL__HDR_SIZE + 8, *head); /* tail */
+    rl__put64(p->buf + RL__HDR_SIZE + 16, 1);    /* count */
     rl__cache_unpin(p);
-    rc = rl__map_set(t, logical, phys);
-    if (rc == RL_OK)
-        *head = logical;
-    return rc;
+    return RL_OK;
 }
 
 /* ---- entry points: argument checks and the lock ---------------------------- */

@@ -588,13 +588,39 @@ int rl__bt_delete(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn)
     return rc == RL_OK && !found ? RL_NOTFOUND : rc;
 }
 
+/* The children of an interior node (first child, then one per cell) in
+ * a new array; a leaf has none. The node's reference is put back. */
+static int children_of(rl__blk_txn *t, uint64_t logical, node *nd, uint64_t **out,
+                       uint32_t *n)
+{
+    int rc = RL_OK;
+    *out = NULL;
+    *n = 0;
+    if (nd->kind == KIND_INTERIOR) {
+        *out = malloc((nd->n + 1) * sizeof **out);
+        if (!*out)
+            rc = RL__FAIL(rl__blk_txn_err(t), RL_NOMEM, "no memory");
+        for (uint32_t i = 0; rc == RL_OK && i <= nd->n; i++) {
+            cell c;
+            if (i == 0)
+                (*out)[(*n)++] = link_of(nd);
+            else if (cell_read(nd, i - 1, &c) == RL_OK)
+                (*out)[(*n)++] = c.child;
+            else
+                rc = corrupt(t, logical, "damaged cell");
+        }
+    }
+    rl__blk_block_put(&nd->ref);
+    return rc;
+}
+
 /* Visit every node under logical (depth-first), counting or freeing. */
 static int walk(rl__blk_txn *t, uint64_t logical, int depth, int free_them, uint64_t *nodes,
                 uint64_t *entries)
 {
     node nd;
-    uint64_t *children = NULL;
-    uint32_t nch = 0;
+    uint64_t *children;
+    uint32_t nch;
     int rc;
     if (depth == MAX_DEPTH)
         return corrupt(t, logical, "tree too deep (a cycle?)");
@@ -602,23 +628,9 @@ static int walk(rl__blk_txn *t, uint64_t logical, int depth, int free_them, uint
     if (rc != RL_OK)
         return rc;
     (*nodes)++;
-    if (nd.kind == KIND_LEAF) {
+    if (nd.kind == KIND_LEAF)
         *entries += nd.n;
-    } else {
-        children = malloc((nd.n + 1) * sizeof *children);
-        if (!children)
-            rc = RL__FAIL(rl__blk_txn_err(t), RL_NOMEM, "no memory");
-        for (uint32_t i = 0; rc == RL_OK && i <= nd.n; i++) {
-            cell c;
-            if (i == 0)
-                children[nch++] = link_of(&nd);
-            else if (cell_read(&nd, i - 1, &c) == RL_OK)
-                children[nch++] = c.child;
-            else
-                rc = corrupt(t, logical, "damaged cell");
-        }
-    }
-    rl__blk_block_put(&nd.ref);
+    rc = children_of(t, logical, &nd, &children, &nch);
     for (uint32_t i = 0; i < nch && rc == RL_OK; i++)
         rc = walk(t, children[i], depth + 1, free_them, nodes, entries);
     free(children);
@@ -635,27 +647,13 @@ int rl__bt_free(rl__blk_txn *t, uint64_t root)
 
 int rl__bt_clear(rl__blk_txn *t, uint64_t root)
 {
-    uint64_t nodes = 0, entries = 0, *children = NULL;
-    uint32_t nch = 0;
+    uint64_t nodes = 0, entries = 0, *children;
+    uint32_t nch;
     node nd;
     int rc = node_open(t, root, 0, &nd);
     if (rc != RL_OK)
         return rc;
-    if (nd.kind == KIND_INTERIOR) {
-        children = malloc((nd.n + 1) * sizeof *children);
-        if (!children)
-            rc = RL__FAIL(rl__blk_txn_err(t), RL_NOMEM, "no memory");
-        for (uint32_t i = 0; rc == RL_OK && i <= nd.n; i++) {
-            cell c;
-            if (i == 0)
-                children[nch++] = link_of(&nd);
-            else if (cell_read(&nd, i - 1, &c) == RL_OK)
-                children[nch++] = c.child;
-            else
-                rc = corrupt(t, root, "damaged cell");
-        }
-    }
-    rl__blk_block_put(&nd.ref);
+    rc = children_of(t, root, &nd, &children, &nch);
     for (uint32_t i = 0; i < nch && rc == RL_OK; i++)
         rc = walk(t, children[i], 1, 1, &nodes, &entries);
     free(children);
