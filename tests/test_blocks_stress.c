@@ -1,0 +1,398 @@
+/*
+** tests/test_blocks_stress.c: the block layer under load: thousands of
+** random chain operations against an in-memory model (with a check of the
+** space accounting after every commit), threads reading while a thread
+** writes, and readers in other handles and processes keeping their
+** snapshots while a writer rewrites the data.
+*/
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tests/blkutil.h"
+#include "tests/testutil.h"
+
+/* A writer in another handle or process must not reuse the blocks of a
+ * snapshot that a reader there still holds. */
+static void rewrite_many(rl__blk_db *db, uint64_t head, int rounds)
+{
+    uint8_t buf[20000];
+    for (int i = 0; i < rounds; i++) {
+        rl__blk_txn *w;
+        fill(buf, sizeof buf, 100 + (uint64_t)i);
+        assert_int_equal(rl__blk_begin(db, 1, &w), RL_OK);
+        assert_int_equal(rl__blk_chain_write(w, head, 0, buf, sizeof buf), RL_OK);
+        assert_int_equal(rl__blk_commit(w), RL_OK);
+    }
+}
+
+static void test_other_handles_keep_snapshots(void **state)
+{
+    const char *path = tu_path("handles.rdb");
+    rl__blk_db *a, *b;
+    uint64_t head;
+    uint8_t got[20000], want[20000];
+    rl__blk_txn *r;
+    int to_child[2], to_parent[2], status;
+    char go = 'g';
+    pid_t pid;
+    (void)state;
+    /* The readers' caches hold 16 of the chain's 45 blocks, so they really
+     * read the file again (a cache would hide a reused block). */
+    unlink(path);
+    a = open_opts(path, 512, RL__BLK_CREATE, RL__DURABLE_FULL, 16 * 512);
+    head = make_chain(a, 20000, 1);
+    fill(want, sizeof want, 1);
+    /* Two handles in one process: each is its own open file description. */
+    b = open_db(path, 0);
+    assert_int_equal(rl__blk_begin(a, 0, &r), RL_OK);
+    rewrite_many(b, head, 30);
+    assert_int_equal(rl__blk_chain_read(r, head, 0, got, sizeof got), RL_OK);
+    assert_memory_equal(got, want, sizeof got);
+    rl__blk_rollback(r);
+    expect_chain(a, head, 20000, 129);
+    rl__blk_close(b);
+    /* A reader in another process. */
+    assert_int_equal(pipe(to_child), 0);
+    assert_int_equal(pipe(to_parent), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        rl__blk_options o = {0, 0, RL__DURABLE_FULL, 16 * 512, NULL, NULL};
+        rl__blk_db *c;
+        rl__err err;
+        int ok;
+        if (rl__blk_open(path, &o, &c, &err) != RL_OK || rl__blk_begin(c, 0, &r) != RL_OK)
+            _exit(2);
+        fill(want, sizeof want, 129);
+        ok = rl__blk_chain_read(r, head, 0, got, sizeof got) == RL_OK &&
+             memcmp(got, want, sizeof got) == 0;
+        if (write(to_parent[1], &go, 1) != 1 || read(to_child[0], &go, 1) != 1)
+            _exit(3);
+        ok = ok && rl__blk_chain_read(r, head, 0, got, sizeof got) == RL_OK &&
+             memcmp(got, want, sizeof got) == 0;
+        rl__blk_rollback(r);
+        rl__blk_close(c);
+        _exit(ok ? 0 : 1);
+    }
+    assert_int_equal(read(to_parent[0], &go, 1), 1);
+    rewrite_many(a, head, 30);
+    assert_int_equal(write(to_child[1], &go, 1), 1);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0); /* the child kept its snapshot */
+    /* With the reader gone, the space is reused again: the file stays small. */
+    rewrite_many(a, head, 10);
+    print_message("after 70 rewrites of 20,000 bytes with readers in between: %llu bytes\n",
+                  (unsigned long long)tu_file_size(path));
+    assert_true(tu_file_size(path) < 200000);
+    rl__blk_close(a);
+    close(to_child[0]);
+    close(to_child[1]);
+    close(to_parent[0]);
+    close(to_parent[1]);
+}
+
+/* ---- randomised test against an in-memory model ---------------------------- */
+
+#define MAXCH 8
+typedef struct model {
+    uint64_t head[MAXCH];
+    uint8_t *data[MAXCH];
+    size_t len[MAXCH];
+    int live[MAXCH];
+} model;
+
+static void model_copy(model *dst, const model *src)
+{
+    for (int i = 0; i < MAXCH; i++) {
+        free(dst->data[i]);
+        dst->data[i] = NULL;
+        dst->head[i] = src->head[i];
+        dst->len[i] = src->len[i];
+        dst->live[i] = src->live[i];
+        if (src->live[i]) {
+            dst->data[i] = malloc(src->len[i] + 1);
+            memcpy(dst->data[i], src->data[i], src->len[i]);
+        }
+    }
+}
+
+static void model_free(model *m)
+{
+    for (int i = 0; i < MAXCH; i++)
+        free(m->data[i]);
+}
+
+static void model_check(rl__blk_txn *t, const model *m)
+{
+    for (int i = 0; i < MAXCH; i++) {
+        uint64_t len = 0;
+        uint8_t *got;
+        if (!m->live[i])
+            continue;
+        T_OK(t, rl__blk_chain_length(t, m->head[i], &len));
+        assert_int_equal(len, m->len[i]);
+        got = malloc(m->len[i] + 1);
+        T_OK(t, rl__blk_chain_read(t, m->head[i], 0, got, m->len[i]));
+        assert_memory_equal(got, m->data[i], m->len[i]);
+        free(got);
+    }
+}
+
+/* One random change to chain i in txn t and in the working model m. */
+static void random_change(rl__blk_txn *t, model *m, int i, uint64_t *rs, uint32_t bs)
+{
+    uint8_t buf[6000];
+    size_t k = tu_rand(rs) % (tu_rand(rs) % 4 == 0 ? sizeof buf : bs + 10);
+    uint64_t op = tu_rand(rs) % 10;
+    fill(buf, k, tu_rand(rs));
+    if (!m->live[i]) {
+        T_OK(t, rl__blk_chain_create(t, RL__BLK_TYPE_USER, &m->head[i]));
+        m->live[i] = 1;
+        m->len[i] = 0;
+        m->data[i] = malloc(1);
+    } else if (op < 4) { /* append */
+        T_OK(t, rl__blk_chain_append(t, m->head[i], buf, k));
+        m->data[i] = realloc(m->data[i], m->len[i] + k + 1);
+        memcpy(m->data[i] + m->len[i], buf, k);
+        m->len[i] += k;
+    } else if (op < 7) { /* overwrite, maybe extending */
+        size_t off = m->len[i] ? tu_rand(rs) % (m->len[i] + 1) : 0;
+        T_OK(t, rl__blk_chain_write(t, m->head[i], off, buf, k));
+        if (off + k > m->len[i]) {
+            m->data[i] = realloc(m->data[i], off + k + 1);
+            m->len[i] = off + k;
+        }
+        memcpy(m->data[i] + off, buf, k);
+    } else if (op < 9) { /* truncate */
+        size_t len = m->len[i] ? tu_rand(rs) % (m->len[i] + 1) : 0;
+        T_OK(t, rl__blk_chain_truncate(t, m->head[i], len));
+        m->len[i] = len;
+    } else { /* free */
+        T_OK(t, rl__blk_chain_free(t, m->head[i]));
+        free(m->data[i]);
+        m->data[i] = NULL;
+        m->live[i] = 0;
+    }
+}
+
+
+/* Space accounting: every map node and every block of the model's chains
+ * is used once, and none of them is on the freelist. */
+static void mark(uint8_t *seen, uint64_t n, uint64_t phys, const char *what)
+{
+    if (phys >= n)
+        fail_msg("%s block %llu beyond block count %llu", what, (unsigned long long)phys,
+                 (unsigned long long)n);
+    if (seen[phys])
+        fail_msg("%s block %llu seen twice (kind %d)", what, (unsigned long long)phys, seen[phys]);
+    seen[phys] = what[0] == 'f' ? 2 : 1;
+}
+
+static void walk_map(rl__blk_txn *t, uint8_t *seen, uint64_t n, uint64_t node, uint32_t level)
+{
+    rl__blk_page *p;
+    mark(seen, n, node, "map");
+    assert_int_equal(rl__cache_get(t, node, &p), RL_OK);
+    for (uint32_t i = 0; level > 0 && i < t->db->fanout; i++) {
+        uint64_t c = rl__get64(p->buf + RL__HDR_SIZE + 8 * i);
+        if (c)
+            walk_map(t, seen, n, c, level - 1);
+    }
+    rl__cache_unpin(p);
+}
+
+static void check_space_t(rl__blk_txn *t, const model *m)
+{
+    rl__blk_db *db = t->db;
+    uint64_t n = t->root.block_count;
+    uint8_t *seen;
+    seen = calloc(n, 1);
+    if (t->root.map_root)
+        walk_map(t, seen, n, t->root.map_root, t->root.map_depth - 1);
+    for (int i = 0; i < MAXCH; i++) {
+        uint64_t l = m->head[i];
+        if (!m->live[i])
+            continue;
+        while (l) {
+            uint64_t phys;
+            rl__blk_page *p;
+            T_OK(t, rl__map_lookup(t, l, &phys));
+            mark(seen, n, phys, "chain");
+            assert_int_equal(rl__cache_get(t, phys, &p), RL_OK);
+            rl__blk_bhdr h;
+            rl__fmt_bhdr_decode(p->buf, &h);
+            l = h.next;
+            rl__cache_unpin(p);
+        }
+    }
+    for (size_t i = 0; i < db->free.nready; i++)
+        mark(seen, n, db->free.ready[i].phys, "free-ready");
+    for (size_t i = 0; i < db->free.npending; i++)
+        mark(seen, n, db->free.pending[i].phys, "free-pending");
+    free(seen);
+}
+
+/* check_space_t on the committed state, with the freelist read back from
+ * the file (as after a rollback or by another process). */
+static void check_space(rl__blk_db *db, const model *m)
+{
+    rl__blk_txn *t;
+    db->free.valid = 0;
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    check_space_t(t, m);
+    rl__blk_rollback(t);
+}
+
+static void random_run(uint32_t bs, long steps, uint64_t seed)
+{
+    char name[64];
+    model committed, working;
+    rl__blk_db *db;
+    rl__blk_txn *t = NULL;
+    uint64_t rs = seed;
+    long commits = 0, rollbacks = 0, reopens = 0;
+    snprintf(name, sizeof name, "random-%u.rdb", bs);
+    unlink(tu_path(name));
+    memset(&committed, 0, sizeof committed);
+    memset(&working, 0, sizeof working);
+    db = open_opts(tu_path(name), bs, RL__BLK_CREATE, RL__DURABLE_OFF, 64 * bs);
+    for (long s = 0; s < steps; s++) {
+        uint64_t act = tu_rand(&rs) % 100;
+        if (!t)
+            assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+        if (act < 80) {
+            random_change(t, &working, (int)(tu_rand(&rs) % MAXCH), &rs, bs);
+        } else if (act < 88) {
+            model_check(t, &working);
+        } else if (act < 95) {
+            assert_int_equal(rl__blk_commit(t), RL_OK);
+            model_copy(&committed, &working);
+            commits++;
+            t = NULL;
+            check_space(db, &committed);
+        } else {
+            rl__blk_rollback(t);
+            model_copy(&working, &committed);
+            rollbacks++;
+            t = NULL;
+            if (act >= 98) {
+                rl__blk_close(db);
+                db = open_opts(tu_path(name), 0, 0, RL__DURABLE_OFF, 64 * bs);
+                reopens++;
+            }
+        }
+    }
+    if (t)
+        rl__blk_rollback(t);
+    assert_int_equal(rl__blk_begin(db, 0, &t), RL_OK);
+    model_check(t, &committed);
+    rl__blk_rollback(t);
+    print_message("block size %u: %ld steps, %ld commits, %ld rollbacks, %ld reopens, file %llu bytes\n",
+                  bs, steps, commits, rollbacks, reopens,
+                  (unsigned long long)tu_file_size(tu_path(name)));
+    rl__blk_close(db);
+    model_free(&committed);
+    model_free(&working);
+}
+
+static void test_random_against_model(void **state)
+{
+    (void)state;
+    random_run(512, tu_scale(6000), 12345);
+    random_run(4096, tu_scale(6000), 999);
+}
+
+/* ---- threads: readers always see a whole commit ---------------------------- */
+
+typedef struct thread_ctx {
+    rl__blk_db *db;
+    uint64_t head;
+    int rounds;
+    int failures;
+} thread_ctx;
+
+static void *writer_thread(void *arg)
+{
+    thread_ctx *c = arg;
+    uint8_t buf[9000];
+    for (int i = 1; i <= c->rounds; i++) {
+        rl__blk_txn *t;
+        memset(buf, i & 0xff, sizeof buf);
+        if (rl__blk_begin(c->db, 1, &t) != RL_OK ||
+            rl__blk_chain_write(t, c->head, 0, buf, sizeof buf) != RL_OK ||
+            rl__blk_commit(t) != RL_OK)
+            c->failures++;
+    }
+    return NULL;
+}
+
+static void *reader_thread(void *arg)
+{
+    thread_ctx *c = arg;
+    uint8_t buf[9000];
+    for (int i = 0; i < c->rounds; i++) {
+        rl__blk_txn *t;
+        if (rl__blk_begin(c->db, 0, &t) != RL_OK) {
+            c->failures++;
+            continue;
+        }
+        if (rl__blk_chain_read(t, c->head, 0, buf, sizeof buf) != RL_OK)
+            c->failures++;
+        for (size_t k = 1; k < sizeof buf; k++)
+            if (buf[k] != buf[0]) {
+                c->failures++;
+                break;
+            }
+        rl__blk_rollback(t);
+    }
+    return NULL;
+}
+
+static void test_threads_see_whole_commits(void **state)
+{
+    rl__blk_db *db = open_opts(tu_path("threads.rdb"), 512, RL__BLK_CREATE, RL__DURABLE_OFF, 0);
+    uint8_t zero[9000] = {0};
+    thread_ctx w, r[3];
+    pthread_t tw, tr[3];
+    rl__blk_txn *t;
+    uint64_t head;
+    (void)state;
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    assert_int_equal(rl__blk_chain_create(t, RL__BLK_TYPE_CHAIN, &head), RL_OK);
+    assert_int_equal(rl__blk_chain_append(t, head, zero, sizeof zero), RL_OK);
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    w = (thread_ctx){db, head, (int)tu_scale(400), 0};
+    pthread_create(&tw, NULL, writer_thread, &w);
+    for (int i = 0; i < 3; i++) {
+        r[i] = (thread_ctx){db, head, (int)tu_scale(400), 0};
+        pthread_create(&tr[i], NULL, reader_thread, &r[i]);
+    }
+    pthread_join(tw, NULL);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(tr[i], NULL);
+        assert_int_equal(r[i].failures, 0);
+    }
+    assert_int_equal(w.failures, 0);
+    rl__blk_close(db);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_random_against_model),
+        cmocka_unit_test(test_threads_see_whole_commits),
+        cmocka_unit_test(test_other_handles_keep_snapshots),
+    };
+    tu_setup_dir("blocks-stress");
+    return cmocka_run_group_tests_name("blocks-stress", tests, NULL, NULL);
+}
