@@ -141,6 +141,12 @@ const char *rl_errmsg(rl_db *db)
 
 int rl_open(const char *path, const rl_options *opt, rl_db **out)
 {
+    return rl__open_io(path, opt, NULL, NULL, out);
+}
+
+int rl__open_io(const char *path, const rl_options *opt, rl__io_open_fn io_open, void *io_arg,
+                rl_db **out)
+{
     rl__blk_options bo;
     rl_db *db;
     int rc;
@@ -167,6 +173,8 @@ int rl_open(const char *path, const rl_options *opt, rl_db **out)
     }
     if (!path)
         return db_fail(db, RL_INVALID, "path is NULL");
+    bo.io_open = io_open;
+    bo.io_arg = io_arg;
     rc = rl__blk_open(path, &bo, &db->blk, &db->err);
     return rc;
 }

@@ -313,4 +313,11 @@ int rl__scan_open(rl__stx *s, int table, rl__scan *sc);
 int rl__scan_next(rl__scan *sc);
 void rl__scan_close(rl__scan *sc);
 
+/* ---- for tests and tools --------------------------------------------------------------- */
+
+/* rl_open over a caller's I/O table (NULL: POSIX): crash and fault
+ * injection in tests, in-memory files in fuzzers (relatable.c). */
+int rl__open_io(const char *path, const rl_options *opt, rl__io_open_fn io_open, void *io_arg,
+                rl_db **out);
+
 #endif /* RL_SCHEMA_H */
