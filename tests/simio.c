@@ -9,6 +9,7 @@
 ** died there.
 */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +86,8 @@ static int count(simdisk *d, int *crash)
     if (d->crashed)
         return EIO;
     d->ops++;
+    if (getenv("SIMIO_TRACE") && d->fail_at && d->ops >= d->fail_at - 6 && d->ops <= d->fail_at + 3)
+        fprintf(stderr, "simio op %ld: %s\n", d->ops, d->trace_what);
     if (d->crash_at && d->ops == d->crash_at) {
         d->crashed = 1;
         *crash = 1;
@@ -116,7 +119,10 @@ static void apply_write(uint8_t **p, size_t *size, size_t *cap, uint64_t off, co
 static int s_write(rl__io *io, const void *buf, size_t n, uint64_t off)
 {
     simdisk *d = io->ctx;
-    int crash, e = count(d, &crash);
+    int crash, e;
+    snprintf(d->trace_what, sizeof d->trace_what, "write %zu at %llu (block %llu)", n,
+             (unsigned long long)off, (unsigned long long)off / 512);
+    e = count(d, &crash);
     if (crash)
         pend(d, off, buf, n); /* it may have reached the disk, in part */
     if (e)
@@ -129,7 +135,9 @@ static int s_write(rl__io *io, const void *buf, size_t n, uint64_t off)
 static int s_sync(rl__io *io)
 {
     simdisk *d = io->ctx;
-    int crash, e = count(d, &crash);
+    int crash, e;
+    snprintf(d->trace_what, sizeof d->trace_what, "sync");
+    e = count(d, &crash);
     if (e)
         return e; /* a crash in a sync: the pending writes may or may not be out */
     grow(&d->durable, &d->dsize, &d->dcap, d->lsize);
@@ -142,7 +150,9 @@ static int s_sync(rl__io *io)
 static int s_truncate(rl__io *io, uint64_t size)
 {
     simdisk *d = io->ctx;
-    int crash, e = count(d, &crash);
+    int crash, e;
+    snprintf(d->trace_what, sizeof d->trace_what, "truncate to %llu", (unsigned long long)size);
+    e = count(d, &crash);
     if (crash)
         pend(d, size, NULL, 0);
     if (e)

@@ -36,6 +36,7 @@ typedef struct simdisk {
     int fail_errno;
     int fail_sticky;    /* keep failing after fail_at */
     int crashed;
+    char trace_what[64]; /* the operation being counted (SIMIO_TRACE=1) */
 } simdisk;
 
 void simdisk_init(simdisk *d);
