@@ -168,6 +168,7 @@ int rl__open_io(const char *path, const rl_options *opt, rl__io_open_fn io_open,
         bo.block_size = opt->block_size;
         bo.durability = (rl__durability)opt->durability;
         bo.cache_bytes = opt->cache_bytes;
+        bo.busy_timeout_ms = opt->busy_timeout_ms;
         if (opt->autovacuum_ratio != 0)
             db->autovacuum = opt->autovacuum_ratio;
     }

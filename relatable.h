@@ -189,6 +189,11 @@ typedef struct rl_options {
      * of its rows (and at least 1,000 rows). 0 = default 0.5; negative
      * turns automatic vacuum off. */
     double autovacuum_ratio;
+    /** rl_begin(RL_WRITE) while another writer (thread, handle or
+     * process) holds the database: 0 waits as long as it takes, > 0 gives
+     * up after this many milliseconds, < 0 gives up at once; giving up is
+     * RL_BUSY. Readers never wait for a writer. */
+    int busy_timeout_ms;
 } rl_options;
 
 /**

@@ -147,7 +147,7 @@ static void run_relatable(const config *c, result *r)
         {"description", RL_TTEXT, 0, 0, NULL, 0},
     };
     char path[600], title[64], desc[256];
-    rl_options o = {RL_OPEN_CREATE, 4096, RL_SYNC_FULL, 0, 0};
+    rl_options o = {RL_OPEN_CREATE, 4096, RL_SYNC_FULL, 0, 0, 0};
     rl_db *db;
     rl_txn *t;
     rl_value v[6];

@@ -187,6 +187,7 @@ struct rl__blk_db {
     rl__blk_header header;
     unsigned flags;
     rl__durability durability;
+    int busy_timeout_ms; /* see rl__blk_options */
     pthread_mutex_t mu;        /* INV 4 */
     pthread_mutex_t writer_mu; /* one write transaction per process */
     rl__blk_root root;         /* newest committed root known */

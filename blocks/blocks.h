@@ -137,6 +137,10 @@ typedef struct rl__blk_options {
     size_t cache_bytes;        /* block cache budget; 0 = default (8 MiB) */
     rl__io_open_fn io_open;    /* NULL = POSIX */
     void *io_arg;
+    /* A write transaction that finds another writer: 0 waits as long as it
+     * takes, > 0 gives up after that many milliseconds, < 0 at once
+     * (RL_BUSY either way). */
+    int busy_timeout_ms;
 } rl__blk_options;
 
 /* Counters a test or a benchmark can read (rl__blk_stats). */

@@ -314,6 +314,7 @@ int rl__blk_open(const char *path, const rl__blk_options *opt,
         return RL__FAIL(err, RL_NOMEM, "no memory");
     db->flags = opt->flags;
     db->durability = opt->durability;
+    db->busy_timeout_ms = opt->busy_timeout_ms;
     pthread_mutex_init(&db->mu, NULL);
     pthread_mutex_init(&db->writer_mu, NULL);
     rc = open_io(path, opt, &db->io, err);

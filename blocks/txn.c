@@ -30,6 +30,7 @@
 */
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "blk_int.h"
 
@@ -165,11 +166,46 @@ static int begin_read(rl__blk_db *db, rl__blk_txn *t)
     return rc;
 }
 
+/* now + ms as an absolute CLOCK_REALTIME time (for timed waits). */
+static struct timespec deadline_in(int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+static int past(const struct timespec *d)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return now.tv_sec > d->tv_sec || (now.tv_sec == d->tv_sec && now.tv_nsec >= d->tv_nsec);
+}
+
+/* The in-process writer mutex, then the file's writer lock, each waited
+ * for as db->busy_timeout_ms says. */
 static int writer_lock(rl__blk_db *db)
 {
-    int e;
-    pthread_mutex_lock(&db->writer_mu);
-    e = db->io->lock(db->io, RL__LOCK_WRITER, 1, 'w', 1);
+    int ms = db->busy_timeout_ms, e;
+    struct timespec until = deadline_in(ms > 0 ? ms : 0), nap = {0, 1000000L};
+    e = ms == 0 ? pthread_mutex_lock(&db->writer_mu)
+        : ms < 0 ? pthread_mutex_trylock(&db->writer_mu)
+                 : pthread_mutex_timedlock(&db->writer_mu, &until);
+    if (e)
+        return RL__FAIL(&db->err, RL_BUSY, "another writer of this handle holds the database");
+    for (;;) {
+        e = db->io->lock(db->io, RL__LOCK_WRITER, 1, 'w', ms == 0);
+        if (e != EAGAIN || ms < 0 || past(&until))
+            break;
+        nanosleep(&nap, NULL); /* poll: a blocking wait cannot time out */
+        if (nap.tv_nsec < 16000000L)
+            nap.tv_nsec *= 2;
+    }
     if (e) {
         pthread_mutex_unlock(&db->writer_mu);
         return e == EAGAIN ? RL__FAIL(&db->err, RL_BUSY, "another writer holds the database")

@@ -124,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char path[64];
-    rl_options o = {RL_OPEN_CREATE, 0, RL_SYNC_OFF, 256 * 1024, 0};
+    rl_options o = {RL_OPEN_CREATE, 0, RL_SYNC_OFF, 256 * 1024, 0, 0};
     rl_db *db = NULL;
     FILE *f;
     if (size > (1u << 20))

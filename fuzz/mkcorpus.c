@@ -53,7 +53,7 @@ static int make_db(const char *dir, uint32_t bs)
                                       {"hours", RL_TREAL, 0, 0, NULL, 0},
                                       {"data", RL_TBLOB, 0, 0, NULL, 0}};
     char path[512], big[2000];
-    rl_options o = {RL_OPEN_CREATE | RL_OPEN_EXCL, bs, RL_SYNC_OFF, 0, 0};
+    rl_options o = {RL_OPEN_CREATE | RL_OPEN_EXCL, bs, RL_SYNC_OFF, 0, 0, 0};
     rl_db *db;
     rl_txn *t;
     snprintf(path, sizeof path, "%s/db-%u", dir, bs);

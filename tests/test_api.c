@@ -436,7 +436,7 @@ static void test_errors_leave_database_unchanged(void **state)
     free(after);
     /* Opening garbage or a missing file explains itself. */
     {
-        rl_options o = {RL_OPEN_READONLY, 0, 0, 0, 0};
+        rl_options o = {RL_OPEN_READONLY, 0, 0, 0, 0, 0};
         rl_db *bad = NULL;
         FILE *f = fopen(tu_path("junk.rdb"), "w");
         fputs("not a database at all, just some text that is long enough", f);

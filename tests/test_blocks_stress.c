@@ -66,7 +66,7 @@ static void test_other_handles_keep_snapshots(void **state)
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        rl__blk_options o = {0, 0, RL__DURABLE_FULL, 16 * 512, NULL, NULL};
+        rl__blk_options o = {0, 0, RL__DURABLE_FULL, 16 * 512, NULL, NULL, 0};
         rl__blk_db *c;
         rl__err err;
         int ok;

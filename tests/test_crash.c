@@ -172,7 +172,7 @@ static int step(rl_txn *t, int n)
  * expect (not NULL), record the dump after each commit there. */
 static void run(simdisk *d, const char *path, int *commits, char **expect)
 {
-    rl_options o = {RL_OPEN_CREATE, 0, RL_SYNC_FULL, 32 * 512, -1};
+    rl_options o = {RL_OPEN_CREATE, 0, RL_SYNC_FULL, 32 * 512, -1, 0};
     rl_db *db = NULL;
     *commits = 0;
     if (rl__open_io(path, &o, simdisk_open, d, &db) != RL_OK) {
@@ -201,7 +201,7 @@ static void run(simdisk *d, const char *path, int *commits, char **expect)
 /* The image of a new, empty database of 512-byte blocks. */
 static void fresh_image(simdisk *d, const char *path)
 {
-    rl_options o = {RL_OPEN_CREATE, 512, RL_SYNC_OFF, 0, 0};
+    rl_options o = {RL_OPEN_CREATE, 512, RL_SYNC_OFF, 0, 0, 0};
     rl_db *db;
     uint8_t *bytes;
     size_t n;
@@ -245,7 +245,7 @@ static void test_crash_matrix(void **state)
     step_by = tu_quick() ? 23 : 1;
     for (long k = 1; k <= total_ops; k += step_by)
         for (int policy = 0; policy < SIM_NPOLICIES; policy++) {
-            rl_options o = {0, 0, RL_SYNC_FULL, 0, -1};
+            rl_options o = {0, 0, RL_SYNC_FULL, 0, -1, 0};
             rl_db *db = NULL;
             char *got, *report = NULL;
             rl_txn *t;
@@ -312,7 +312,7 @@ static void test_io_errors(void **state)
     simdisk_free(&d);
     for (long k = 1; k <= total_ops; k += step_by)
         for (int sticky = 0; sticky < 2; sticky++) {
-            rl_options o = {0, 0, RL_SYNC_FULL, 0, -1};
+            rl_options o = {0, 0, RL_SYNC_FULL, 0, -1, 0};
             rl_db *db = NULL;
             rl_txn *t;
             char *got, *report = NULL;
