@@ -554,6 +554,17 @@ int rl_check(rl_txn *t, char **report)
     if (rl__buf_reserve(&out, 1) != RL_OK)
         return txn_fail(t, RL__FAIL(t->s.err, RL_NOMEM, "no memory for a report"));
     out.p[0] = '\0';
+    if (!rl__blk_txn_is_write(t->bt)) { /* blocks: a committed snapshot only */
+        char *blocks = NULL;
+        int nb = 0;
+        rc = rl__blk_check(t->bt, &blocks, &nb);
+        if (rc == RL_OK && blocks && rl__buf_reserve(&out, strlen(blocks) + 1) == RL_OK) {
+            memcpy(out.p + out.n, blocks, strlen(blocks) + 1);
+            out.n += strlen(blocks);
+        }
+        problems += nb;
+        free(blocks);
+    }
     for (int i = 0; i < t->s.cat->n && rc == RL_OK; i++)
         rc = rl__ix_verify(&t->s, i, &out, &problems);
     if (rc == RL_OK && problems)

@@ -17,6 +17,7 @@
 **   chain.c    chains as byte streams
 **   block.c    single blocks (B+tree nodes)
 **   compact.c  moving live blocks off the end of the file
+**   check.c    the integrity walk
 **
 ** Invariants (numbered; code refers to them as INV n):
 **   1. A block reachable from a committed root is never written again.

@@ -203,6 +203,13 @@ rl__blk_db *rl__blk_txn_db(rl__blk_txn *t);
  * freed, so this takes a few commits. */
 void rl__blk_compact_soon(rl__blk_db *db);
 
+/* The integrity walk of a read transaction's snapshot (check.c): every
+ * block reachable once or free, never both, never neither; checksums,
+ * headers and links. *report (malloc'd, or NULL when all is well) lists
+ * the problems, one a line; *problems counts them. RL_OK unless the walk
+ * itself could not run (RL_NOMEM). */
+int rl__blk_check(rl__blk_txn *t, char **report, int *problems);
+
 /* Upper-layer root words, i in [0, RL__BLK_META_WORDS). */
 uint64_t rl__blk_meta_get(rl__blk_txn *t, unsigned i);
 int rl__blk_meta_set(rl__blk_txn *t, unsigned i, uint64_t value);
