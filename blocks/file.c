@@ -14,7 +14,6 @@
 */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
@@ -25,6 +24,14 @@
 
 #define DEFAULT_BLOCK 4096u
 #define DEFAULT_CACHE (8u * 1024u * 1024u)
+
+/* The code for an errno met while opening: out of memory stays RL_NOMEM. */
+static int open_failed(rl__err *err, int e, const char *path)
+{
+    if (e == ENOMEM)
+        return RL__FAIL(err, RL_NOMEM, "no memory to open %s", path);
+    return RL__FAIL(err, RL_CANTOPEN, "cannot open %s: %s", path, strerror(e));
+}
 
 static int io_open(const rl__blk_options *o, const char *path, int flags,
                    rl__io **io)
@@ -158,18 +165,23 @@ static int build_new(rl__io *io, uint32_t bs, rl__err *err)
     return e ? rl__io_err(err, e, "write new database", 0) : RL_OK;
 }
 
+/* Sync the directory holding path, so a new name survives a crash. */
 static void sync_dir(const char *path)
 {
-    char *copy = strdup(path);
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
     int fd;
-    if (!copy)
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if ((size_t)(slash - path) < sizeof dir)
+        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    else
         return;
-    fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         fsync(fd);
         close(fd);
     }
-    free(copy);
 }
 
 /* Create a new temporary file next to path, mode 0666 less the umask
@@ -209,7 +221,7 @@ static int create_file(const char *path, const rl__blk_options *o, rl__err *err)
         return rc;
     }
     e = io_open(o, tmp, O_RDWR, &io);
-    rc = e ? RL__FAIL(err, RL_CANTOPEN, "cannot open %s: %s", tmp, strerror(e))
+    rc = e ? open_failed(err, e, tmp)
            : build_new(io, o->block_size ? o->block_size : DEFAULT_BLOCK, err);
     if (io)
         io->close(io);
@@ -250,14 +262,14 @@ static int open_io(const char *path, const rl__blk_options *o, rl__io **io,
         return RL_OK;
     }
     if (e != ENOENT || !(o->flags & RL__BLK_CREATE) || (o->flags & RL__BLK_READONLY))
-        return RL__FAIL(err, RL_CANTOPEN, "cannot open %s: %s", path, strerror(e));
+        return open_failed(err, e, path);
     rc = create_file(path, o, err);
     if (rc == RL_EXISTS && (o->flags & RL__BLK_EXCL))
         return RL__FAIL(err, RL_EXISTS, "%s already exists", path);
     if (rc != RL_OK && rc != RL_EXISTS)
         return rc;
     e = io_open(o, path, flags, io);
-    return e ? RL__FAIL(err, RL_CANTOPEN, "cannot open %s: %s", path, strerror(e)) : RL_OK;
+    return e ? open_failed(err, e, path) : RL_OK;
 }
 
 static int read_header(rl__blk_db *db, rl__err *err)

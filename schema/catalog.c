@@ -37,7 +37,7 @@ static void table_clear(rl__table *tb)
     for (int i = 0; i < tb->nindexes; i++)
         index_clear(&tb->indexes[i]);
     free(tb->indexes);
-    for (int c = 0; c < tb->ncols; c++) {
+    for (int c = 0; tb->cols && c < tb->ncols; c++) { /* cols may be missing (no memory) */
         free((char *)tb->cols[c].name);
         free((char *)tb->cols[c].references);
     }

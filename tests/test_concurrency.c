@@ -1,6 +1,7 @@
 /*
 ** tests/test_concurrency.c: many processes on one file.
 **   - busy timeout: a second writer gives up with RL_BUSY as configured;
+**   - threads sharing a handle insert at once: exact count, unique ids;
 **   - bank: writer processes move money between accounts while reader
 **     processes check, in every snapshot, that the total never changes;
 **     at the end every transfer a writer reported is in the log;
@@ -8,6 +9,7 @@
 **     file always opens, checks clean and keeps every committed row.
 */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -256,10 +258,64 @@ static void test_kill_writer(void **state)
                   "every time (%llu rows at the end)\n", rounds, (unsigned long long)last);
 }
 
+
+/* Threads sharing one handle insert at once: exact count, unique ids. */
+typedef struct inserter {
+    rl_db *db;
+    int n, failures;
+} inserter;
+
+static void *insert_thread(void *arg)
+{
+    inserter *c = arg;
+    for (int i = 0; i < c->n; i++) {
+        rl_txn *t;
+        if (rl_begin(c->db, RL_WRITE, &t) != RL_OK ||
+            rl_insert(t, "accounts", (rl_value[]){rl_null(), rl_int(i)}, 2, NULL) != RL_OK ||
+            rl_commit(t) != RL_OK)
+            c->failures++;
+    }
+    return NULL;
+}
+
+static void test_threads_insert(void **state)
+{
+    rl_db *db = open_path(tu_path("threads.rdb"), 0);
+    inserter w[4];
+    pthread_t th[4];
+    rl_txn *t;
+    rl_cursor *c;
+    const rl_row *row;
+    int64_t expect = 1;
+    uint64_t n;
+    (void)state;
+    OK(db, rl_begin(db, RL_WRITE, &t));
+    OK(db, rl_create_table(t, "accounts", account_cols, 1));
+    OK(db, rl_commit(t));
+    for (int i = 0; i < 4; i++) {
+        w[i] = (inserter){db, (int)tu_scale(200), 0};
+        pthread_create(&th[i], NULL, insert_thread, &w[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].failures, 0);
+    }
+    OK(db, rl_begin(db, RL_READ, &t));
+    OK(db, rl_count(t, "accounts", &n));
+    assert_int_equal(n, 4 * (uint64_t)w[0].n);
+    OK(db, rl_scan(t, "accounts", &c));
+    while (rl_cursor_next(c, &row) == RL_OK) /* ids 1..n, each once */
+        assert_int_equal(rl_row_int(row, 0), expect++);
+    rl_cursor_close(c);
+    rl_rollback(t);
+    OK(db, rl_close(db));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_busy_timeout),
+        cmocka_unit_test(test_threads_insert),
         cmocka_unit_test(test_bank),
         cmocka_unit_test(test_kill_writer),
     };
