@@ -8,7 +8,7 @@
 #   make valgrind   unit tests under memcheck (quick mode)
 #   make fuzz       every fuzz target for FUZZ_SECONDS each (default 20)
 #   make bench      relatable vs SQLite vs LMDB, BENCH_N rows (default 1000000)
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (header, library, relatable.pc, rdump)
 #
 # Missing packages are installed with apt-get when run as root; otherwise
 # the build stops with one line naming the package.
@@ -34,6 +34,7 @@ LIB      := $(BUILD)/librelatable.a
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TEST_LIB := $(patsubst %.c,$(BUILD)/%.o,$(filter-out tests/test_%.c,$(wildcard tests/*.c)))
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 FUZZERS  := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
 
 # $(call need,debian-package,shell-test)
@@ -50,9 +51,9 @@ endef
 .SECONDARY:
 
 .PHONY: all test check demo asan valgrind fuzz fuzz-corpus bench install uninstall clean \
-        deps-test deps-fuzz deps-valgrind deps-bench
+        deps-test deps-fuzz deps-valgrind deps-bench deps-sqlite3
 
-all: $(LIB) $(EXAMPLES)
+all: $(LIB) $(EXAMPLES) $(TOOLS)
 
 $(BUILD)/%.o: %.c $(LIB_HDR)
 	@mkdir -p $(dir $@)
@@ -63,6 +64,10 @@ $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/examples/%: examples/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+$(BUILD)/tools/%: tools/%.c $(LIB) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
@@ -77,10 +82,13 @@ deps-fuzz:
 	$(call need,libclang-rt-dev,sh -c 'echo "int LLVMFuzzerTestOneInput(const char*d,unsigned long n){return 0;}" | clang -x c -fsanitize=fuzzer - -o /tmp/.rl_fuzz_probe')
 deps-valgrind:
 	$(call need,valgrind,command -v valgrind)
+deps-sqlite3:
+	$(call need,sqlite3,command -v sqlite3)
 
-check: $(TESTS) all
+check: $(TESTS) all | deps-sqlite3
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
 	@echo "== tests/test_taskman.sh"; tests/test_taskman.sh $(BUILD)/examples/taskman
+	@echo "== tests/test_rdump.sh"; tests/test_rdump.sh $(BUILD)/tools/rdump $(BUILD)/examples/taskman
 
 demo: all
 	@rm -f $(BUILD)/demo.rdb $(BUILD)/tasks.rdb
@@ -141,13 +149,15 @@ test: check demo valgrind fuzz
 	@echo "make test: all passed"
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 relatable.h $(DESTDIR)$(PREFIX)/include/relatable.h
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/librelatable.a
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*RL_VERSION_STRING "\(.*\)"/\1/p' relatable.h)|' \
 	    relatable.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/relatable.pc
 
 uninstall:
+	rm -f $(patsubst $(BUILD)/tools/%,$(DESTDIR)$(PREFIX)/bin/%,$(TOOLS))
 	rm -f $(DESTDIR)$(PREFIX)/include/relatable.h $(DESTDIR)$(PREFIX)/lib/librelatable.a \
 	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/relatable.pc
 

@@ -239,6 +239,13 @@ static void txn_free(rl_txn *t)
     free(t);
 }
 
+uint64_t rl_txn_id(const rl_txn *t)
+{
+    if (!t || t->magic != TXN_MAGIC)
+        return 0;
+    return rl__blk_txn_id(t->bt);
+}
+
 int rl_begin(rl_db *db, int mode, rl_txn **out)
 {
     rl_txn *t;

@@ -242,6 +242,12 @@ int rl_commit(rl_txn *t);
 /** rl_rollback - discard the transaction and free it. NULL is a no-op. */
 void rl_rollback(rl_txn *t);
 
+/** rl_txn_id - a read's snapshot: the number of the commit it reads.
+ * For a write, the number its commit will take. Commits number up from 1
+ * (the empty database), so two reads with the same id see the same data.
+ * 0 for a NULL or invalid transaction. */
+uint64_t rl_txn_id(const rl_txn *t);
+
 /* ==== Schema ============================================================= */
 
 #define RL_NOT_NULL 0x1 /**< column flag: NULL is refused */

@@ -192,6 +192,11 @@ struct rl__blk_db {
     pthread_mutex_t mu;        /* INV 4 */
     pthread_mutex_t writer_mu; /* one write transaction per process */
     rl__blk_root root;         /* newest committed root known */
+    /* Why the newer root slot was passed over when the root was last read
+     * (code 0 if it was not): a commit torn by a crash, or later damage to
+     * a block of that commit. rl__blk_check reports it as a note. */
+    rl__err passed_over;
+    uint64_t passed_over_txn;
     rl__blk_cache cache;
     rl__blk_free free;
     rl__blk_txn *readers; /* open read transactions */

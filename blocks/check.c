@@ -6,7 +6,9 @@
 **   - a block reached twice, or both reached and free;
 **   - a block in the file neither reached nor free (a leak);
 **   - a block whose header, checksum or links are wrong;
-**   - a freelist whose entry count disagrees with the root.
+**   - a freelist whose entry count disagrees with the root;
+** and, as a note that is not a problem, a newer root slot that opening
+** passed over (rl__file_read_root).
 ** It reads blocks without the cache, never trusts a link before checking
 ** its range, and stops after a bounded amount of work, so a damaged file
 ** gives a report, never a crash or a hang.
@@ -181,6 +183,13 @@ int rl__blk_check(rl__blk_txn *t, char **report, int *problems)
         free(w.buf);
         return RL__FAIL(&t->err, RL_NOMEM, "no memory to check %llu blocks",
                         (unsigned long long)t->root.block_count);
+    }
+    if (db->passed_over.code && db->passed_over_txn > t->root.txn) {
+        say(&w, "note: the newer root slot (txn %llu) was passed over, so this is txn %llu: "
+                "%s (a commit torn by a crash, or damage to it since)",
+            (unsigned long long)db->passed_over_txn, (unsigned long long)t->root.txn,
+            db->passed_over.msg);
+        w.problems--; /* a note: after a crash this is the expected state */
     }
     if (t->root.map_root)
         map_node(&w, t->root.map_root, t->root.map_depth - 1, 0, 0);

@@ -10,7 +10,9 @@
 **
 ** Choosing the root (rl__file_read_root): decode both slots; among the
 ** valid ones take the newest whose commit list (if it has one) proves that
-** every block of its transaction reached the disk; else the other one.
+** every block of its transaction reached the disk; else the other one,
+** remembering why the newer was passed over (db->passed_over) so that the
+** check can say so: a torn last commit and a damaged one look alike.
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,20 +43,27 @@ static int io_open(const rl__blk_options *o, const char *path, int flags,
     return rl__io_posix_open(path, flags, 0644, io);
 }
 
-/* Does every listed block read back with its recorded CRC? */
+/* Does every listed block read back with its recorded CRC? If not, why
+ * names the first one that does not. */
 static int list_holds(rl__blk_db *db, const rl__blk_root *r,
-                      const rl__blk_listed *list, uint32_t n)
+                      const rl__blk_listed *list, uint32_t n, rl__err *why)
 {
     rl__err ignored;
     for (uint32_t i = 0; i < n; i++) {
+        const char *bad = NULL;
         if (list[i].phys < db->first_block || list[i].phys >= r->block_count)
-            return 0;
-        if (rl__blk_read_raw(db, list[i].phys, db->scratch, &ignored) != RL_OK)
-            return 0;
+            bad = "lies outside the file";
+        else if (rl__blk_read_raw(db, list[i].phys, db->scratch, &ignored) != RL_OK)
+            bad = "cannot be read or fails its checksum";
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-        if (rl__fmt_block_crc(db->scratch, db->block_size) != list[i].crc)
-            return 0;
+        else if (rl__fmt_block_crc(db->scratch, db->block_size) != list[i].crc)
+            bad = "does not hold what was committed";
 #endif
+        if (bad) {
+            RL__CORRUPT(why, "txn %llu: block %llu of its commit %s",
+                        (unsigned long long)r->txn, (unsigned long long)list[i].phys, bad);
+            return 0;
+        }
     }
     return 1;
 }
@@ -76,12 +85,7 @@ static int slot_trusted(rl__blk_db *db, const uint8_t *region, uint64_t file_siz
     }
     if (r->txn == db->root.txn && r->block_count == db->root.block_count)
         return 1; /* already verified when we adopted it */
-    if (n > 0 && !list_holds(db, r, list, n)) {
-        RL__CORRUPT(why, "root slot %llu: a block of its commit never reached the disk",
-                    (unsigned long long)r->txn);
-        return 0;
-    }
-    return 1;
+    return n == 0 || list_holds(db, r, list, n, why);
 }
 
 int rl__file_read_root(rl__blk_db *db, rl__blk_root *out, rl__err *err)
@@ -118,12 +122,17 @@ int rl__file_read_root(rl__blk_db *db, rl__blk_root *out, rl__err *err)
         ok[i] = rl__fmt_slot_decode(slots + i * RL__REGION, db->block_size, &r[i],
                                     NULL, NULL, &why[i]) == RL_OK;
     int first = (ok[0] && ok[1]) ? (r[1].txn > r[0].txn) : ok[1];
+    rl__err_clear(&db->passed_over);
     for (int k = 0; k < 2; k++) {
         int i = k == 0 ? first : !first;
         if (ok[i] && slot_trusted(db, slots + i * RL__REGION, file_size, &r[i], list,
                                   &why[i])) {
             *out = r[i];
             goto done;
+        }
+        if (ok[i] && k == 0) {
+            db->passed_over = why[i];
+            db->passed_over_txn = r[i].txn;
         }
         ok[i] = 0;
     }
