@@ -35,6 +35,7 @@ TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TEST_LIB := $(patsubst %.c,$(BUILD)/%.o,$(filter-out tests/test_%.c,$(wildcard tests/*.c)))
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
+RDUMP_SRC := $(wildcard tools/rdump/*.c)
 FUZZERS  := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
 
 # $(call need,debian-package,shell-test)
@@ -67,9 +68,9 @@ $(BUILD)/examples/%: examples/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
-$(BUILD)/tools/%: tools/%.c $(LIB) $(LIB_HDR)
+$(BUILD)/tools/%: tools/%.c $(wildcard tools/*/*.c tools/*/*.h) $(LIB) $(LIB_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(wildcard tools/$*/*.c) $(LIB) $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: tests/%.c $(TEST_LIB) $(LIB) tests/*.h | deps-test
 	@mkdir -p $(dir $@)
@@ -119,18 +120,20 @@ fuzz: deps-fuzz
 	    || { tail -n 60 build/fuzz/$$f.log; exit 1; }; \
 	  grep -E 'stat::number_of_executed_units' build/fuzz/$$f.log; done
 
-build/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/memio.c fuzz/memio.h $(LIB_SRC) $(LIB_HDR)
+build/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/memio.c fuzz/memio.h $(LIB_SRC) $(LIB_HDR) $(RDUMP_SRC)
 	@mkdir -p $(dir $@)
 	clang $(CPPFLAGS) -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -std=c11 -O1 -g \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    $< fuzz/memio.c $(LIB_SRC) -lpthread -o $@
+	    $< fuzz/memio.c $(LIB_SRC) $(RDUMP_SRC) -lpthread -o $@
 
 # Regenerate the seed corpus kept in fuzz/corpus/ (made by our own code).
 fuzz-corpus: $(LIB)
-	@mkdir -p build/fuzz fuzz/corpus/fuzz_open fuzz/corpus/fuzz_block fuzz/corpus/fuzz_db
+	@mkdir -p build/fuzz fuzz/corpus/fuzz_open fuzz/corpus/fuzz_block fuzz/corpus/fuzz_db \
+	    fuzz/corpus/fuzz_rdump
 	$(CC) $(CPPFLAGS) $(CFLAGS) fuzz/mkcorpus.c $(LIB) $(LDLIBS) -o build/fuzz/mkcorpus
 	build/fuzz/mkcorpus fuzz/corpus/fuzz_open fuzz/corpus/fuzz_db
 	for f in fuzz/corpus/fuzz_open/*; do head -c 4097 $$f > fuzz/corpus/fuzz_block/$$(basename $$f); done
+	cp fuzz/corpus/fuzz_open/* fuzz/corpus/fuzz_rdump/
 
 BENCH_N ?= 1000000
 deps-bench:

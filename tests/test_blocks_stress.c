@@ -322,7 +322,14 @@ typedef struct thread_ctx {
     uint64_t head;
     int rounds;
     int failures;
+    char first[160]; /* what the first failure was, for the failure message */
 } thread_ctx;
+
+static void failed(thread_ctx *c, const char *what, int rc, int round)
+{
+    if (c->failures++ == 0)
+        snprintf(c->first, sizeof c->first, "round %d: %s: %s", round, what, rl_errname(rc));
+}
 
 static void *writer_thread(void *arg)
 {
@@ -331,10 +338,13 @@ static void *writer_thread(void *arg)
     for (int i = 1; i <= c->rounds; i++) {
         rl__blk_txn *t;
         memset(buf, i & 0xff, sizeof buf);
-        if (rl__blk_begin(c->db, 1, &t) != RL_OK ||
-            rl__blk_chain_write(t, c->head, 0, buf, sizeof buf) != RL_OK ||
-            rl__blk_commit(t) != RL_OK)
-            c->failures++;
+        int rc = rl__blk_begin(c->db, 1, &t);
+        if (rc == RL_OK && (rc = rl__blk_chain_write(t, c->head, 0, buf, sizeof buf)) != RL_OK)
+            rl__blk_rollback(t);
+        if (rc == RL_OK)
+            rc = rl__blk_commit(t);
+        if (rc != RL_OK)
+            failed(c, "write", rc, i);
     }
     return NULL;
 }
@@ -345,15 +355,20 @@ static void *reader_thread(void *arg)
     uint8_t buf[9000];
     for (int i = 0; i < c->rounds; i++) {
         rl__blk_txn *t;
-        if (rl__blk_begin(c->db, 0, &t) != RL_OK) {
-            c->failures++;
+        int rc = rl__blk_begin(c->db, 0, &t);
+        if (rc != RL_OK) {
+            failed(c, "begin", rc, i);
             continue;
         }
-        if (rl__blk_chain_read(t, c->head, 0, buf, sizeof buf) != RL_OK)
-            c->failures++;
-        for (size_t k = 1; k < sizeof buf; k++)
+        rc = rl__blk_chain_read(t, c->head, 0, buf, sizeof buf);
+        if (rc != RL_OK)
+            failed(c, "chain read", rc, i);
+        for (size_t k = 1; rc == RL_OK && k < sizeof buf; k++)
             if (buf[k] != buf[0]) {
-                c->failures++;
+                char what[64];
+                snprintf(what, sizeof what, "torn read: byte %zu is %u, byte 0 is %u", k,
+                         buf[k], buf[0]);
+                failed(c, what, RL_OK, i);
                 break;
             }
         rl__blk_rollback(t);
@@ -374,18 +389,20 @@ static void test_threads_see_whole_commits(void **state)
     assert_int_equal(rl__blk_chain_create(t, RL__BLK_TYPE_CHAIN, &head), RL_OK);
     assert_int_equal(rl__blk_chain_append(t, head, zero, sizeof zero), RL_OK);
     assert_int_equal(rl__blk_commit(t), RL_OK);
-    w = (thread_ctx){db, head, (int)tu_scale(400), 0};
+    w = (thread_ctx){db, head, (int)tu_scale(400), 0, ""};
     pthread_create(&tw, NULL, writer_thread, &w);
     for (int i = 0; i < 3; i++) {
-        r[i] = (thread_ctx){db, head, (int)tu_scale(400), 0};
+        r[i] = (thread_ctx){db, head, (int)tu_scale(400), 0, ""};
         pthread_create(&tr[i], NULL, reader_thread, &r[i]);
     }
     pthread_join(tw, NULL);
     for (int i = 0; i < 3; i++) {
         pthread_join(tr[i], NULL);
-        assert_int_equal(r[i].failures, 0);
+        if (r[i].failures)
+            fail_msg("reader %d: %d failures; the first: %s", i, r[i].failures, r[i].first);
     }
-    assert_int_equal(w.failures, 0);
+    if (w.failures)
+        fail_msg("writer: %d failures; the first: %s", w.failures, w.first);
     rl__blk_close(db);
 }
 

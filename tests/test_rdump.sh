@@ -38,6 +38,39 @@ check "schema: indexes"              0 "CREATE INDEX \"tasks_status\"" -- --sche
 check "rows: a readable table"       0 "^\(2 of 7 rows\)$" -- --rows tasks --limit 2 "$db"
 check "rows: unknown table"          1 "no such table" -- --rows nope "$db"
 
+# The raw walks: the map, the freelist (the add freed the old versions),
+# one chain, the picture and the graph.
+schema_l=$("$rdump" --map "$db" | awk '$3 == "schema" { print $1; exit }')
+nfree=$("$rdump" "$db" | sed -n 's/.*in use; \([0-9]*\) free blocks/\1/p')
+check "map: the schema chain is mapped" 0 "^${schema_l:-x} +[0-9]+ +schema +${schema_l:-x} +ok$" -- --map "$db"
+check "freelist: its count"            0 "^\(txn [0-9]+: $nfree free blocks\)$" -- --freelist "$db"
+check "chain: the schema chain"        0 "^[0-9]+ +schema +${schema_l:-x} +${schema_l:-x} .* ok$" -- --chain "${schema_l:-1}" "$db"
+check "chain: not mapped"              1 "logical 999999 is not in the map" -- --chain 999999 "$db"
+listed=$("$rdump" --freelist "$db" | grep -cE '^[0-9]+ +[0-9]+ +[0-9]+$')
+if [ "$nfree" -gt 0 ] && [ "$listed" -eq "$nfree" ]; then passed=$((passed + 1));
+else failed=$((failed + 1)); echo "FAIL: freelist: $listed entries listed, summary says '$nfree'"; fi
+"$rdump" --svg "$dir/pic.svg" "$db" > /dev/null
+nblocks=$(( $(stat -c %s "$db") / 4096 ))
+cells=$(grep -c '^<rect .*<title>block ' "$dir/pic.svg")
+freecells=$(grep -c '<title>block [0-9]*: free</title>' "$dir/pic.svg")
+if [ "$cells" -eq "$nblocks" ] && [ "$freecells" -eq "$nfree" ] && tail -1 "$dir/pic.svg" | grep -q '^</svg>$'; then
+    passed=$((passed + 1))
+else failed=$((failed + 1)); echo "FAIL: svg: $cells cells ($nblocks blocks), $freecells free ($nfree)"; fi
+mapped=$("$rdump" --map "$db" | grep -cE '^[0-9]+ +[0-9]+ ')
+nodes=$("$rdump" --dot "$db" | grep -c 'label="owner')
+if [ "$nodes" -eq "$mapped" ] && [ "$mapped" -gt 0 ]; then passed=$((passed + 1));
+else failed=$((failed + 1)); echo "FAIL: dot: $nodes nodes for $mapped mapped blocks"; fi
+
+# --json: every view is valid JSON (sqlite3's json_valid judges).
+for view in "" --blocks --map --freelist "--chain ${schema_l:-1}" --check --schema "--rows tasks"; do
+    # shellcheck disable=SC2086
+    "$rdump" --json $view "$db" > "$dir/view.json"
+    v=$(sqlite3 :memory: "SELECT json_valid(CAST(readfile('$dir/view.json') AS TEXT));")
+    if [ "$v" = 1 ]; then passed=$((passed + 1));
+    else failed=$((failed + 1)); echo "FAIL: json: '--json $view' is not valid JSON"; head -5 "$dir/view.json"; fi
+done
+check "json: rows as objects"          0 '"title": "It.s a \\"quoted\\" title"' -- --json --rows tasks "$db"
+
 # --sql loads into sqlite3 as it is and gives the same rows.
 if "$rdump" --sql "$db" | sqlite3 "$dir/copy.sqlite" 2> "$dir/sql.err"; then
     n=$(sqlite3 "$dir/copy.sqlite" "SELECT count(*) FROM tasks; SELECT title FROM tasks WHERE id = 7;" | tr '\n' '|')
@@ -64,6 +97,18 @@ newest=$("$rdump" --blocks "$db" | awk 'NR > 1 && $NF == "ok" && $5 + 0 >= top {
 printf 'XXXXXXXX' | dd of="$dir/torn.rdb" bs=1 seek=$((4096 * newest + 100)) conv=notrunc 2> /dev/null
 check "torn: summary says passed over" 0 "opens at +txn [0-9]+  \(the newer slot is passed over" -- "$dir/torn.rdb"
 check "torn: check notes it"          0 "note: the newer root slot .* block $newest of its commit" -- --check "$dir/torn.rdb"
+# Damaged map nodes (all of them: which one is live depends on which root
+# slot opens): the map view says so and the picture is still drawn.
+cp "$db" "$dir/badmap.rdb"
+for mapnode in $("$rdump" --blocks "$db" | awk '$2 == "map" { print $1 }'); do
+    printf 'XXXXXXXX' | dd of="$dir/badmap.rdb" bs=1 seek=$((4096 * mapnode + 200)) conv=notrunc 2> /dev/null
+done
+"$rdump" --map "$dir/badmap.rdb" > "$dir/map.out"; st=$?
+"$rdump" --svg "$dir/bad.svg" "$dir/badmap.rdb" > /dev/null
+if [ "$st" -ne 0 ] && grep -q "^damage: map node at block" "$dir/map.out" && tail -1 "$dir/bad.svg" | grep -q '</svg>'; then
+    passed=$((passed + 1))
+else failed=$((failed + 1)); echo "FAIL: damaged map (status $st):"; head -5 "$dir/map.out"; fi
+
 check "not a database"                1 "not a relatable database" -- "$0"
 
 echo "rdump: $passed passed, $failed failed"

@@ -2,182 +2,34 @@
 ** tools/rdump.c: look inside a relatable file, healthy or damaged.
 **
 **   rdump FILE                  summary: header, root slots, blocks by type,
-**                               free space, tables and their rows
+**                               space, the commit it opens at, tables
 **   rdump --blocks FILE         every block: type, numbers, txn, links, checksum
+**   rdump --map FILE            the block map: logical number -> block
+**   rdump --freelist FILE       the free blocks and the commits that freed them
+**   rdump --chain L FILE        one chain (or B+tree leaf level) link by link
 **   rdump --check FILE          the integrity walk (rl_check); exit 1 on problems
 **   rdump --schema FILE         tables, columns, keys and indexes
 **   rdump --rows TABLE [--limit N] FILE
 **                               a table's rows, as a readable table
 **   rdump --sql FILE            schema and rows as SQL that sqlite3 loads
+**   rdump --svg OUT.svg FILE    a picture of the file, one cell per block
+**   rdump --dot FILE            the chains as a Graphviz graph
+**   --json                      JSON instead of text (all but --sql, --svg, --dot)
 **
-** The summary and --blocks decode the file's bytes themselves (through the
-** block layer's format decoders), so they show what they can of a damaged
-** file; the table views go through the public API. docs/rdump.md is the
-** manual. Exit status: 0 fine, 1 problems found, 2 usage or open error.
+** The raw views (summary, blocks, map, freelist, chain, svg, dot) decode
+** the file's bytes themselves (tools/rdump/raw.c), so they show what they
+** can of a damaged file; the table views and --check go through the public
+** API. docs/rdump.md is the manual. Exit status: 0 fine, 1 problems found,
+** 2 usage error or unreadable file.
 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "blocks/blk_int.h"
 #include "relatable.h"
+#include "tools/rdump/rdump.h"
 
-static const char *type_name(unsigned t)
-{
-    switch (t) {
-    case RL__BLK_TYPE_MAP: return "map";
-    case RL__BLK_TYPE_FREELIST: return "freelist";
-    case RL__BLK_TYPE_CHAIN: return "chain";
-    case RL__BLK_TYPE_USER + 0: return "schema";
-    case RL__BLK_TYPE_USER + 1: return "table-state";
-    case RL__BLK_TYPE_USER + 2: return "record";
-    case RL__BLK_TYPE_USER + 3: return "value";
-    case RL__BLK_TYPE_USER + 4: return "btree";
-    default: return t == 0 ? "empty" : "unknown";
-    }
-}
-
-/* ---- raw views ------------------------------------------------------------- */
-
-typedef struct image {
-    FILE *f;
-    uint64_t size;
-    rl__blk_header h;
-    int header_ok;
-    rl__blk_root slot[2];
-    int slot_ok[2];
-    char slot_why[2][256];
-    int current; /* -1: none */
-} image;
-
-static int read_at(image *im, uint64_t off, void *buf, size_t n)
-{
-    if (fseeko(im->f, (off_t)off, SEEK_SET) != 0)
-        return 0;
-    return fread(buf, 1, n, im->f) == n;
-}
-
-static int load_image(image *im, const char *path)
-{
-    uint8_t region[RL__REGION];
-    struct stat st;
-    rl__err err;
-    memset(im, 0, sizeof *im);
-    im->current = -1;
-    im->f = fopen(path, "rb");
-    if (!im->f || fstat(fileno(im->f), &st) != 0) {
-        fprintf(stderr, "rdump: cannot open %s\n", path);
-        return 0;
-    }
-    im->size = (uint64_t)st.st_size;
-    memset(region, 0, sizeof region);
-    read_at(im, 0, region, sizeof region);
-    im->header_ok = rl__fmt_header_decode(region, im->size < RL__REGION ? im->size : RL__REGION,
-                                          &im->h, &err) == RL_OK;
-    if (!im->header_ok) {
-        printf("header: %s\n", err.msg);
-        return 1;
-    }
-    for (int i = 0; i < 2; i++) {
-        memset(region, 0, sizeof region);
-        if (!read_at(im, RL__REGION * (1 + (uint64_t)i), region, sizeof region)) {
-            snprintf(im->slot_why[i], sizeof im->slot_why[i], "cut off by the end of the file");
-            continue;
-        }
-        im->slot_ok[i] =
-            rl__fmt_slot_decode(region, im->h.block_size, &im->slot[i], NULL, NULL, &err) == RL_OK;
-        if (!im->slot_ok[i])
-            snprintf(im->slot_why[i], sizeof im->slot_why[i], "%s", err.msg);
-    }
-    if (im->slot_ok[0] || im->slot_ok[1])
-        im->current = (im->slot_ok[0] && im->slot_ok[1])
-                          ? (im->slot[1].txn > im->slot[0].txn)
-                          : im->slot_ok[1];
-    return 1;
-}
-
-static void summary_raw(image *im)
-{
-    uint64_t bs, nblocks, counts[256] = {0}, bad = 0, used = 0, first;
-    uint8_t *buf;
-    printf("file size        %llu bytes\n", (unsigned long long)im->size);
-    if (!im->header_ok)
-        return;
-    bs = im->h.block_size;
-    first = rl__fmt_first_block(im->h.block_size);
-    printf("format version   %u\nblock size       %llu bytes\n", im->h.version,
-           (unsigned long long)bs);
-    for (int i = 0; i < 2; i++) {
-        if (im->slot_ok[i])
-            printf("root slot %d      txn %llu, %llu blocks, %llu free, %s%s\n", i,
-                   (unsigned long long)im->slot[i].txn,
-                   (unsigned long long)im->slot[i].block_count,
-                   (unsigned long long)im->slot[i].free_count,
-                   im->slot[i].flags & RL__SLOT_LISTED ? "single-sync commit" : "synced commit",
-                   im->current == i ? "  <- newest" : "");
-        else
-            printf("root slot %d      invalid: %s\n", i, im->slot_why[i]);
-    }
-    nblocks = im->size / bs;
-    buf = malloc(bs);
-    for (uint64_t b = first; buf && b < nblocks; b++) {
-        rl__blk_bhdr h;
-        rl__err err;
-        if (!read_at(im, b * bs, buf, bs))
-            break;
-        if (rl__fmt_block_check(buf, (uint32_t)bs, b, &err) != RL_OK) {
-            bad++;
-            continue;
-        }
-        rl__fmt_bhdr_decode(buf, &h);
-        counts[h.type]++;
-        used += h.used;
-    }
-    free(buf);
-    printf("blocks           %llu (root area %llu)\n", (unsigned long long)nblocks,
-           (unsigned long long)first);
-    for (int t = 0; t < 256; t++)
-        if (counts[t])
-            printf("  %-14s %llu\n", type_name((unsigned)t), (unsigned long long)counts[t]);
-    if (bad)
-        printf("  %-14s %llu (free space, or damage: see --check)\n", "unreadable",
-               (unsigned long long)bad);
-    if (im->current >= 0 && nblocks > first)
-        printf("space            %.1f%% of block payloads in use; %llu free blocks\n",
-               100.0 * (double)used / (double)((nblocks - first) * (bs - RL__HDR_SIZE)),
-               (unsigned long long)im->slot[im->current].free_count);
-}
-
-static void blocks_raw(image *im)
-{
-    uint64_t bs = im->h.block_size, first = rl__fmt_first_block(im->h.block_size);
-    uint8_t *buf = malloc(bs);
-    if (!im->header_ok || !buf) {
-        free(buf);
-        return;
-    }
-    printf("%-8s %-12s %-8s %-8s %-8s %-8s %-6s %s\n", "block", "type", "logical", "owner",
-           "txn", "next", "used", "check");
-    for (uint64_t b = first; b < im->size / bs; b++) {
-        rl__blk_bhdr h;
-        rl__err err;
-        int ok;
-        if (!read_at(im, b * bs, buf, bs))
-            break;
-        ok = rl__fmt_block_check(buf, (uint32_t)bs, b, &err) == RL_OK;
-        rl__fmt_bhdr_decode(buf, &h);
-        if (!ok && h.type == 0 && h.txn == 0) {
-            printf("%-8llu %-12s\n", (unsigned long long)b, "(never written)");
-            continue;
-        }
-        printf("%-8llu %-12s %-8llu %-8llu %-8llu %-8llu %-6u %s\n", (unsigned long long)b,
-               type_name(h.type), (unsigned long long)h.logical, (unsigned long long)h.owner,
-               (unsigned long long)h.txn, (unsigned long long)h.next, h.used,
-               ok ? "ok" : err.msg);
-    }
-    free(buf);
-}
+static int json; /* --json */
 
 /* ---- table views (public API) ------------------------------------------------ */
 
@@ -185,7 +37,18 @@ static void print_value(const rl_row *row, int c, int sql)
 {
     rl_value v;
     rl_row_get(row, c, &v);
-    if (v.type == RL_TNULL)
+    if (json && (v.type == RL_TTEXT || v.type == RL_TCHAR))
+        rdump_json_str(stdout, v.v.b.p, v.v.b.n);
+    else if (json && (v.type == RL_TNULL || (v.type == RL_TREAL && !(v.v.r == v.v.r &&
+                                                                     v.v.r < 1e308 &&
+                                                                     v.v.r > -1e308))))
+        printf("null"); /* JSON has no NaN or infinity */
+    else if (json && v.type == RL_TBLOB) {
+        printf("{\"hex\": \"");
+        for (size_t i = 0; i < v.v.b.n; i++)
+            printf("%02x", ((const unsigned char *)v.v.b.p)[i]);
+        printf("\"}");
+    } else if (v.type == RL_TNULL)
         printf("%s", sql ? "NULL" : "-");
     else if (v.type == RL_TINTEGER)
         printf("%lld", (long long)v.v.i);
@@ -240,13 +103,65 @@ static int each_table(rl_db *db, int (*fn)(rl_txn *, const char *, void *), void
     return rc;
 }
 
-static int schema_one(rl_txn *t, const char *name, void *sqlp)
+/* Between tables in a JSON list. */
+static void json_sep(int *first)
+{
+    if (json)
+        printf("%s\n  ", *first ? "" : ",");
+    *first = 0;
+}
+
+static int schema_json(rl_txn *t, const char *name, int *first)
 {
     const rl_column *cols;
     const char *ix, *const *icols;
-    int ncols, unique, nic, sql = *(int *)sqlp;
+    int ncols, unique, nic;
+    char tb[32];
+    static const char *const rules[] = {"restrict", "cascade", "set null"};
+    if (rl_columns(t, name, &cols, &ncols) != RL_OK)
+        return RL_OK;
+    json_sep(first);
+    printf("{\"table\": ");
+    rdump_json_str(stdout, name, strlen(name));
+    printf(", \"columns\": [");
+    for (int c = 0; c < ncols; c++) {
+        printf("%s{\"name\": ", c ? ", " : "");
+        rdump_json_str(stdout, cols[c].name, strlen(cols[c].name));
+        printf(", \"type\": \"%s\", \"not_null\": %s, \"unique\": %s",
+               c == 0 ? "INTEGER" : sql_type(&cols[c], tb, sizeof tb),
+               c == 0 || cols[c].flags & RL_NOT_NULL ? "true" : "false",
+               c == 0 || cols[c].flags & RL_UNIQUE ? "true" : "false");
+        if (c > 0 && cols[c].references) {
+            printf(", \"references\": ");
+            rdump_json_str(stdout, cols[c].references, strlen(cols[c].references));
+            printf(", \"on_delete\": \"%s\"", rules[cols[c].on_delete]);
+        }
+        printf("}");
+    }
+    printf("], \"indexes\": [");
+    for (int k = 0; rl_index_at(t, name, k, &ix, &unique, &icols, &nic) == RL_OK; k++) {
+        printf("%s{\"name\": ", k ? ", " : "");
+        rdump_json_str(stdout, ix, strlen(ix));
+        printf(", \"unique\": %s, \"columns\": [", unique ? "true" : "false");
+        for (int c = 0; c < nic; c++) {
+            printf("%s", c ? ", " : "");
+            rdump_json_str(stdout, icols[c], strlen(icols[c]));
+        }
+        printf("]}");
+    }
+    printf("]}");
+    return RL_OK;
+}
+
+static int schema_one(rl_txn *t, const char *name, void *arg)
+{
+    const rl_column *cols;
+    const char *ix, *const *icols;
+    int ncols, unique, nic, *sql = arg;
     char tb[32];
     static const char *const rules[] = {"", " ON DELETE CASCADE", " ON DELETE SET NULL"};
+    if (json)
+        return schema_json(t, name, sql);
     if (rl_columns(t, name, &cols, &ncols) != RL_OK)
         return RL_OK;
     printf("CREATE TABLE \"%s\" (\n  \"id\" INTEGER PRIMARY KEY", name);
@@ -259,7 +174,7 @@ static int schema_one(rl_txn *t, const char *name, void *sqlp)
     }
     printf("\n);\n");
     for (int k = 0; rl_index_at(t, name, k, &ix, &unique, &icols, &nic) == RL_OK; k++) {
-        if (sql && (strstr(ix, "_unique") || strstr(ix, "_fk")))
+        if (*sql && (strstr(ix, "_unique") || strstr(ix, "_fk")))
             continue; /* made by the column definitions above */
         printf("CREATE %sINDEX \"%s\" ON \"%s\" (", unique ? "UNIQUE " : "", ix, name);
         for (int c = 0; c < nic; c++)
@@ -269,9 +184,23 @@ static int schema_one(rl_txn *t, const char *name, void *sqlp)
     return RL_OK;
 }
 
-static int rows_one(rl_txn *t, const char *name, void *limitp)
+static void row_line(const rl_row *row)
 {
-    long limit = *(long *)limitp, n = 0;
+    for (int k = 0; k < rl_row_ncols(row); k++) {
+        if (json) {
+            printf("%s", k ? ", " : "{");
+            rdump_json_str(stdout, rl_row_name(row, k), strlen(rl_row_name(row, k)));
+            printf(": ");
+        } else
+            printf("%s", k ? " | " : "");
+        print_value(row, k, 0);
+    }
+    printf("%s", json ? "}" : "\n");
+}
+
+static int rows_one(rl_txn *t, const char *name, long limit)
+{
+    long n = 0;
     rl_cursor *c;
     const rl_row *row;
     uint64_t total = 0;
@@ -279,21 +208,27 @@ static int rows_one(rl_txn *t, const char *name, void *limitp)
     if (rc != RL_OK)
         return rc;
     rl_count(t, name, &total);
+    if (json) {
+        printf("{\"table\": ");
+        rdump_json_str(stdout, name, strlen(name));
+        printf(", \"total\": %llu, \"rows\": [", (unsigned long long)total);
+    }
     while ((limit < 0 || n < limit) && (rc = rl_cursor_next(c, &row)) == RL_OK) {
-        if (n == 0) {
+        if (json)
+            printf("%s\n  ", n ? "," : "");
+        else if (n == 0) {
             for (int k = 0; k < rl_row_ncols(row); k++)
                 printf("%s%s", k ? " | " : "", rl_row_name(row, k));
             printf("\n");
         }
-        for (int k = 0; k < rl_row_ncols(row); k++) {
-            printf("%s", k ? " | " : "");
-            print_value(row, k, 0);
-        }
-        printf("\n");
+        row_line(row);
         n++;
     }
     rl_cursor_close(c);
-    printf("(%ld of %llu rows)\n", n, (unsigned long long)total);
+    if (json)
+        printf("%s]}\n", n ? "\n" : "");
+    else
+        printf("(%ld of %llu rows)\n", n, (unsigned long long)total);
     return rc == RL_DONE || rc == RL_OK ? RL_OK : rc;
 }
 
@@ -320,100 +255,220 @@ static int sql_one(rl_txn *t, const char *name, void *arg)
 static int count_one(rl_txn *t, const char *name, void *arg)
 {
     uint64_t n = 0;
-    (void)arg;
-    rl_count(t, name, &n);
-    printf("  %-20s %llu rows\n", name, (unsigned long long)n);
+    int rc = rl_count(t, name, &n);
+    if (rc != RL_OK)
+        return rc;
+    if (json) {
+        json_sep(arg);
+        printf("{\"name\": ");
+        rdump_json_str(stdout, name, strlen(name));
+        printf(", \"rows\": %llu}", (unsigned long long)n);
+    } else
+        printf("  %-20s %llu rows\n", name, (unsigned long long)n);
     return RL_OK;
+}
+
+/* --check: rl_check's report, one problem per line; "note:" lines are not
+ * problems. Returns 1 if problems were found. */
+static int check_view(rl_txn *t)
+{
+    char *report = NULL, *line;
+    int problems = rl_check(t, &report) != RL_OK, first = 1;
+    if (!json) {
+        printf("%s", report && *report ? report : "");
+        printf("check: %s\n", problems ? "problems found" : "ok");
+        free(report);
+        return problems;
+    }
+    printf("{\"ok\": %s, \"lines\": [", problems ? "false" : "true");
+    for (line = report ? strtok(report, "\n") : NULL; line; line = strtok(NULL, "\n")) {
+        printf("%s\n  ", first ? "" : ",");
+        rdump_json_str(stdout, line, strlen(line));
+        first = 0;
+    }
+    printf("%s]}\n", first ? "" : "\n");
+    free(report);
+    return problems;
 }
 
 static int usage(FILE *out)
 {
-    fprintf(out, "usage: rdump [--blocks | --check | --schema | --sql | --rows TABLE "
-                 "[--limit N]] FILE\n"
-                 "see docs/rdump.md; exit 0 fine, 1 problems found, 2 usage or open error\n");
+    fprintf(out,
+            "usage: rdump [--json] [VIEW] FILE\n"
+            "views: (none: summary) --blocks --map --freelist --chain LOGICAL --check\n"
+            "       --schema --rows TABLE [--limit N] --sql --svg OUT.svg --dot\n"
+            "see docs/rdump.md; exit 0 fine, 1 problems found, 2 usage error or unreadable "
+            "file\n");
     return out == stdout ? 0 : 2;
+}
+
+typedef struct args {
+    const char *mode, *file, *table, *svg;
+    long limit;
+    uint64_t chain;
+    int passed_over; /* rl_open chose the older root slot */
+} args;
+
+/* 0 on success, else the exit status. */
+static int parse_args(int argc, char **argv, args *a)
+{
+    static const char *const plain[] = {"blocks", "map", "freelist", "check",
+                                        "schema", "sql", "dot"};
+    memset(a, 0, sizeof *a);
+    a->mode = "summary";
+    a->limit = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        int known = 0;
+        for (unsigned k = 0; k < sizeof plain / sizeof plain[0]; k++)
+            if (!strncmp(arg, "--", 2) && !strcmp(arg + 2, plain[k]))
+                a->mode = plain[k], known = 1;
+        if (known)
+            continue;
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h"))
+            return usage(stdout) + 100;
+        if (!strcmp(arg, "--json"))
+            json = 1;
+        else if (!strcmp(arg, "--rows") && val)
+            a->mode = "rows", a->table = argv[++i];
+        else if (!strcmp(arg, "--svg") && val)
+            a->mode = "svg", a->svg = argv[++i];
+        else if (!strcmp(arg, "--chain") && val && (a->chain = strtoull(val, NULL, 10)) > 0)
+            a->mode = "chain", i++;
+        else if (!strcmp(arg, "--limit") && val)
+            a->limit = atol(argv[++i]);
+        else if (arg[0] == '-' || a->file)
+            return usage(stderr);
+        else
+            a->file = arg;
+    }
+    return a->file ? 0 : usage(stderr);
+}
+
+/* The raw views, which need only the file's bytes. */
+static int raw_view(image *im, const args *a)
+{
+    const char *m = a->mode;
+    if (!strcmp(m, "blocks"))
+        return rdump_blocks(im);
+    if (!strcmp(m, "map"))
+        return rdump_map(im);
+    if (!strcmp(m, "freelist"))
+        return rdump_freelist(im);
+    if (!strcmp(m, "chain"))
+        return rdump_chain(im, a->chain);
+    if (!strcmp(m, "dot"))
+        return rdump_dot(im);
+    if (!strcmp(m, "svg")) {
+        FILE *svg = fopen(a->svg, "w");
+        int damaged;
+        if (!svg) {
+            fprintf(stderr, "rdump: cannot write %s\n", a->svg);
+            return 2;
+        }
+        damaged = rdump_svg(im, svg);
+        if (fclose(svg) != 0) {
+            fprintf(stderr, "rdump: cannot write %s\n", a->svg);
+            return 2;
+        }
+        printf("wrote %s\n", a->svg);
+        return damaged;
+    }
+    return 0;
+}
+
+/* The views through the public API. */
+static int api_view(rl_db *db, const args *a)
+{
+    rl_txn *t = NULL;
+    int rc = rl_begin(db, RL_READ, &t), problems = 0, first = 1, no = 0;
+    const char *m = a->mode;
+    if (rc == RL_OK && !strcmp(m, "summary")) {
+        if (json)
+            printf(",\n  \"opens_at\": %llu,\n  \"newer_slot_passed_over\": %s",
+                   (unsigned long long)rl_txn_id(t), a->passed_over ? "true" : "false");
+        else
+            printf("opens at         txn %llu%s\n", (unsigned long long)rl_txn_id(t),
+                   a->passed_over ? "  (the newer slot is passed over: see --check)" : "");
+        rl_rollback(t);
+        t = NULL;
+        printf(json ? ",\n  \"tables\": [" : "tables\n");
+        rc = each_table(db, count_one, &first);
+        if (json)
+            printf("%s]\n}\n", first ? "" : "\n");
+    } else if (rc == RL_OK && !strcmp(m, "check"))
+        problems = check_view(t);
+    else if (rc == RL_OK && !strcmp(m, "rows"))
+        rc = rows_one(t, a->table, a->limit);
+    else if (rc == RL_OK && !strcmp(m, "schema")) {
+        if (json)
+            printf("[");
+        rc = each_table(db, schema_one, json ? &first : &no);
+        if (json)
+            printf("%s]\n", first ? "" : "\n");
+    } else if (rc == RL_OK && !strcmp(m, "sql")) {
+        int yes = 1;
+        printf("BEGIN TRANSACTION;\n");
+        rc = each_table(db, schema_one, &yes);
+        if (rc == RL_OK)
+            rc = each_table(db, sql_one, NULL);
+        printf(rc == RL_OK ? "COMMIT;\n" : "ROLLBACK;\n");
+    }
+    if (t)
+        rl_rollback(t);
+    if (rc != RL_OK) {
+        fprintf(json ? stderr : stdout, "rdump: %s: %s\n", rl_errname(rc), rl_errmsg(db));
+        return 1;
+    }
+    return problems;
 }
 
 int main(int argc, char **argv)
 {
-    const char *mode = "summary", *file = NULL, *table = NULL;
-    long limit = -1;
     rl_options o = {RL_OPEN_READONLY, 0, 0, 0, -1, 0};
     rl_db *db = NULL;
     image im;
-    int rc = RL_OK, problems = 0, zero = 0, one = 1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-            return usage(stdout);
-        if (!strcmp(argv[i], "--blocks") || !strcmp(argv[i], "--check") ||
-            !strcmp(argv[i], "--schema") || !strcmp(argv[i], "--sql"))
-            mode = argv[i] + 2;
-        else if (!strcmp(argv[i], "--rows") && i + 1 < argc) {
-            mode = "rows";
-            table = argv[++i];
-        } else if (!strcmp(argv[i], "--limit") && i + 1 < argc)
-            limit = atol(argv[++i]);
-        else if (argv[i][0] == '-' || file)
-            return usage(stderr);
-        else
-            file = argv[i];
+    FILE *f;
+    args a;
+    int status = parse_args(argc, argv, &a), raw, opened;
+    if (status)
+        return status == 100 ? 0 : status;
+    raw = strcmp(a.mode, "summary") && strcmp(a.mode, "check") && strcmp(a.mode, "schema") &&
+          strcmp(a.mode, "rows") && strcmp(a.mode, "sql");
+    if (!(f = fopen(a.file, "rb")) || !rdump_load(&im, f, stdout, json)) {
+        fprintf(stderr, "rdump: cannot read %s\n", a.file);
+        if (f)
+            fclose(f);
+        return 2;
     }
-    if (!file)
-        return usage(stderr);
-    if (!strcmp(mode, "summary") || !strcmp(mode, "blocks")) {
-        if (!load_image(&im, file))
-            return 2;
-        if (!strcmp(mode, "blocks"))
-            blocks_raw(&im);
-        else
-            summary_raw(&im);
-        fclose(im.f);
-        if (!strcmp(mode, "blocks"))
-            return 0;
-    }
-    if (rl_open(file, &o, &db) != RL_OK) {
-        printf("cannot open as a database: %s\n", rl_errmsg(db));
-        rl_close(db);
-        return !strcmp(mode, "summary") ? 1 : 2;
-    }
-    if (!strcmp(mode, "summary")) {
+    opened = rl_open(a.file, &o, &db) == RL_OK;
+    if (opened) {
         rl_txn *t = NULL;
         if (rl_begin(db, RL_READ, &t) == RL_OK)
-            printf("opens at         txn %llu%s\n", (unsigned long long)rl_txn_id(t),
-                   im.current >= 0 && rl_txn_id(t) != im.slot[im.current].txn
-                       ? "  (the newer slot is passed over: see --check)" : "");
+            rdump_walk_txn(&im, rl_txn_id(t)); /* walk what the library reads */
+        a.passed_over = im.walk != im.newest;
         rl_rollback(t);
-        printf("tables\n");
-        rc = each_table(db, count_one, NULL);
-    } else if (!strcmp(mode, "check")) {
-        rl_txn *t;
-        char *report = NULL;
-        rc = rl_begin(db, RL_READ, &t);
-        if (rc == RL_OK) {
-            problems = rl_check(t, &report) != RL_OK;
-            printf("%s", report && *report ? report : "");
-            printf("check: %s\n", problems ? "problems found" : "ok");
-            free(report);
-            rl_rollback(t);
-        }
-    } else if (!strcmp(mode, "schema")) {
-        rc = each_table(db, schema_one, &zero);
-    } else if (!strcmp(mode, "sql")) {
-        printf("BEGIN TRANSACTION;\n");
-        rc = each_table(db, schema_one, &one);
-        if (rc == RL_OK)
-            rc = each_table(db, sql_one, NULL);
-        printf(rc == RL_OK ? "COMMIT;\n" : "ROLLBACK;\n");
-    } else {
-        rl_txn *t = NULL;
-        rc = rl_begin(db, RL_READ, &t);
-        if (rc == RL_OK)
-            rc = rows_one(t, table, &limit);
-        if (t)
-            rl_rollback(t);
     }
-    if (rc != RL_OK)
-        printf("rdump: %s: %s\n", rl_errname(rc), rl_errmsg(db));
+    if (!strcmp(a.mode, "summary"))
+        status = rdump_summary(&im);
+    else if (raw)
+        status = raw_view(&im, &a);
+    fclose(f);
+    if (!raw && !opened) {
+        if (json)
+            printf("%s\"error\": ", !strcmp(a.mode, "summary") ? ",\n  " : "{");
+        else
+            printf("cannot open as a database: ");
+        if (json) {
+            rdump_json_str(stdout, rl_errmsg(db), strlen(rl_errmsg(db)));
+            printf("\n}\n");
+        } else
+            printf("%s\n", rl_errmsg(db));
+        rl_close(db);
+        return !strcmp(a.mode, "summary") ? 1 : 2;
+    }
+    if (!raw)
+        status = api_view(db, &a) || (!strcmp(a.mode, "summary") ? 0 : status);
     rl_close(db);
-    return rc != RL_OK || problems;
+    return status;
 }
