@@ -37,6 +37,7 @@ EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c)
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 RDUMP_SRC := $(wildcard tools/rdump/*.c)
 FUZZERS  := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+REPLAYS  := $(patsubst %,$(BUILD)/replay/%,$(FUZZERS))
 
 # $(call need,debian-package,shell-test)
 define need
@@ -86,8 +87,10 @@ deps-valgrind:
 deps-sqlite3:
 	$(call need,sqlite3,command -v sqlite3)
 
-check: $(TESTS) all | deps-sqlite3
+check: $(TESTS) $(REPLAYS) all | deps-sqlite3
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
+	@set -e; for f in $(FUZZERS); do echo "== replay $$f"; \
+	  $(BUILD)/replay/$$f fuzz/corpus/$$f tests/fuzz-regressions/$$f; done
 	@echo "== tests/test_taskman.sh"; tests/test_taskman.sh $(BUILD)/examples/taskman
 	@echo "== tests/test_rdump.sh"; tests/test_rdump.sh $(BUILD)/tools/rdump $(BUILD)/examples/taskman
 
@@ -107,17 +110,22 @@ asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    LDLIBS="-lpthread -fsanitize=address,undefined" check
 
-valgrind: $(TESTS) | deps-valgrind
+valgrind: $(TESTS) $(REPLAYS) | deps-valgrind
 	@set -e; for t in $(TESTS); do echo "== valgrind $$t"; \
 	  RL_TEST_QUICK=1 valgrind -q --error-exitcode=99 --leak-check=full \
 	    --errors-for-leak-kinds=definite,indirect $$t; done
+	@set -e; for f in $(FUZZERS); do echo "== valgrind replay $$f"; \
+	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	    $(BUILD)/replay/$$f fuzz/corpus/$$f tests/fuzz-regressions/$$f; done
 
 fuzz: deps-fuzz
 	@set -e; for f in $(FUZZERS); do $(MAKE) --no-print-directory build/fuzz/$$f; \
 	  echo "== fuzz $$f for $(FUZZ_SECONDS)s"; mkdir -p build/fuzz/corpus-$$f; \
 	  build/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
-	    -print_final_stats=1 build/fuzz/corpus-$$f fuzz/corpus/$$f 2>build/fuzz/$$f.log \
-	    || { tail -n 60 build/fuzz/$$f.log; exit 1; }; \
+	    -print_final_stats=1 -artifact_prefix=build/fuzz/$$f- \
+	    build/fuzz/corpus-$$f fuzz/corpus/$$f 2>build/fuzz/$$f.log \
+	    || { tail -n 60 build/fuzz/$$f.log; \
+	         echo "fuzz: $$f failed; keep its input: see tests/fuzz-regressions/README.md"; exit 1; }; \
 	  grep -E 'stat::number_of_executed_units' build/fuzz/$$f.log; done
 
 build/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/memio.c fuzz/memio.h $(LIB_SRC) $(LIB_HDR) $(RDUMP_SRC)
@@ -125,6 +133,17 @@ build/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/memio.c fuzz/memio.h $(LIB_SRC) $(LIB_HDR)
 	clang $(CPPFLAGS) -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -std=c11 -O1 -g \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	    $< fuzz/memio.c $(LIB_SRC) $(RDUMP_SRC) -lpthread -o $@
+
+# The fuzz targets without libFuzzer (fuzz/replay.c), over a fuzzing-mode
+# build of the library (checksums not enforced, as under libFuzzer).
+REPLAY_LIB := $(BUILD)/replay/librelatable-fuzz.a
+$(BUILD)/replay/obj/%.o: %.c $(LIB_HDR) $(wildcard tools/rdump/*.h) fuzz/memio.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION $(CFLAGS) -c $< -o $@
+$(REPLAY_LIB): $(patsubst %.c,$(BUILD)/replay/obj/%.o,$(LIB_SRC) $(RDUMP_SRC) fuzz/memio.c)
+	$(AR) rcs $@ $^
+$(BUILD)/replay/fuzz_%: $(BUILD)/replay/obj/fuzz/fuzz_%.o $(BUILD)/replay/obj/fuzz/replay.o $(REPLAY_LIB)
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 # Regenerate the seed corpus kept in fuzz/corpus/ (made by our own code).
 fuzz-corpus: $(LIB)
