@@ -585,6 +585,17 @@ int rl_check(rl_txn *t, char **report)
 
 /* ---- cursors ---------------------------------------------------------------------------- */
 
+/* A cursor of t, zeroed; NULL if out of memory. */
+static rl_cursor *cursor_new(rl_txn *t)
+{
+    rl_cursor *c = calloc(1, sizeof *c);
+    if (c) {
+        c->t = t;
+        c->row.cat = t->s.cat; /* the cursor lives inside t: no reference */
+    }
+    return c;
+}
+
 int rl_scan(rl_txn *t, const char *table, rl_cursor **out)
 {
     rl_cursor *c;
@@ -592,11 +603,8 @@ int rl_scan(rl_txn *t, const char *table, rl_cursor **out)
     if (rc != RL_OK)
         return rc;
     *out = NULL;
-    c = calloc(1, sizeof *c);
-    if (!c)
+    if (!(c = cursor_new(t)))
         return txn_fail(t, RL__FAIL(t->s.err, RL_NOMEM, "no memory for a cursor"));
-    c->t = t;
-    c->row.cat = t->s.cat; /* the cursor lives inside t: no reference */
     rc = rl__scan_open(&t->s, i, &c->sc);
     if (rc != RL_OK) {
         rl_cursor_close(c);
@@ -737,11 +745,8 @@ int rl_query_open(rl_txn *t, const rl_query *q, rl_cursor **out)
     if (rc != RL_OK)
         return rc;
     *out = NULL;
-    c = calloc(1, sizeof *c);
-    if (!c)
+    if (!(c = cursor_new(t)))
         return txn_fail(t, RL__FAIL(t->s.err, RL_NOMEM, "no memory for a cursor"));
-    c->t = t;
-    c->row.cat = t->s.cat;
     rc = rl__q_open(&t->s, i, q, 0, &c->q);
     if (rc != RL_OK) {
         free(c);
@@ -798,11 +803,8 @@ int rl_join_open(rl_txn *t, const rl_query *base, const rl_join *joins, int njoi
     *out = NULL;
     if (njoins < 0 || (njoins > 0 && !joins) || njoins > 32)
         return txn_fail(t, RL__FAIL(t->s.err, RL_INVALID, "%d joins", njoins));
-    c = calloc(1, sizeof *c);
-    if (!c)
+    if (!(c = cursor_new(t)))
         return txn_fail(t, RL__FAIL(t->s.err, RL_NOMEM, "no memory for a cursor"));
-    c->t = t;
-    c->row.cat = t->s.cat;
     rc = rl__join_open(&t->s, i, base, joins, njoins, 0, &c->j);
     if (rc != RL_OK) {
         free(c);
