@@ -74,7 +74,8 @@ check "json: rows as objects"          0 '"title": "It.s a \\"quoted\\" title"' 
 # --sql loads into sqlite3 as it is and gives the same rows.
 if "$rdump" --sql "$db" | sqlite3 "$dir/copy.sqlite" 2> "$dir/sql.err"; then
     n=$(sqlite3 "$dir/copy.sqlite" "SELECT count(*) FROM tasks; SELECT title FROM tasks WHERE id = 7;" | tr '\n' '|')
-    if [ "$n" = "7|It's a \"quoted\" title|" ]; then passed=$((passed + 1));
+    n="$n$(sqlite3 "$dir/copy.sqlite" "SELECT count(*) FROM sqlite_master WHERE name = 'tasks_project_fk';")"
+    if [ "$n" = "7|It's a \"quoted\" title|1" ]; then passed=$((passed + 1));
     else failed=$((failed + 1)); echo "FAIL: sql: sqlite3 sees '$n'"; fi
 else
     failed=$((failed + 1)); echo "FAIL: sql: sqlite3 refused it:"; sed 's/^/    /' "$dir/sql.err"

@@ -153,6 +153,19 @@ static int schema_json(rl_txn *t, const char *name, int *first)
     return RL_OK;
 }
 
+/* Is ix the index a UNIQUE column makes by itself (TABLE_COLUMN_unique)?
+ * SQL's UNIQUE makes it again; foreign-key indexes are kept, as SQLite
+ * does not make those. */
+static int made_by_column(const char *table, const char *ix, int unique,
+                          const char *const *icols, int nic)
+{
+    char want[512];
+    if (nic != 1 || !unique)
+        return 0;
+    snprintf(want, sizeof want, "%s_%s_unique", table, icols[0]);
+    return !strcmp(ix, want);
+}
+
 static int schema_one(rl_txn *t, const char *name, void *arg)
 {
     const rl_column *cols;
@@ -174,8 +187,8 @@ static int schema_one(rl_txn *t, const char *name, void *arg)
     }
     printf("\n);\n");
     for (int k = 0; rl_index_at(t, name, k, &ix, &unique, &icols, &nic) == RL_OK; k++) {
-        if (*sql && (strstr(ix, "_unique") || strstr(ix, "_fk")))
-            continue; /* made by the column definitions above */
+        if (*sql && made_by_column(name, ix, unique, icols, nic))
+            continue; /* the column definitions above make it again */
         printf("CREATE %sINDEX \"%s\" ON \"%s\" (", unique ? "UNIQUE " : "", ix, name);
         for (int c = 0; c < nic; c++)
             printf("%s\"%s\"", c ? ", " : "", icols[c]);
