@@ -27,6 +27,21 @@ static int check_single(rl__blk_txn *t, rl__blk_page *p, uint64_t logical)
     return RL_OK;
 }
 
+/* The pinned page of single block logical, checked; its physical number
+ * in *phys. Nothing stays pinned on failure. */
+static int load_single(rl__blk_txn *t, uint64_t logical, uint64_t *phys, rl__blk_page **p)
+{
+    int rc = rl__map_lookup(t, logical, phys);
+    if (rc == RL_OK)
+        rc = rl__cache_get(t, *phys, p);
+    if (rc != RL_OK)
+        return rc;
+    rc = check_single(t, *p, logical);
+    if (rc != RL_OK)
+        rl__cache_unpin(*p);
+    return rc;
+}
+
 static void fill_ref(rl__blk_txn *t, rl__blk_page *p, uint64_t logical, int write,
                      rl__blk_ref *ref)
 {
@@ -86,18 +101,12 @@ static int block_get(rl__blk_txn *t, uint64_t logical, int write, rl__blk_ref *r
 {
     rl__blk_page *p;
     uint64_t phys, np;
-    int rc = rl__map_lookup(t, logical, &phys);
-    if (rc == RL_OK)
-        rc = rl__cache_get(t, phys, &p);
+    int rc = load_single(t, logical, &phys, &p);
     if (rc != RL_OK)
         return rc;
-    rc = check_single(t, p, logical);
-    if (rc != RL_OK || !write) {
-        if (rc == RL_OK)
-            fill_ref(t, p, logical, 0, ref);
-        else
-            rl__cache_unpin(p);
-        return rc;
+    if (!write) {
+        fill_ref(t, p, logical, 0, ref);
+        return RL_OK;
     }
     rl__cache_unpin(p);
     rc = rl__blk_writable(t, phys, &np, &p);
@@ -113,18 +122,14 @@ static int block_free(rl__blk_txn *t, uint64_t logical)
     rl__blk_page *p;
     rl__blk_bhdr h;
     uint64_t phys;
-    int rc = rl__map_lookup(t, logical, &phys);
-    if (rc == RL_OK)
-        rc = rl__cache_get(t, phys, &p);
+    int rc = load_single(t, logical, &phys, &p);
     if (rc != RL_OK)
         return rc;
-    rc = check_single(t, p, logical);
     rl__fmt_bhdr_decode(p->buf, &h);
     if (h.txn == t->root.txn)
         p->dirty = 0; /* dies young: never written */
     rl__cache_unpin(p);
-    if (rc == RL_OK)
-        rc = rl__free_release(t, phys, h.txn == t->root.txn);
+    rc = rl__free_release(t, phys, h.txn == t->root.txn);
     if (rc == RL_OK)
         rc = rl__map_free_logical(t, logical);
     return rc;

@@ -197,6 +197,21 @@ static void map_node(map_walk *w, uint64_t phys, uint32_t level, uint64_t first,
     free(entries);
 }
 
+/* How many logical numbers one entry of the map's top node covers
+ * (fanout^(depth-1)); 0 if the depth is out of range. */
+static int top_span(const rl__blk_root *r, uint64_t fanout, uint64_t *span)
+{
+    *span = 1;
+    if (r->map_depth == 0 || r->map_depth > MAX_MAP_DEPTH)
+        return 0;
+    for (uint32_t k = 1; k < r->map_depth; k++) {
+        if (*span > UINT64_MAX / fanout)
+            return 0;
+        *span *= fanout;
+    }
+    return 1;
+}
+
 /* Call fn for every mapped logical number of the walked slot, in order.
  * Returns 1 if the map is damaged. */
 static int map_each(image *im, map_fn fn, void *arg, uint64_t *free_logicals)
@@ -214,12 +229,10 @@ static int map_each(image *im, map_fn fn, void *arg, uint64_t *free_logicals)
     w.arg = arg;
     if (r->map_root == 0)
         return 0;
-    if (r->map_depth == 0 || r->map_depth > MAX_MAP_DEPTH) {
+    if (!top_span(r, w.fanout, &span)) {
         map_damage(&w, "the root slot's map depth is out of range");
         return 1;
     }
-    for (uint32_t k = 1; k < r->map_depth; k++)
-        span = span > UINT64_MAX / w.fanout ? UINT64_MAX : span * w.fanout;
     w.buf = malloc(block_size(im));
     if (w.buf)
         map_node(&w, r->map_root, r->map_depth - 1, 0, span);
@@ -235,15 +248,8 @@ static uint64_t map_lookup(image *im, uint64_t logical)
     const rl__blk_root *r = &im->slot[im->walk];
     uint64_t fanout = (block_size(im) - RL__HDR_SIZE) / 8, span = 1, node = r->map_root;
     uint8_t *buf;
-    if (r->map_depth == 0 || r->map_depth > MAX_MAP_DEPTH || !(buf = malloc(block_size(im))))
+    if (!top_span(r, fanout, &span) || !(buf = malloc(block_size(im))))
         return 0;
-    for (uint32_t k = 1; k < r->map_depth; k++) {
-        if (span > UINT64_MAX / fanout) {
-            free(buf);
-            return 0;
-        }
-        span *= fanout;
-    }
     if (logical / span >= fanout)
         node = 0; /* beyond what the map covers */
     for (uint32_t level = r->map_depth; node != 0 && level-- > 0; span /= fanout) {
