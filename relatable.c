@@ -548,6 +548,24 @@ int rl_vacuum(rl_txn *t, const char *table)
     return txn_fail(t, rc);
 }
 
+int rl_space_of(rl_txn *t, const char *table, const char *index, rl_space *out)
+{
+    const rl__table *tb;
+    int ti, x = -1, rc = enter(t, table, 0, &ti);
+    if (rc != RL_OK)
+        return rc;
+    if (!out)
+        return RL_MISUSE;
+    tb = &t->s.cat->tables[ti];
+    for (int i = 0; index && i < tb->nindexes && x < 0; i++)
+        if (!strcmp(tb->indexes[i].name, index))
+            x = i;
+    if (index && x < 0)
+        return txn_fail(t, RL__FAIL(t->s.err, RL_NOTFOUND, "table %s has no index %s",
+                                    tb->name, index));
+    return txn_fail(t, rl__tbl_space(&t->s, ti, x, out));
+}
+
 /* ---- checking ------------------------------------------------------------------------ */
 
 int rl_check(rl_txn *t, char **report)

@@ -489,6 +489,35 @@ int rl_join_explain(rl_txn *t, const rl_query *base, const rl_join *joins, int n
  */
 int rl_check(rl_txn *t, char **report);
 
+/* ==== Space ================================================================ */
+
+/** What a table or an index occupies (rl_space_of). Byte counts are of
+ * block payloads (docs/format.md). */
+typedef struct rl_space {
+    uint64_t entries;      /**< rows of a table, keys of an index */
+    uint64_t blocks;       /**< every block it owns: the next three summed */
+    uint64_t tree_blocks;  /**< B+tree nodes */
+    uint64_t chain_blocks; /**< table: chains of large values and records */
+    uint64_t other_blocks; /**< table: its state block */
+    uint64_t leaf_blocks;  /**< B+tree leaves (among tree_blocks) */
+    uint32_t depth;        /**< B+tree levels (1: the root is a leaf) */
+    uint64_t bytes_used;   /**< B+tree node bytes in use */
+    uint64_t bytes_free;   /**< B+tree node bytes free: what deletes leave
+                                behind (relatable removes a row's cell at
+                                once, there are no tombstones), reused by
+                                later inserts near the same keys */
+    uint64_t vacuum_frees; /**< B+tree blocks rl_vacuum of the table would
+                                give back now (an estimate; vacuuming a
+                                table rebuilds its indexes too) */
+} rl_space;
+
+/**
+ * rl_space_of - what a table (index NULL) or one of its indexes occupies.
+ * Walks the whole tree, and for a table every row that has large values:
+ * as costly as a scan. RL_NOTABLE, or RL_NOTFOUND for an unknown index.
+ */
+int rl_space_of(rl_txn *t, const char *table, const char *index, rl_space *out);
+
 /* ==== Reading a row ========================================================
 ** Columns are 0-based, id at 0. Out-of-range columns read as NULL.
 */

@@ -229,6 +229,8 @@ int rl__blk_meta_set(rl__blk_txn *t, unsigned i, uint64_t value);
 int rl__blk_chain_create(rl__blk_txn *t, uint8_t type, uint64_t *head);
 /* Length in bytes of the chain's stream. */
 int rl__blk_chain_length(rl__blk_txn *t, uint64_t head, uint64_t *len);
+/* Number of blocks in the chain, from its header. */
+int rl__blk_chain_blocks(rl__blk_txn *t, uint64_t head, uint64_t *count);
 /* Read n bytes at off; RL_RANGE if off + n passes the end. */
 int rl__blk_chain_read(rl__blk_txn *t, uint64_t head, uint64_t off,
                        void *buf, size_t n);

@@ -486,6 +486,18 @@ int rl__blk_chain_length(rl__blk_txn *t, uint64_t head, uint64_t *len)
     return leave(t, rc);
 }
 
+int rl__blk_chain_blocks(rl__blk_txn *t, uint64_t head, uint64_t *count)
+{
+    chain_info ci;
+    int rc = enter(t, 0);
+    if (rc != RL_OK)
+        return rc;
+    rc = head_read(t, head, &ci);
+    if (rc == RL_OK)
+        *count = ci.count;
+    return leave(t, rc);
+}
+
 int rl__blk_chain_read(rl__blk_txn *t, uint64_t head, uint64_t off, void *buf,
                        size_t n)
 {

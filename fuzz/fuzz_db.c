@@ -92,8 +92,14 @@ static void read_all(rl_db *db)
     (void)rl_check(t, &report);
     free(report);
     for (int i = 0; i < 16 && rl_table_at(t, i, &name) == RL_OK; i++) {
+        const char *ix, *const *cols;
+        int unique, ncols;
+        rl_space sp;
         read_table(t, name);
         query_table(t, name);
+        (void)rl_space_of(t, name, NULL, &sp);
+        for (int k = 0; k < 4 && rl_index_at(t, name, k, &ix, &unique, &cols, &ncols) == RL_OK; k++)
+            (void)rl_space_of(t, name, ix, &sp);
     }
     rl_rollback(t);
 }

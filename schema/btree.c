@@ -614,49 +614,87 @@ static int children_of(rl__blk_txn *t, uint64_t logical, node *nd, uint64_t **ou
     return rc;
 }
 
-/* Visit every node under logical (depth-first), counting or freeing. */
-static int walk(rl__blk_txn *t, uint64_t logical, int depth, int free_them, uint64_t *nodes,
-                uint64_t *entries)
+/* A walk over a whole tree. */
+typedef struct walker {
+    rl__blk_txn *t;
+    int free_them;      /* free every node after its children */
+    rl__bt_space sp;    /* what it counted */
+    uint64_t next_leaf; /* where the last leaf's chain link leads */
+} walker;
+
+static int leaf_in_chain(walker *w, uint64_t logical, const node *nd)
+{
+    if (w->sp.leaves > 0 && w->next_leaf != logical) /* also: a child named twice */
+        return corrupt(w->t, logical, "the leaf chain does not lead to this leaf");
+    w->next_leaf = link_of(nd);
+    w->sp.leaves++;
+    w->sp.entries += nd->n;
+    w->sp.leaf_used += NODE_HDR + 2 * nd->n + (nd->size - nd->start - nd->frag);
+    return RL_OK;
+}
+
+/* Visit every node under logical depth-first, leaves in key order. */
+static int walk(walker *w, uint64_t logical, uint32_t depth)
 {
     node nd;
     uint64_t *children;
     uint32_t nch;
     int rc;
     if (depth == MAX_DEPTH)
-        return corrupt(t, logical, "tree too deep (a cycle?)");
-    rc = node_open(t, logical, 0, &nd);
+        return corrupt(w->t, logical, "tree too deep (a cycle?)");
+    rc = node_open(w->t, logical, 0, &nd);
     if (rc != RL_OK)
         return rc;
-    (*nodes)++;
-    if (nd.kind == KIND_LEAF)
-        *entries += nd.n;
-    rc = children_of(t, logical, &nd, &children, &nch);
+    w->sp.nodes++;
+    w->sp.capacity += nd.size;
+    w->sp.used += NODE_HDR + 2 * nd.n + (nd.size - nd.start - nd.frag);
+    if (depth + 1 > w->sp.depth)
+        w->sp.depth = depth + 1;
+    if (nd.kind == KIND_LEAF && (rc = leaf_in_chain(w, logical, &nd)) != RL_OK) {
+        rl__blk_block_put(&nd.ref);
+        return rc;
+    }
+    rc = children_of(w->t, logical, &nd, &children, &nch);
     for (uint32_t i = 0; i < nch && rc == RL_OK; i++)
-        rc = walk(t, children[i], depth + 1, free_them, nodes, entries);
+        rc = walk(w, children[i], depth + 1);
     free(children);
-    if (rc == RL_OK && free_them)
-        rc = rl__blk_block_free(t, logical);
+    if (rc == RL_OK && w->free_them)
+        rc = rl__blk_block_free(w->t, logical);
+    return rc;
+}
+
+/* Walk the tree under root (or only root's children: skip_root), then
+ * check that the leaf chain ends where the walk did. */
+static int walk_tree(walker *w, uint64_t root, int skip_root)
+{
+    uint64_t *children;
+    uint32_t nch;
+    node nd;
+    int rc;
+    if (!skip_root)
+        rc = walk(w, root, 0);
+    else if ((rc = node_open(w->t, root, 0, &nd)) == RL_OK) {
+        rc = children_of(w->t, root, &nd, &children, &nch);
+        for (uint32_t i = 0; i < nch && rc == RL_OK; i++)
+            rc = walk(w, children[i], 1);
+        free(children);
+    }
+    if (rc == RL_OK && w->next_leaf != 0)
+        rc = corrupt(w->t, root, "the leaf chain goes on past the tree's last leaf");
     return rc;
 }
 
 int rl__bt_free(rl__blk_txn *t, uint64_t root)
 {
-    uint64_t nodes = 0, entries = 0;
-    return walk(t, root, 0, 1, &nodes, &entries);
+    walker w = {t, 1, {0}, 0};
+    return walk_tree(&w, root, 0);
 }
 
 int rl__bt_clear(rl__blk_txn *t, uint64_t root)
 {
-    uint64_t nodes = 0, entries = 0, *children;
-    uint32_t nch;
+    walker w = {t, 1, {0}, 0};
     node nd;
-    int rc = node_open(t, root, 0, &nd);
-    if (rc != RL_OK)
-        return rc;
-    rc = children_of(t, root, &nd, &children, &nch);
-    for (uint32_t i = 0; i < nch && rc == RL_OK; i++)
-        rc = walk(t, children[i], 1, 1, &nodes, &entries);
-    free(children);
+    int rc = walk_tree(&w, root, 1);
     if (rc == RL_OK)
         rc = node_open(t, root, 1, &nd);
     if (rc != RL_OK)
@@ -671,10 +709,22 @@ int rl__bt_clear(rl__blk_txn *t, uint64_t root)
     return RL_OK;
 }
 
-int rl__bt_stats(rl__blk_txn *t, uint64_t root, uint64_t *nodes, uint64_t *entries)
+int rl__bt_stats(rl__blk_txn *t, uint64_t root, rl__bt_space *sp)
 {
-    *nodes = *entries = 0;
-    return walk(t, root, 0, 0, nodes, entries);
+    walker w = {t, 0, {0}, 0};
+    int rc = walk_tree(&w, root, 0);
+    *sp = w.sp;
+    return rc;
+}
+
+uint64_t rl__bt_full_leaves(uint32_t payload, const rl__bt_space *sp)
+{
+    /* cells do not split: a full leaf holds whole cells of the average size */
+    uint64_t cells = sp->leaf_used - NODE_HDR * sp->leaves, fit;
+    if (sp->entries == 0 || cells == 0)
+        return 1;
+    fit = (uint64_t)(payload - NODE_HDR) * sp->entries / cells;
+    return fit ? (sp->entries + fit - 1) / fit : sp->entries;
 }
 
 /* ---- iterators --------------------------------------------------------------------- */

@@ -411,11 +411,11 @@ int rl__ix_verify(rl__stx *s, int table, rl__buf *out, int *problems)
         report(out, problems, "table %s holds %llu rows but counts %llu", tb->name,
                (unsigned long long)rows, (unsigned long long)st.live);
     for (int x = 0; rc == RL_OK && x < tb->nindexes; x++) {
-        uint64_t nodes, entries;
-        rc = rl__bt_stats(s->bt, tb->indexes[x].root, &nodes, &entries);
-        if (rc == RL_OK && entries != rows)
+        rl__bt_space sp;
+        rc = rl__bt_stats(s->bt, tb->indexes[x].root, &sp);
+        if (rc == RL_OK && sp.entries != rows)
             report(out, problems, "index %s holds %llu keys for %llu rows of %s",
-                   tb->indexes[x].name, (unsigned long long)entries,
+                   tb->indexes[x].name, (unsigned long long)sp.entries,
                    (unsigned long long)rows, tb->name);
     }
     rl__row_clear(&row);

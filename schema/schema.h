@@ -154,8 +154,18 @@ int rl__bt_delete(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn);
 int rl__bt_free(rl__blk_txn *t, uint64_t root);
 /* Free every node but the root, which becomes an empty leaf. */
 int rl__bt_clear(rl__blk_txn *t, uint64_t root);
-/* Number of nodes and entries (for checks and rdump). */
-int rl__bt_stats(rl__blk_txn *t, uint64_t root, uint64_t *nodes, uint64_t *entries);
+/* What a walk of a whole tree counts (for checks, rl_space and rdump). */
+typedef struct rl__bt_space {
+    uint64_t nodes, leaves, entries;
+    uint64_t used;      /* node payload bytes in use: headers, slots, live cells */
+    uint64_t capacity;  /* node payload bytes in all */
+    uint64_t leaf_used; /* used, counting leaves only */
+    uint32_t depth;     /* levels: 1 for a tree that is one leaf */
+} rl__bt_space;
+int rl__bt_stats(rl__blk_txn *t, uint64_t root, rl__bt_space *sp);
+/* Leaves a tree holding leaf_used bytes of leaves would need if rebuilt
+ * full (as vacuum and index builds do). */
+uint64_t rl__bt_full_leaves(uint32_t payload, const rl__bt_space *sp);
 
 /* An iterator over the leaves, holding one leaf pinned. */
 typedef struct rl__bt_iter {
@@ -219,6 +229,8 @@ int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int 
 int rl__tbl_delete(rl__stx *s, int table, int64_t id);
 int rl__tbl_truncate(rl__stx *s, int table);
 int rl__tbl_vacuum(rl__stx *s, int table);
+/* What the table (index < 0) or its index number `index` occupies. */
+int rl__tbl_space(rl__stx *s, int table, int index, rl_space *out);
 /* Fill row from a stored record (chained: rec holds the record chain's
  * head); large values are read from their chains. */
 int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *rec, size_t n,

@@ -472,8 +472,13 @@ static int store_large(rl__stx *s, const rl__table *tb, const rl_value *vals, ui
     return rc;
 }
 
-/* Free every chain a stored record names. */
-static int free_chains(rl__stx *s, int table, const uint8_t *v, size_t vn, int chained)
+/* Something done to one chain of a table (freeing it, counting it). */
+typedef int (*chain_fn)(rl__stx *s, uint64_t head, void *arg);
+
+/* Call fn for every chain a stored record names: its large values, then
+ * the chain holding the record itself. */
+static int each_chain(rl__stx *s, int table, const uint8_t *v, size_t vn, int chained,
+                      chain_fn fn, void *arg)
 {
     const rl__table *tb = tbl_of(s, table);
     rl__field *f = calloc((size_t)tb->ncols, sizeof *f);
@@ -487,12 +492,32 @@ static int free_chains(rl__stx *s, int table, const uint8_t *v, size_t vn, int c
         rc = rl__rec_decode(tb, rec, n, f, s->err);
     for (int c = 1; c < tb->ncols && rc == RL_OK; c++)
         if (f[c].type >= RL_TCHAR && f[c].chain)
-            rc = rl__blk_chain_free(s->bt, f[c].chain);
+            rc = fn(s, f[c].chain, arg);
     if (rc == RL_OK && chain)
-        rc = rl__blk_chain_free(s->bt, chain);
+        rc = fn(s, chain, arg);
     free(f);
     rl__buf_free(&spill);
     return rc;
+}
+
+static int free_chain(rl__stx *s, uint64_t head, void *arg)
+{
+    (void)arg;
+    return rl__blk_chain_free(s->bt, head);
+}
+
+static int count_chain(rl__stx *s, uint64_t head, void *blocks)
+{
+    uint64_t n = 0;
+    int rc = rl__blk_chain_blocks(s->bt, head, &n);
+    *(uint64_t *)blocks += n;
+    return rc;
+}
+
+/* Free every chain a stored record names. */
+static int free_chains(rl__stx *s, int table, const uint8_t *v, size_t vn, int chained)
+{
+    return each_chain(s, table, v, vn, chained, free_chain, NULL);
 }
 
 /* Store the row vals (id in vals[0]) in the tree. */
@@ -817,12 +842,13 @@ int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int 
 /* ---- whole tables ------------------------------------------------------------------- */
 
 /* Free every chain of every row of the table. */
-static int free_all_chains(rl__stx *s, int table)
+/* Call fn for every chain of every row of the table. */
+static int all_chains(rl__stx *s, int table, chain_fn fn, void *arg)
 {
     rl__scan sc;
     int rc = rl__scan_open(s, table, &sc);
     while (rc == RL_OK && (rc = rl__scan_next(&sc)) == RL_OK)
-        rc = free_chains(s, table, sc.rec, sc.n, sc.chained);
+        rc = each_chain(s, table, sc.rec, sc.n, sc.chained, fn, arg);
     rl__scan_close(&sc);
     return rc == RL_DONE ? RL_OK : rc;
 }
@@ -871,7 +897,7 @@ int rl__tbl_truncate(rl__stx *s, int table)
         free(ids);
         return rc;
     }
-    rc = free_all_chains(s, table);
+    rc = all_chains(s, table, free_chain, NULL);
     for (int x = 0; x < tbl_of(s, table)->nindexes && rc == RL_OK; x++)
         rc = rl__bt_clear(s->bt, tbl_of(s, table)->indexes[x].root);
     if (rc == RL_OK)
@@ -917,6 +943,38 @@ int rl__tbl_vacuum(rl__stx *s, int table)
     return rc;
 }
 
+int rl__tbl_space(rl__stx *s, int table, int index, rl_space *out)
+{
+    const rl__table *tb = tbl_of(s, table);
+    rl__bt_space sp;
+    rl__tstate st;
+    uint64_t full, kept;
+    int rc = RL_OK;
+    memset(out, 0, sizeof *out);
+    if (index < 0) {
+        rc = rl__tbl_state(s, table, &st);
+        if (rc == RL_OK)
+            rc = all_chains(s, table, count_chain, &out->chain_blocks);
+        out->other_blocks = 1;
+    }
+    if (rc == RL_OK)
+        rc = rl__bt_stats(s->bt, index < 0 ? st.tree : tb->indexes[index].root, &sp);
+    if (rc != RL_OK)
+        return rc;
+    out->entries = sp.entries;
+    out->tree_blocks = sp.nodes;
+    out->leaf_blocks = sp.leaves;
+    out->depth = sp.depth;
+    out->bytes_used = sp.used;
+    out->bytes_free = sp.capacity - sp.used;
+    out->blocks = out->tree_blocks + out->chain_blocks + out->other_blocks;
+    /* a rebuild keeps about as many interior nodes per leaf as now */
+    full = rl__bt_full_leaves(rl__blk_payload_of(s->bt), &sp);
+    kept = (full * sp.nodes + sp.leaves - 1) / sp.leaves;
+    out->vacuum_frees = kept < sp.nodes ? sp.nodes - kept : 0;
+    return RL_OK;
+}
+
 int rl__tbl_drop(rl__stx *s, int table)
 {
     rl__tstate st;
@@ -928,7 +986,7 @@ int rl__tbl_drop(rl__stx *s, int table)
                 return RL__FAIL(s->err, RL_FOREIGNKEY, "table %s is referenced by %s.%s",
                                 tb->name, s->cat->tables[i].name,
                                 s->cat->tables[i].cols[c].name);
-    rc = free_all_chains(s, table);
+    rc = all_chains(s, table, free_chain, NULL);
     for (int x = 0; x < tb->nindexes && rc == RL_OK; x++)
         rc = rl__bt_free(s->bt, tb->indexes[x].root);
     if (rc == RL_OK)

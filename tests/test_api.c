@@ -322,6 +322,19 @@ static void idle(rl_db *db, int n)
     }
 }
 
+/* The table's space, with the checks that hold for any tree. */
+static rl_space space_of(rl_db *db, uint32_t block_size, const char *table, const char *index)
+{
+    rl_txn *t = begin(db, RL_READ);
+    rl_space sp;
+    OK(db, rl_space_of(t, table, index, &sp));
+    rl_rollback(t);
+    assert_int_equal(sp.bytes_used + sp.bytes_free, sp.tree_blocks * (block_size - 40));
+    assert_int_equal(sp.blocks, sp.tree_blocks + sp.chain_blocks + sp.other_blocks);
+    assert_true(sp.leaf_blocks <= sp.tree_blocks && sp.depth >= 1);
+    return sp;
+}
+
 static void test_tombstones_and_vacuum(void **state)
 {
     const char *path = tu_path("vac.rdb");
@@ -331,6 +344,7 @@ static void test_tombstones_and_vacuum(void **state)
     rl_cursor *c;
     const rl_row *row;
     uint64_t n, full, after;
+    rl_space sp, vac;
     int seen = 0;
     (void)state;
     memset(body, 'q', sizeof body - 1);
@@ -339,6 +353,14 @@ static void test_tombstones_and_vacuum(void **state)
     OK(db, rl_commit(t));
     fill_table(db, 3000, body);
     full = tu_file_size(path);
+    sp = space_of(db, 512, "users", NULL);
+    assert_int_equal(sp.entries, 3000);
+    assert_int_equal(sp.other_blocks, 1);
+    assert_int_equal(sp.chain_blocks, 0);
+    print_message("3000 rows: %llu tree blocks (%llu leaves, depth %u), vacuum would free %llu\n",
+                  (unsigned long long)sp.tree_blocks, (unsigned long long)sp.leaf_blocks,
+                  sp.depth, (unsigned long long)sp.vacuum_frees);
+    assert_true(sp.depth >= 2 && sp.vacuum_frees <= 2); /* rows in id order fill leaves */
     t = begin(db, RL_WRITE);
     for (int64_t id = 1; id <= 3000; id++)
         if (id % 3 != 0)
@@ -359,9 +381,20 @@ static void test_tombstones_and_vacuum(void **state)
     print_message("3000 rows: %llu bytes; 2000 deleted, no vacuum: %llu bytes\n",
                   (unsigned long long)full, (unsigned long long)after);
     assert_true(after >= full * 8 / 10); /* deletes leave the leaves, underfull */
+    sp = space_of(db, 512, "users", NULL);
+    assert_int_equal(sp.entries, 1000);
+    assert_true(sp.bytes_free > (sp.bytes_used + sp.bytes_free) / 2);
+    assert_true(sp.vacuum_frees > sp.tree_blocks / 2);
     t = begin(db, RL_WRITE);
     OK(db, rl_vacuum(t, "users"));
     OK(db, rl_commit(t));
+    vac = space_of(db, 512, "users", NULL);
+    print_message("tree: %llu blocks, vacuum estimated to free %llu, freed %llu\n",
+                  (unsigned long long)sp.tree_blocks, (unsigned long long)sp.vacuum_frees,
+                  (unsigned long long)(sp.tree_blocks - vac.tree_blocks));
+    assert_true(vac.tree_blocks + sp.vacuum_frees <= sp.tree_blocks + sp.tree_blocks / 20 + 1);
+    assert_true(vac.tree_blocks + sp.vacuum_frees + sp.tree_blocks / 20 + 1 >= sp.tree_blocks);
+    assert_true(vac.vacuum_frees <= 1);
     idle(db, 12);
     print_message("after rl_vacuum: %llu bytes\n", (unsigned long long)tu_file_size(path));
     assert_true(tu_file_size(path) < full / 2);
@@ -393,6 +426,42 @@ static void test_tombstones_and_vacuum(void **state)
     print_message("automatic vacuum: %llu bytes -> %llu bytes\n", (unsigned long long)full,
                   (unsigned long long)tu_file_size(tu_path("autovac.rdb")));
     assert_true(tu_file_size(tu_path("autovac.rdb")) < full / 2);
+    OK(db, rl_close(db));
+}
+
+/* rl_space_of counts large values' chains, indexes, and refuses unknown names. */
+static void test_space_of_chains_and_indexes(void **state)
+{
+    rl_db *db = open_at("space.rdb", 4096, -1, 1);
+    rl_txn *t = begin(db, RL_WRITE);
+    static char big[10000];
+    const char *name, *const *cols;
+    char ix[80];
+    int unique, ncols;
+    rl_space sp, isp;
+    (void)state;
+    memset(big, 'b', sizeof big - 1);
+    OK(db, rl_create_table(t, "users", users_cols, 2));
+    for (int i = 0; i < 500; i++) {
+        char email[32];
+        snprintf(email, sizeof email, "u%d@example.com", i);
+        OK(db, rl_insert(t, "users",
+                         (rl_value[]){rl_null(), rl_text(i % 100 ? "short" : big), rl_text(email)},
+                         3, NULL));
+    }
+    OK(db, rl_index_at(t, "users", 0, &name, &unique, &cols, &ncols));
+    snprintf(ix, sizeof ix, "%s", name); /* name lives as long as t */
+    assert_int_equal(rl_space_of(t, "nope", NULL, &sp), RL_NOTABLE);
+    assert_int_equal(rl_space_of(t, "users", "nope", &sp), RL_NOTFOUND);
+    assert_non_null(strstr(rl_errmsg(db), "nope"));
+    OK(db, rl_commit(t));
+    sp = space_of(db, 4096, "users", NULL);
+    assert_int_equal(sp.entries, 500);
+    assert_int_equal(sp.chain_blocks, 5 * 3); /* 5 values of 10,000 bytes: 3 blocks each */
+    isp = space_of(db, 4096, "users", ix);
+    assert_int_equal(isp.entries, 500);
+    assert_int_equal(isp.chain_blocks + isp.other_blocks, 0);
+    assert_true(isp.tree_blocks >= 2);
     OK(db, rl_close(db));
 }
 
@@ -1085,6 +1154,7 @@ int main(void)
         cmocka_unit_test(test_persistence_and_schema),
         cmocka_unit_test(test_txn_ids_and_damaged_last_commit),
         cmocka_unit_test(test_tombstones_and_vacuum),
+        cmocka_unit_test(test_space_of_chains_and_indexes),
         cmocka_unit_test(test_errors_leave_database_unchanged),
         cmocka_unit_test(test_ids_update_truncate_drop),
         cmocka_unit_test(test_unique_and_indexes),

@@ -30,7 +30,19 @@ check() { # NAME STATUS-WANTED PATTERN -- ARGS
 
 check "summary: version and blocks"  0 "^format version +1" -- "$db"
 check "summary: the newest slot"    0 "<- newest" -- "$db"
-check "summary: tables with rows"    0 "^  tasks +7 rows" -- "$db"
+check "summary: tables with rows"    0 "^  tasks +7 +2 +3 +[0-9.]+% 0 blocks$" -- "$db"
+check "summary: btree by role"       0 "^    btree +11 \(tables 4, indexes 7\)$" -- "$db"
+check "indexes: one line each"       0 "^tasks_status +tasks +status +no +7 +1 +1 +[0-9.]+%$" -- --indexes "$db"
+check "space: tables and indexes"    0 "^  tasks_project_fk \(index\) +7 +1 +1 +0 " -- --space "$db"
+check "tombstones: the space view"   0 "^B\+tree bytes: [0-9]+ used, [0-9]+ free" -- --tombstones "$db"
+# Every block after the root area is in use, free, or left by a commit
+# that did not finish; in-use blocks add up by type.
+"$rdump" "$db" > "$dir/summary.out"
+sum=$(awk '/^blocks / { total = $2; root = $5 + 0 } /^  (in use|free|not in use) / { n += $NF }
+           /^    / { types += $2 } /^  in use / { inuse = $3 }
+           END { print (root + n == total && types == inuse && inuse > 0) ? "ok" : "bad " total " " root " " n " " types " " inuse }' "$dir/summary.out")
+if [ "$sum" = ok ]; then passed=$((passed + 1));
+else failed=$((failed + 1)); echo "FAIL: summary: block counts do not add up ($sum)"; cat "$dir/summary.out"; fi
 check "blocks: B+tree nodes listed"  0 "btree .* ok$" -- --blocks "$db"
 check "check: a healthy file"        0 "^check: ok$" -- --check "$db"
 check "schema: foreign keys"         0 "REFERENCES \"projects\"\(\"id\"\) ON DELETE CASCADE" -- --schema "$db"
@@ -41,7 +53,7 @@ check "rows: unknown table"          1 "no such table" -- --rows nope "$db"
 # The raw walks: the map, the freelist (the add freed the old versions),
 # one chain, the picture and the graph.
 schema_l=$("$rdump" --map "$db" | awk '$3 == "schema" { print $1; exit }')
-nfree=$("$rdump" "$db" | sed -n 's/.*in use; \([0-9]*\) free blocks/\1/p')
+nfree=$("$rdump" "$db" | sed -n 's/^  free  *\([0-9]*\)$/\1/p')
 check "map: the schema chain is mapped" 0 "^${schema_l:-x} +[0-9]+ +schema +${schema_l:-x} +ok$" -- --map "$db"
 check "freelist: its count"            0 "^\(txn [0-9]+: $nfree free blocks\)$" -- --freelist "$db"
 check "chain: the schema chain"        0 "^[0-9]+ +schema +${schema_l:-x} +${schema_l:-x} .* ok$" -- --chain "${schema_l:-1}" "$db"
@@ -62,7 +74,8 @@ if [ "$nodes" -eq "$mapped" ] && [ "$mapped" -gt 0 ]; then passed=$((passed + 1)
 else failed=$((failed + 1)); echo "FAIL: dot: $nodes nodes for $mapped mapped blocks"; fi
 
 # --json: every view is valid JSON (sqlite3's json_valid judges).
-for view in "" --blocks --map --freelist "--chain ${schema_l:-1}" --check --schema "--rows tasks"; do
+for view in "" --blocks --map --freelist "--chain ${schema_l:-1}" --check --schema "--rows tasks" \
+            --indexes --space; do
     # shellcheck disable=SC2086
     "$rdump" --json $view "$db" > "$dir/view.json"
     v=$(sqlite3 :memory: "SELECT json_valid(CAST(readfile('$dir/view.json') AS TEXT));")
@@ -81,14 +94,17 @@ else
     failed=$((failed + 1)); echo "FAIL: sql: sqlite3 refused it:"; sed 's/^/    /' "$dir/sql.err"
 fi
 
-# A damaged block: the summary still shows what it can, --check names it.
+# A damaged block of a table: the summary still shows what it can and
+# names it, --check names it.
 cp "$db" "$dir/bad.rdb"
-victim=$("$rdump" --blocks "$db" | awk '$2 == "btree" && $NF == "ok" { print $1; exit }')
+victim=$("$rdump" --map "$db" | awk '$3 == "btree" && $NF == "ok" { print $2; exit }')
 if [ -z "$victim" ]; then
     failed=$((failed + 1)); echo "FAIL: damaged: no live B+tree block to damage"; victim=3
 fi
 printf 'XXXXXXXX' | dd of="$dir/bad.rdb" bs=1 seek=$((4096 * victim + 100)) conv=notrunc 2> /dev/null
-check "damaged: summary still works"  0 "root slot 0" -- "$dir/bad.rdb"
+check "damaged: summary still works"  1 "root slot 0" -- "$dir/bad.rdb"
+check "damaged: summary names it"     1 "^  [a-z]+ +block $victim: checksum mismatch$" -- "$dir/bad.rdb"
+check "damaged: the rest is shown"    1 "^  projects +3 +2 " -- "$dir/bad.rdb"
 check "damaged: blocks view names it" 0 "^$victim +.*checksum" -- --blocks "$dir/bad.rdb"
 check "damaged: check reports it"     1 "checksum mismatch" -- --check "$dir/bad.rdb"
 # Damage to a block of the newest commit looks like a torn commit: opening

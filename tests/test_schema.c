@@ -74,7 +74,8 @@ static void btree_run(uint32_t bs, long steps, uint64_t seed)
 {
     rl__blk_db *db = new_db("bt.rdb", bs);
     rl__blk_txn *t;
-    uint64_t universe = (uint64_t)steps, nodes, entries, live = 0;
+    uint64_t universe = (uint64_t)steps, live = 0;
+    rl__bt_space sp;
     kv *model = calloc(universe, sizeof *model);
     uint64_t root, rs = seed;
     uint32_t vmax = bs >= 4096 ? 200 : 60;
@@ -139,10 +140,11 @@ static void btree_run(uint32_t bs, long steps, uint64_t seed)
         rl__bt_iter_close(&it);
         assert_int_equal(seen, live);
     }
-    assert_int_equal(rl__bt_stats(t, root, &nodes, &entries), RL_OK);
-    assert_int_equal(entries, live);
+    assert_int_equal(rl__bt_stats(t, root, &sp), RL_OK);
+    assert_int_equal(sp.entries, live);
+    assert_true(sp.leaves < sp.nodes && sp.used < sp.capacity && sp.leaf_used < sp.used);
     print_message("B+tree, %u-byte blocks: %llu keys in %llu nodes\n", bs,
-                  (unsigned long long)live, (unsigned long long)nodes);
+                  (unsigned long long)live, (unsigned long long)sp.nodes);
     assert_int_equal(rl__bt_free(t, root), RL_OK);
     assert_int_equal(rl__blk_commit(t), RL_OK);
     rl__blk_close(db);
@@ -160,7 +162,8 @@ static void test_btree_sequential(void **state)
 {
     rl__blk_db *db = new_db("btseq.rdb", 512);
     rl__blk_txn *t;
-    uint64_t root, nodes, entries, n = (uint64_t)tu_scale(20000), leaves;
+    uint64_t root, nodes, n = (uint64_t)tu_scale(20000), leaves;
+    rl__bt_space sp;
     uint8_t key[RL__ID_KEY_MAX], val[8] = "payload";
     size_t kn;
     (void)state;
@@ -170,8 +173,9 @@ static void test_btree_sequential(void **state)
         kn = rl__id_key((int64_t)k, key);
         assert_int_equal(rl__bt_put(t, root, key, kn, val, 8, 0), RL_OK);
     }
-    assert_int_equal(rl__bt_stats(t, root, &nodes, &entries), RL_OK);
-    assert_int_equal(entries, n);
+    assert_int_equal(rl__bt_stats(t, root, &sp), RL_OK);
+    assert_int_equal(sp.entries, n);
+    nodes = sp.nodes;
     /* A cell is 1 + 1 + 3 + 8 bytes plus a 2-byte slot for these ids: 15
      * per cell, and (472 - 8) / 15 = 30 per 512-byte leaf; ascending keys
      * fill them. */
@@ -187,6 +191,7 @@ static void test_btree_sequential(void **state)
     assert_int_equal(rl__bt_get(t, root, key, kn, NULL, NULL), RL_NOTFOUND);
     kn = rl__id_key(0, key);
     assert_int_equal(rl__bt_get(t, root, key, kn, NULL, NULL), RL_NOTFOUND);
+    assert_int_equal(rl__bt_full_leaves(512 - 40, &sp), leaves); /* rebuilt as it is */
     /* Seek lands on the first key >= the one asked for. */
     {
         rl__bt_iter it;
@@ -199,6 +204,23 @@ static void test_btree_sequential(void **state)
         assert_int_equal(rl__key_id(k, kfound, &id), RL_OK);
         assert_int_equal(id, 100);
         rl__bt_iter_close(&it);
+    }
+    /* Damage: the root names its first child as every child. A walk that
+     * followed it would visit that subtree once per cell (and fanout^depth
+     * times if every level did so); the leaf chain stops it at once. */
+    {
+        rl__blk_ref ref;
+        uint64_t first;
+        assert_int_equal(rl__blk_block_get(t, root, 1, &ref), RL_OK);
+        assert_int_equal(ref.data[0], 2); /* interior */
+        first = ref.next;
+        for (uint32_t i = 0; i < rl__get16(ref.data + 2); i++) {
+            size_t off = rl__get16(ref.data + 8 + 2 * i);
+            rl__put64(ref.wdata + off + 1 + ref.data[off], first); /* 1-byte key length */
+        }
+        rl__blk_block_put(&ref);
+        assert_int_equal(rl__bt_stats(t, root, &sp), RL_CORRUPT);
+        assert_non_null(strstr(rl__blk_txn_err(t)->msg, "leaf chain"));
     }
     rl__blk_rollback(t);
     rl__blk_close(db);

@@ -9,6 +9,10 @@
 **   rdump --chain L FILE        one chain (or B+tree leaf level) link by link
 **   rdump --check FILE          the integrity walk (rl_check); exit 1 on problems
 **   rdump --schema FILE         tables, columns, keys and indexes
+**   rdump --indexes FILE        each index: columns, keys, blocks, depth, fill
+**   rdump --space FILE          every table and index: blocks, bytes used and
+**                               free, what vacuum would give back
+**                               (--tombstones: the same)
 **   rdump --rows TABLE [--limit N] FILE
 **                               a table's rows, as a readable table
 **   rdump --sql FILE            schema and rows as SQL that sqlite3 loads
@@ -265,22 +269,6 @@ static int sql_one(rl_txn *t, const char *name, void *arg)
     return rc == RL_DONE ? RL_OK : rc;
 }
 
-static int count_one(rl_txn *t, const char *name, void *arg)
-{
-    uint64_t n = 0;
-    int rc = rl_count(t, name, &n);
-    if (rc != RL_OK)
-        return rc;
-    if (json) {
-        json_sep(arg);
-        printf("{\"name\": ");
-        rdump_json_str(stdout, name, strlen(name));
-        printf(", \"rows\": %llu}", (unsigned long long)n);
-    } else
-        printf("  %-20s %llu rows\n", name, (unsigned long long)n);
-    return RL_OK;
-}
-
 /* --check: rl_check's report, one problem per line; "note:" lines are not
  * problems. Returns 1 if problems were found. */
 static int check_view(rl_txn *t)
@@ -309,7 +297,8 @@ static int usage(FILE *out)
     fprintf(out,
             "usage: rdump [--json] [VIEW] FILE\n"
             "views: (none: summary) --blocks --map --freelist --chain LOGICAL --check\n"
-            "       --schema --rows TABLE [--limit N] --sql --svg OUT.svg --dot\n"
+            "       --schema --indexes --space (--tombstones) --rows TABLE [--limit N]\n"
+            "       --sql --svg OUT.svg --dot\n"
             "see docs/rdump.md; exit 0 fine, 1 problems found, 2 usage error or unreadable "
             "file\n");
     return out == stdout ? 0 : 2;
@@ -319,14 +308,15 @@ typedef struct args {
     const char *mode, *file, *table, *svg;
     long limit;
     uint64_t chain;
-    int passed_over; /* rl_open chose the older root slot */
+    int passed_over;    /* rl_open chose the older root slot */
+    rdump_space *space; /* summary, --indexes, --space: every tree's space */
 } args;
 
 /* 0 on success, else the exit status. */
 static int parse_args(int argc, char **argv, args *a)
 {
-    static const char *const plain[] = {"blocks", "map", "freelist", "check",
-                                        "schema", "sql", "dot"};
+    static const char *const plain[] = {"blocks", "map",     "freelist", "check", "schema",
+                                        "sql",    "dot",     "indexes",  "space"};
     memset(a, 0, sizeof *a);
     a->mode = "summary";
     a->limit = -1;
@@ -342,6 +332,8 @@ static int parse_args(int argc, char **argv, args *a)
             return usage(stdout) + 100;
         if (!strcmp(arg, "--json"))
             json = 1;
+        else if (!strcmp(arg, "--tombstones"))
+            a->mode = "space"; /* no tombstones: the space deletes leave */
         else if (!strcmp(arg, "--rows") && val)
             a->mode = "rows", a->table = argv[++i];
         else if (!strcmp(arg, "--svg") && val)
@@ -405,11 +397,16 @@ static int api_view(rl_db *db, const args *a)
                    a->passed_over ? "  (the newer slot is passed over: see --check)" : "");
         rl_rollback(t);
         t = NULL;
-        printf(json ? ",\n  \"tables\": [" : "tables\n");
-        rc = each_table(db, count_one, &first);
         if (json)
-            printf("%s]\n}\n", first ? "" : "\n");
-    } else if (rc == RL_OK && !strcmp(m, "check"))
+            printf(",\n  \"tables\": [");
+        problems = rdump_space_tables(a->space, stdout, json);
+        if (json)
+            printf("]\n}\n");
+    } else if (rc == RL_OK && !strcmp(m, "indexes"))
+        problems = rdump_space_indexes(a->space, stdout, json);
+    else if (rc == RL_OK && !strcmp(m, "space"))
+        problems = rdump_space_all(a->space, stdout, json);
+    else if (rc == RL_OK && !strcmp(m, "check"))
         problems = check_view(t);
     else if (rc == RL_OK && !strcmp(m, "rows"))
         rc = rows_one(t, a->table, a->limit);
@@ -447,7 +444,8 @@ int main(int argc, char **argv)
     if (status)
         return status == 100 ? 0 : status;
     raw = strcmp(a.mode, "summary") && strcmp(a.mode, "check") && strcmp(a.mode, "schema") &&
-          strcmp(a.mode, "rows") && strcmp(a.mode, "sql");
+          strcmp(a.mode, "rows") && strcmp(a.mode, "sql") && strcmp(a.mode, "indexes") &&
+          strcmp(a.mode, "space");
     if (!(f = fopen(a.file, "rb")) || !rdump_load(&im, f, stdout, json)) {
         fprintf(stderr, "rdump: cannot read %s\n", a.file);
         if (f)
@@ -461,6 +459,15 @@ int main(int argc, char **argv)
             rdump_walk_txn(&im, rl_txn_id(t)); /* walk what the library reads */
         a.passed_over = im.walk != im.newest;
         rl_rollback(t);
+        if (!strcmp(a.mode, "summary") || !strcmp(a.mode, "indexes") || !strcmp(a.mode, "space")) {
+            if (!(a.space = rdump_space_load(db))) {
+                fprintf(stderr, "rdump: %s\n", rl_errmsg(db));
+                rl_close(db);
+                fclose(f);
+                return 2;
+            }
+            rdump_space_roles(a.space, &im);
+        }
     }
     if (!strcmp(a.mode, "summary"))
         status = rdump_summary(&im);
@@ -482,6 +489,7 @@ int main(int argc, char **argv)
     }
     if (!raw)
         status = api_view(db, &a) || (!strcmp(a.mode, "summary") ? 0 : status);
+    rdump_space_free(a.space);
     rl_close(db);
     return status;
 }

@@ -18,6 +18,14 @@
 
 #define MAX_MAP_DEPTH 16
 
+/* What a block is in the walked commit (block_states). */
+#define BLOCK_UNUSED 0   /* neither reachable nor free: an unfinished commit's */
+#define BLOCK_FREE 1     /* listed in the freelist */
+#define BLOCK_FREELIST 2 /* holds the freelist */
+#define BLOCK_LIVE 3     /* a map node, or a mapped block */
+
+static int freelist_each(image *im, int print, uint8_t *state);
+
 const char *rdump_type_name(unsigned t);
 const char *rdump_type_name(unsigned t)
 {
@@ -148,6 +156,7 @@ typedef struct map_walk {
     int damaged;
     map_fn fn;
     void *arg;
+    uint8_t *mark; /* if set: BLOCK_LIVE for every map node met */
 } map_walk;
 
 static void map_damage(map_walk *w, const char *msg)
@@ -178,6 +187,8 @@ static void map_node(map_walk *w, uint64_t phys, uint32_t level, uint64_t first,
         return;
     }
     w->nodes++;
+    if (w->mark)
+        w->mark[phys] = BLOCK_LIVE;
     entries = malloc(w->fanout * sizeof *entries);
     if (!entries)
         return;
@@ -212,9 +223,10 @@ static int top_span(const rl__blk_root *r, uint64_t fanout, uint64_t *span)
     return 1;
 }
 
-/* Call fn for every mapped logical number of the walked slot, in order.
- * Returns 1 if the map is damaged. */
-static int map_each(image *im, map_fn fn, void *arg, uint64_t *free_logicals)
+/* Call fn for every mapped logical number of the walked slot, in order;
+ * with mark, also mark every map node BLOCK_LIVE in it. Returns 1 if the
+ * map is damaged. */
+static int map_walk_all(image *im, map_fn fn, void *arg, uint64_t *free_logicals, uint8_t *mark)
 {
     const rl__blk_root *r;
     map_walk w;
@@ -227,6 +239,7 @@ static int map_each(image *im, map_fn fn, void *arg, uint64_t *free_logicals)
     w.fanout = (block_size(im) - RL__HDR_SIZE) / 8;
     w.fn = fn;
     w.arg = arg;
+    w.mark = mark;
     if (r->map_root == 0)
         return 0;
     if (!top_span(r, w.fanout, &span)) {
@@ -240,6 +253,11 @@ static int map_each(image *im, map_fn fn, void *arg, uint64_t *free_logicals)
     if (free_logicals)
         *free_logicals = w.free_logicals;
     return w.damaged;
+}
+
+static int map_each(image *im, map_fn fn, void *arg, uint64_t *free_logicals)
+{
+    return map_walk_all(im, fn, arg, free_logicals, NULL);
 }
 
 /* The physical block of logical (0 if unmapped or the map is damaged). */
@@ -337,11 +355,113 @@ static void slot_summary(image *im, int i)
         fprintf(im->out, "root slot %d      invalid: %s\n", i, im->slot_why[i]);
 }
 
+static void mark_live(image *im, uint64_t logical, uint64_t phys, void *state)
+{
+    (void)logical;
+    if (phys < file_blocks(im))
+        ((uint8_t *)state)[phys] = BLOCK_LIVE;
+}
+
+/* Each block's BLOCK_* state in the walked commit (malloc'd), or NULL if
+ * no slot is walked or memory is short. *damaged: the walk met damage. */
+static uint8_t *block_states(image *im, int *damaged)
+{
+    uint8_t *state;
+    if (im->walk < 0 || !(state = calloc(file_blocks(im) + 1, 1)))
+        return NULL;
+    *damaged = map_walk_all(im, mark_live, state, NULL, state);
+    *damaged |= freelist_each(im, 0, state);
+    return state;
+}
+
+/* Blocks counted by state and, in use, by type. */
+typedef struct census {
+    uint64_t types[256], free, freelist, unused, bad_live, bad_other, used_bytes, live;
+    int walked; /* 0: no commit to walk, every block counted by its header */
+} census;
+
+static void take_census(image *im, census *c)
+{
+    int damaged = 0;
+    uint8_t *state = block_states(im, &damaged), *buf = malloc(block_size(im));
+    memset(c, 0, sizeof *c);
+    c->walked = state != NULL;
+    for (uint64_t b = first_block(im); buf && b < file_blocks(im); b++) {
+        rl__blk_bhdr h;
+        int st = state ? state[b] : BLOCK_LIVE, ok;
+        if (st == BLOCK_FREE || st == BLOCK_UNUSED) {
+            *(st == BLOCK_FREE ? &c->free : &c->unused) += 1;
+            continue;
+        }
+        ok = read_block(im, b, buf, &h, NULL);
+        if (!ok) {
+            *(state ? &c->bad_live : &c->bad_other) += 1;
+            continue;
+        }
+        c->types[h.type]++;
+        c->live++;
+        c->used_bytes += h.used;
+    }
+    free(buf);
+    free(state);
+}
+
+static void census_json(image *im, const census *c)
+{
+    FILE *o = im->out;
+    fprintf(o, "  ],\n  \"blocks\": %llu,\n  \"root_area\": %llu,\n  \"walked\": %s,\n"
+               "  \"in_use\": {",
+            (unsigned long long)file_blocks(im), (unsigned long long)first_block(im),
+            c->walked ? "true" : "false");
+    for (int t = 0, n = 0; t < 256; t++)
+        if (c->types[t])
+            fprintf(o, "%s\"%s\": %llu", n++ ? ", " : "", rdump_type_name((unsigned)t),
+                    (unsigned long long)c->types[t]);
+    fprintf(o, "},\n  \"free\": %llu,\n  \"not_in_use\": %llu,\n  \"unreadable\": %llu",
+            (unsigned long long)c->free, (unsigned long long)c->unused,
+            (unsigned long long)(c->bad_live + c->bad_other));
+    if (im->roles_known)
+        fprintf(o, ",\n  \"btree_tables\": %llu,\n  \"btree_indexes\": %llu",
+                (unsigned long long)im->btree_tables, (unsigned long long)im->btree_indexes);
+    fprintf(o, ",\n  \"payload_in_use\": %.4f",
+            c->live ? (double)c->used_bytes / (double)(c->live * (block_size(im) - RL__HDR_SIZE))
+                    : 0.0);
+}
+
+static void census_text(image *im, const census *c)
+{
+    FILE *o = im->out;
+    fprintf(o, "blocks           %llu (root area %llu)\n", (unsigned long long)file_blocks(im),
+            (unsigned long long)first_block(im));
+    fprintf(o, "  %-14s %llu%s\n", "in use", (unsigned long long)(c->live + c->bad_live),
+            c->walked ? "" : " (no root slot to walk: every block, by its header)");
+    for (int t = 0; t < 256; t++) {
+        if (!c->types[t])
+            continue;
+        fprintf(o, "    %-12s %llu", rdump_type_name((unsigned)t), (unsigned long long)c->types[t]);
+        if (t == RL__BLK_TYPE_USER + 4 && im->roles_known)
+            fprintf(o, " (tables %llu, indexes %llu)", (unsigned long long)im->btree_tables,
+                    (unsigned long long)im->btree_indexes);
+        fprintf(o, "\n");
+    }
+    if (c->bad_live || c->bad_other)
+        fprintf(o, "    %-12s %llu (damage: see --check)\n", "unreadable",
+                (unsigned long long)(c->bad_live + c->bad_other));
+    if (c->walked) {
+        fprintf(o, "  %-14s %llu\n", "free", (unsigned long long)c->free);
+        if (c->unused)
+            fprintf(o, "  %-14s %llu (written by a commit that did not finish)\n",
+                    "not in use", (unsigned long long)c->unused);
+    }
+    if (c->live)
+        fprintf(o, "space            %.1f%% of the payload of blocks in use is used\n",
+                100.0 * (double)c->used_bytes /
+                    (double)(c->live * (block_size(im) - RL__HDR_SIZE)));
+}
+
 int rdump_summary(image *im)
 {
-    uint64_t counts[256] = {0}, bad = 0, used = 0, nblocks;
-    uint8_t *buf;
-    double space = 0;
+    census c;
     FILE *o = im->out;
     if (im->json)
         fprintf(o, "{\n  \"file_size\": %llu,\n  \"header_ok\": %s", (unsigned long long)im->size,
@@ -356,7 +476,6 @@ int rdump_summary(image *im)
             fprintf(o, "header           %s\n", im->header_why);
         return 1;
     }
-    nblocks = file_blocks(im);
     if (im->json)
         fprintf(o, ",\n  \"format_version\": %u,\n  \"block_size\": %u,\n  \"slots\": [\n",
                 im->h.version, im->h.block_size);
@@ -365,43 +484,11 @@ int rdump_summary(image *im)
                 im->h.block_size);
     slot_summary(im, 0);
     slot_summary(im, 1);
-    buf = malloc(block_size(im));
-    for (uint64_t b = first_block(im); buf && b < nblocks; b++) {
-        rl__blk_bhdr h;
-        if (!read_block(im, b, buf, &h, NULL)) {
-            bad++;
-            continue;
-        }
-        counts[h.type]++;
-        used += h.used;
-    }
-    free(buf);
-    if (nblocks > first_block(im))
-        space = (double)used / (double)((nblocks - first_block(im)) *
-                                        (block_size(im) - RL__HDR_SIZE));
-    if (im->json) {
-        fprintf(o, "  ],\n  \"blocks\": %llu,\n  \"root_area\": %llu,\n  \"types\": {",
-                (unsigned long long)nblocks, (unsigned long long)first_block(im));
-        for (int t = 0, n = 0; t < 256; t++)
-            if (counts[t])
-                fprintf(o, "%s\"%s\": %llu", n++ ? ", " : "", rdump_type_name((unsigned)t),
-                        (unsigned long long)counts[t]);
-        fprintf(o, "},\n  \"unreadable\": %llu,\n  \"payload_in_use\": %.4f",
-                (unsigned long long)bad, space);
-        return 0;
-    }
-    fprintf(o, "blocks           %llu (root area %llu)\n", (unsigned long long)nblocks,
-            (unsigned long long)first_block(im));
-    for (int t = 0; t < 256; t++)
-        if (counts[t])
-            fprintf(o, "  %-14s %llu\n", rdump_type_name((unsigned)t),
-                    (unsigned long long)counts[t]);
-    if (bad)
-        fprintf(o, "  %-14s %llu (free space, or damage: see --check)\n", "unreadable",
-                (unsigned long long)bad);
-    if (im->walk >= 0)
-        fprintf(o, "space            %.1f%% of block payloads in use; %llu free blocks\n",
-                100.0 * space, (unsigned long long)im->slot[im->walk].free_count);
+    take_census(im, &c);
+    if (im->json)
+        census_json(im, &c);
+    else
+        census_text(im, &c);
     return 0;
 }
 
@@ -476,7 +563,9 @@ int rdump_map(image *im)
 
 /* Follow the freelist of the walked slot; fn (if not NULL) gets each free
  * block. Prints when print is set. Returns 1 on damage. */
-static int freelist_each(image *im, int print, uint8_t *is_free)
+/* Walk (and print) the freelist; with state, mark its blocks and the
+ * blocks it lists. Returns 1 if the list is damaged. */
+static int freelist_each(image *im, int print, uint8_t *state)
 {
     const rl__blk_root *r;
     uint8_t *buf;
@@ -500,13 +589,13 @@ static int freelist_each(image *im, int print, uint8_t *is_free)
             damaged = 1;
             break;
         }
-        if (is_free && phys < file_blocks(im))
-            is_free[phys] = 2; /* holds the list itself */
+        if (state && phys < file_blocks(im))
+            state[phys] = BLOCK_FREELIST;
         for (uint32_t i = 0; i < h.used / 16; i++, entries++) {
             uint64_t b = rl__get64(buf + RL__HDR_SIZE + 16 * i);
             uint64_t by = rl__get64(buf + RL__HDR_SIZE + 16 * i + 8);
-            if (is_free && b < file_blocks(im))
-                is_free[b] = 1;
+            if (state && b < file_blocks(im))
+                state[b] = BLOCK_FREE;
             if (print && im->json) {
                 fprintf(im->out, "%s\n  {\"block\": %llu, \"freed_by\": %llu, \"in\": %llu}",
                         first ? "" : ",", (unsigned long long)b, (unsigned long long)by,
@@ -633,7 +722,7 @@ int rdump_svg(image *im, FILE *svg)
         if (b < first_block(im)) {
             snprintf(fill, sizeof fill, "#000");
             snprintf(title, sizeof title, "block %llu: root area", (unsigned long long)b);
-        } else if (is_free[b] == 1) {
+        } else if (is_free[b] == BLOCK_FREE) {
             snprintf(fill, sizeof fill, "#e5e5e5");
             snprintf(title, sizeof title, "block %llu: free", (unsigned long long)b);
         } else if (!ok) {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "blocks/blk_int.h"
+#include "relatable.h"
 
 typedef struct image {
     FILE *f;   /* the file, read with fseeko/fread (or fmemopen when fuzzing) */
@@ -27,6 +28,8 @@ typedef struct image {
     char slot_why[2][256];
     int newest; /* the valid slot with the higher txn; -1: none */
     int walk;   /* the slot the map/freelist/chain views walk; -1: none */
+    int roles_known; /* the next two were counted (through the API) */
+    uint64_t btree_tables, btree_indexes; /* B+tree nodes of tables, of indexes */
 } image;
 
 /* Read the header and both slots of f (not closed here); 0 if f is unusable. */
@@ -43,6 +46,19 @@ int rdump_freelist(image *im);
 int rdump_chain(image *im, uint64_t logical);
 int rdump_svg(image *im, FILE *svg);
 int rdump_dot(image *im);
+
+/* Space views (space.c), through rl_space_of: every table and index. */
+typedef struct rdump_space rdump_space;
+/* NULL if db cannot be read or memory is short. */
+rdump_space *rdump_space_load(rl_db *db);
+void rdump_space_free(rdump_space *s);
+/* Set im's B+tree split (tables, indexes) for the summary. */
+void rdump_space_roles(const rdump_space *s, image *im);
+/* The summary's table lines (JSON: the list's items); --indexes; --space.
+ * Each returns 1 if a tree could not be walked. */
+int rdump_space_tables(const rdump_space *s, FILE *out, int json);
+int rdump_space_indexes(const rdump_space *s, FILE *out, int json);
+int rdump_space_all(const rdump_space *s, FILE *out, int json);
 
 /* JSON helpers. */
 void rdump_json_str(FILE *out, const char *s, size_t n);
