@@ -176,6 +176,8 @@ static int has_substring(const rl_value *v, const rl_value *pat, int fold)
     size_t hn = v->v.b.n, pn = pat->v.b.n;
     if (pn == 0)
         return 1;
+    if (!fold)
+        return hn >= pn && memmem(h, hn, p, pn) != NULL;
     for (size_t i = 0; i + pn <= hn; i++) {
         size_t k = 0;
         while (k < pn && (fold ? ascii_lower(h[i + k]) == ascii_lower(p[k]) : h[i + k] == p[k]))
@@ -192,11 +194,13 @@ static int eval(const rl_cond *c, const rl_value *row)
     int x, y, cmp;
     switch (c->kind) {
     case RL__Q_AND:
-        x = eval(c->a, row);
+        if ((x = eval(c->a, row)) == T_FALSE)
+            return T_FALSE;
         y = eval(c->b, row);
         return x == T_FALSE || y == T_FALSE ? T_FALSE : (x == T_TRUE && y == T_TRUE ? T_TRUE : T_UNKNOWN);
     case RL__Q_OR:
-        x = eval(c->a, row);
+        if ((x = eval(c->a, row)) == T_TRUE)
+            return T_TRUE;
         y = eval(c->b, row);
         return x == T_TRUE || y == T_TRUE ? T_TRUE : (x == T_FALSE && y == T_FALSE ? T_FALSE : T_UNKNOWN);
     case RL__Q_NOT:
@@ -534,10 +538,10 @@ static int next_match(rl__query *q)
                     return rc;
                 q->sc_open = 1;
             }
-            rc = rl__scan_next(&q->sc);
+            rc = rl__scan_next(&q->sc); /* the leaf stays pinned until the next step */
             if (rc == RL_OK)
-                rc = rl__tbl_row_from_record(q->s, q->table, q->sc.id, q->sc.rec, q->sc.n,
-                                             q->sc.chained, &q->full);
+                rc = rl__tbl_row_borrow(q->s, q->table, q->sc.id, q->sc.rec, q->sc.n,
+                                        q->sc.chained, &q->full);
         } else {
             if (q->plan == PLAN_ID) {
                 if (q->ki >= q->nkeys)
@@ -605,6 +609,8 @@ static int sort_all(rl__query *q, const int *ocols)
     if (!q->sorted)
         return RL__FAIL(q->s->err, RL_NOMEM, "no memory to sort");
     while ((rc = next_match(q)) == RL_OK) {
+        if (rl__row_own(&q->full) != RL_OK)
+            return RL__FAIL(q->s->err, RL_NOMEM, "no memory to sort");
         if (q->nsorted == cap) {
             rl_row *grown = realloc(q->sorted, 2 * cap * sizeof *grown);
             if (!grown)
@@ -753,6 +759,8 @@ int rl__q_next(rl__query *q, rl_row *row)
             src = &q->sorted[q->pos++];
         } else {
             rc = next_match(q);
+            if (rc == RL_OK && rl__row_own(&q->full) != RL_OK) /* the row outlives the step */
+                rc = RL__FAIL(q->s->err, RL_NOMEM, "no memory for a row");
             if (rc != RL_OK)
                 return rc;
             src = &q->full;
@@ -775,6 +783,11 @@ int rl__q_count(rl__query *q, uint64_t *n)
     if (q->covered && !q->sorted && !q->limited && q->skip == 0) {
         int64_t id;
         while ((rc = index_next(q, &id)) == RL_OK) /* the keys say it all */
+            (*n)++;
+        return rc == RL_DONE ? RL_OK : rc;
+    }
+    if (!q->sorted && !q->limited && q->skip == 0) {
+        while ((rc = next_match(q)) == RL_OK) /* no row leaves: nothing to copy */
             (*n)++;
         return rc == RL_DONE ? RL_OK : rc;
     }

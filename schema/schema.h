@@ -235,6 +235,12 @@ int rl__tbl_space(rl__stx *s, int table, int index, rl_space *out);
  * head); large values are read from their chains. */
 int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *rec, size_t n,
                             int chained, rl_row *row);
+/* The same, but inline TEXT, CHAR and BLOB values point into rec, which
+ * must outlive the row's use (a scan's leaf, until its next step). */
+int rl__tbl_row_borrow(rl__stx *s, int table, int64_t id, const uint8_t *rec, size_t n,
+                       int chained, rl_row *row);
+/* Copy every value that points outside the row into its buffer. */
+int rl__row_own(rl_row *row);
 void rl__row_clear(rl_row *row);
 
 /* ---- secondary indexes (index.c) ------------------------------------------------- */

@@ -290,8 +290,13 @@ static int row_chain(rl__stx *s, rl_row *row, const rl__field *f, size_t *at)
 
 #define STACK_COLS 64 /* decode scratch for up to this many columns lives on the stack */
 
-int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
-                            int chained, rl_row *row)
+#define BORROWED SIZE_MAX /* at[c] of a value that points into the record */
+
+/* Decode a stored record into row; with borrow, inline TEXT, CHAR and
+ * BLOB values point into v instead of being copied (not for a record that
+ * lives in a chain: its bytes are a temporary copy). */
+static int decode_row(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
+                      int chained, rl_row *row, int borrow)
 {
     const rl__table *tb = tbl_of(s, table);
     rl__field fs[STACK_COLS];
@@ -319,7 +324,11 @@ int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *v,
             vals[c].v.i = f[c].i;
         else if (f[c].type == RL_TREAL)
             vals[c].v.r = f[c].r;
-        else if (f[c].type != RL_TNULL) {
+        else if (f[c].type != RL_TNULL && borrow && !chained && !f[c].chain) {
+            vals[c].v.b.n = (size_t)f[c].n;
+            vals[c].v.b.p = f[c].p;
+            at[c] = BORROWED;
+        } else if (f[c].type != RL_TNULL) {
             vals[c].v.b.n = (size_t)f[c].n;
             rc = f[c].chain ? row_chain(s, row, &f[c], &at[c])
                             : row_bytes(row, f[c].p, (size_t)f[c].n, &at[c]);
@@ -328,7 +337,7 @@ int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *v,
         }
     }
     for (int c = 1; c < tb->ncols && rc == RL_OK; c++) /* the buffer has stopped moving */
-        if (vals[c].type >= RL_TCHAR)
+        if (vals[c].type >= RL_TCHAR && at[c] != BORROWED)
             vals[c].v.b.p = row->buf.p + at[c];
     if (!small) {
         free(f);
@@ -346,6 +355,50 @@ int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *v,
     row->ncols = tb->ncols;
     row->table = table;
     return RL_OK;
+}
+
+int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
+                            int chained, rl_row *row)
+{
+    return decode_row(s, table, id, v, vn, chained, row, 0);
+}
+
+int rl__tbl_row_borrow(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
+                       int chained, rl_row *row)
+{
+    return decode_row(s, table, id, v, vn, chained, row, 1);
+}
+
+/* Does value v point into the first n bytes of the row's own buffer? */
+static int in_buf(const rl_row *row, const rl_value *v, size_t n)
+{
+    uintptr_t p = (uintptr_t)v->v.b.p, b = (uintptr_t)row->buf.p;
+    return row->buf.p && p >= b && p < b + n;
+}
+
+int rl__row_own(rl_row *row)
+{
+    size_t owned = row->buf.n, *at;
+    int need = 0, rc = RL_OK;
+    for (int c = 0; c < row->ncols; c++)
+        need |= row->vals[c].type >= RL_TCHAR && !in_buf(row, &row->vals[c], owned);
+    if (!need)
+        return RL_OK;
+    if (!(at = malloc((size_t)row->ncols * sizeof *at)))
+        return RL_NOMEM;
+    for (int c = 0; c < row->ncols && rc == RL_OK; c++) {
+        const rl_value *v = &row->vals[c];
+        at[c] = BORROWED;
+        if (v->type >= RL_TCHAR && in_buf(row, v, owned))
+            at[c] = (size_t)((uintptr_t)v->v.b.p - (uintptr_t)row->buf.p);
+        else if (v->type >= RL_TCHAR)
+            rc = row_bytes(row, v->v.b.p, v->v.b.n, &at[c]);
+    }
+    for (int c = 0; c < row->ncols && rc == RL_OK; c++) /* the buffer has stopped moving */
+        if (at[c] != BORROWED)
+            row->vals[c].v.b.p = row->buf.p + at[c];
+    free(at);
+    return rc;
 }
 
 /* The cell of id into val and *chained; RL_NOTFOUND (with a message) if none. */

@@ -334,6 +334,49 @@ static void test_random_queries(void **state)
     OK(db, rl_close(db));
 }
 
+/* A query's row stays as it was until the next step, even when the same
+ * transaction rewrites the leaf it came from in between (scans read rows
+ * in place and copy only the rows they hand out). */
+static void test_row_outlives_changes(void **state)
+{
+    rl_db *db;
+    rl_txn *t;
+    rl_query q;
+    rl_cursor *cur;
+    const rl_row *row;
+    rl_cond *c;
+    uint64_t n;
+    (void)state;
+    unlink(tu_path("outlive.rdb"));
+    OK(NULL, rl_open(tu_path("outlive.rdb"), NULL, &db));
+    OK(db, rl_begin(db, RL_WRITE, &t));
+    OK(db, rl_create_table(t, "items", cols, 5));
+    for (int i = 0; i < 20; i++)
+        OK(db, rl_insert(t, "items",
+                         (rl_value[]){rl_null(), rl_int(i), rl_real(i), rl_text("original text"),
+                                      rl_int(i), rl_text("chars")},
+                         6, NULL));
+    memset(&q, 0, sizeof q);
+    q.table = "items";
+    q.where = c = rl_contains("c", "orig"); /* a scan */
+    OK(db, rl_query_open(t, &q, &cur));
+    OK(db, rl_cursor_next(cur, &row));
+    for (int64_t id = 1; id <= 20; id++) /* same leaf, rewritten in place */
+        OK(db, rl_update(t, "items", id,
+                         (rl_value[]){rl_null(), rl_int(0), rl_real(0), rl_text("CHANGED changed"),
+                                      rl_int(0), rl_text("other")},
+                         6));
+    assert_int_equal(rl_row_int(row, 0), 1);
+    assert_string_equal(rl_row_bytes(row, 3, NULL), "original text"); /* NUL-terminated */
+    assert_string_equal(rl_row_bytes(row, 5, NULL), "chars");
+    rl_cursor_close(cur);
+    OK(db, rl_query_count(t, &q, &n)); /* counts read in place */
+    assert_int_equal(n, 0);
+    rl_cond_free(c);
+    rl_rollback(t);
+    OK(db, rl_close(db));
+}
+
 static void test_explain_and_errors(void **state)
 {
     rl_db *db;
@@ -544,6 +587,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_queries),
+        cmocka_unit_test(test_row_outlives_changes),
         cmocka_unit_test(test_explain_and_errors),
         cmocka_unit_test(test_joins),
     };
