@@ -514,15 +514,31 @@ static int grow_root(rl__blk_txn *t, uint64_t root, const cell *sep)
 }
 
 /* Remove key from its leaf if there; *found says whether it was. */
-static int remove_key(rl__blk_txn *t, uint64_t leaf, const uint8_t *k, size_t kn, int *found)
+/* Remove key from leaf (*found = 0 if absent), copying its value into val
+ * and its flag into *flag first when they are not NULL. */
+static int remove_key(rl__blk_txn *t, uint64_t leaf, const uint8_t *k, size_t kn, int *found,
+                      rl__buf *val, int *flag)
 {
     node nd;
     uint32_t i;
+    cell c;
     int exact, rc = node_open(t, leaf, 0, &nd);
     if (rc != RL_OK)
         return rc;
-    if (lower_bound(&nd, k, kn, &i, &exact) != RL_OK)
+    if (lower_bound(&nd, k, kn, &i, &exact) != RL_OK ||
+        (exact && (val || flag) && cell_read(&nd, i, &c) != RL_OK))
         rc = corrupt(t, leaf, "damaged cell");
+    else if (exact && flag)
+        *flag = c.flag;
+    if (rc == RL_OK && exact && val) {
+        val->n = 0;
+        if (rl__buf_reserve(val, c.vlen + 1) != RL_OK)
+            rc = RL__FAIL(rl__blk_txn_err(t), RL_NOMEM, "no memory");
+        else {
+            memcpy(val->p, c.val, c.vlen);
+            val->n = c.vlen;
+        }
+    }
     rl__blk_block_put(&nd.ref);
     *found = exact;
     if (rc != RL_OK || !exact)
@@ -561,7 +577,7 @@ int rl__bt_put(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, const
             return RL_DUPLICATE;
     }
     if (rc == RL_OK && replace)
-        rc = remove_key(t, leaf, k, kn, &found);
+        rc = remove_key(t, leaf, k, kn, &found, NULL, NULL);
     if (rc == RL_OK)
         rc = insert_into(t, leaf, &c, &right, sep, &seplen);
     while (rc == RL_OK && right != 0 && depth > 0) { /* carry the split up */
@@ -579,13 +595,19 @@ int rl__bt_put(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, const
     return rc;
 }
 
-int rl__bt_delete(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn)
+int rl__bt_take(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__buf *val,
+                int *flag)
 {
     uint64_t leaf;
     int depth, found = 0, rc = descend(t, root, k, kn, NULL, &depth, &leaf);
     if (rc == RL_OK)
-        rc = remove_key(t, leaf, k, kn, &found);
+        rc = remove_key(t, leaf, k, kn, &found, val, flag);
     return rc == RL_OK && !found ? RL_NOTFOUND : rc;
+}
+
+int rl__bt_delete(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn)
+{
+    return rl__bt_take(t, root, k, kn, NULL, NULL);
 }
 
 /* The children of an interior node (first child, then one per cell) in

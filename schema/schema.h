@@ -150,6 +150,9 @@ int rl__bt_put(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, const
                size_t vn, unsigned how);
 /* RL_NOTFOUND when key is absent. */
 int rl__bt_delete(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn);
+/* Delete, giving back the value and flag as rl__bt_get would: one descent. */
+int rl__bt_take(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__buf *val,
+                int *flag);
 /* Free every node. */
 int rl__bt_free(rl__blk_txn *t, uint64_t root);
 /* Free every node but the root, which becomes an empty leaf. */

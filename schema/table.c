@@ -807,8 +807,11 @@ static int remove_row(rl__stx *s, int table, int64_t id)
     size_t kn = rl__id_key(id, key);
     int chained = 0, rc = rl__tbl_state(s, table, &st);
     old.cat = s->cat;
-    if (rc == RL_OK)
-        rc = find_row(s, table, &st, id, &val, &chained);
+    if (rc == RL_OK) /* the cell goes, its record stays in val */
+        rc = rl__bt_take(s->bt, st.tree, key, kn, &val, &chained);
+    if (rc == RL_NOTFOUND)
+        rc = RL__FAIL(s->err, RL_NOTFOUND, "table %s has no row with id %lld", tbl_of(s, table)->name,
+                      (long long)id);
     if (rc == RL_OK && tbl_of(s, table)->nindexes > 0) {
         rc = rl__tbl_row_from_record(s, table, id, val.p, val.n, chained, &old);
         if (rc == RL_OK)
@@ -816,8 +819,6 @@ static int remove_row(rl__stx *s, int table, int64_t id)
     }
     if (rc == RL_OK)
         rc = free_chains(s, table, val.p, val.n, chained);
-    if (rc == RL_OK)
-        rc = rl__bt_delete(s->bt, st.tree, key, kn);
     if (rc == RL_OK) {
         st.live--;
         st.dead++;
@@ -842,12 +843,15 @@ int rl__tbl_delete(rl__stx *s, int table, int64_t id)
 {
     rl__tstate st;
     rl__buf val = {0};
-    int chained, rc = rl__tbl_state(s, table, &st);
-    if (rc == RL_OK)
-        rc = find_row(s, table, &st, id, &val, &chained);
-    rl__buf_free(&val);
-    if (rc == RL_OK && is_referenced(s->cat, table))
-        rc = may_delete(s, table, id, 0);
+    int chained, rc = RL_OK;
+    if (is_referenced(s->cat, table)) { /* the row first, then what refers to it */
+        rc = rl__tbl_state(s, table, &st);
+        if (rc == RL_OK)
+            rc = find_row(s, table, &st, id, &val, &chained);
+        rl__buf_free(&val);
+        if (rc == RL_OK)
+            rc = may_delete(s, table, id, 0);
+    }
     return rc == RL_OK ? delete_row(s, table, id, 0) : rc;
 }
 
