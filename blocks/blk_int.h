@@ -43,7 +43,7 @@
 
 /* ---- on-disk constants (docs/format.md) ---------------------------------- */
 
-#define RL__FORMAT_VERSION 1u
+#define RL__FORMAT_VERSION 2u
 #define RL__MAGIC "relatable db\r\n\x1a\n" /* 16 bytes */
 #define RL__MAGIC_SIZE 16
 #define RL__SLOT_MAGIC "RLSLOT01"
@@ -55,7 +55,9 @@
 #define RL__MAX_BLOCK 65536u
 #define RL__SLOT_LIST_OFF 144u
 #define RL__SLOT_LIST_ENTRY 12u
-#define RL__SLOT_LIST_CAP 320u
+#define RL__SLOT_LIST_CAP 256u
+#define RL__SLOT_DELTA_ENTRY 12u /* map change in a slot: logical u48, phys u48 */
+#define RL__SLOT_DELTA_CAP 64u   /* map changes a slot carries at most */
 #define RL__SLOT_CRC_OFF (RL__REGION - 4u)
 #define RL__SLOT_LISTED 0x1u /* slot flag: the list below proves the commit */
 #define RL__MAP_FREE_BIT (UINT64_C(1) << 63)
@@ -114,7 +116,17 @@ typedef struct rl__blk_root {
     uint64_t freelist_head; /* physical number, 0 = empty */
     uint64_t free_count;
     uint64_t meta[RL__BLK_META_WORDS];
+    /* The map delta (map.c): logical -> physical changes not yet written
+     * into the map's nodes, ascending by logical number; each overrides
+     * the map's entry, which maps the logical number too. */
+    uint32_t ndelta;
+    struct rl__blk_delta {
+        uint64_t logical, phys;
+    } delta[RL__SLOT_DELTA_CAP];
 } rl__blk_root;
+
+/* The physical block the delta maps logical to, or 0 (map.c). */
+uint64_t rl__map_delta_get(const rl__blk_root *r, uint64_t logical);
 
 void rl__fmt_header_encode(uint8_t *region, const rl__blk_header *h);
 int rl__fmt_header_decode(const uint8_t *region, size_t n, rl__blk_header *h,

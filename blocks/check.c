@@ -1,12 +1,14 @@
 /*
 ** blocks/check.c: the block layer's integrity walk. From a snapshot's root
 ** it visits every block the root can reach (map nodes, the blocks the map
-** names, freelist blocks) and every block the freelist says is free, and
+** names, or its delta names instead, freelist blocks) and every block the
+** freelist says is free, and
 ** reports, one line each:
 **   - a block reached twice, or both reached and free;
 **   - a block in the file neither reached nor free (a leak);
 **   - a block whose header, checksum or links are wrong;
 **   - a freelist whose entry count disagrees with the root;
+**   - a delta entry for a logical number the map does not hold;
 ** and, as a note that is not a problem, a newer root slot that opening
 ** passed over (rl__file_read_root).
 ** It reads blocks without the cache, never trusts a link before checking
@@ -30,6 +32,7 @@ typedef struct walk {
     char *out;
     size_t n, cap;
     int problems;
+    uint32_t delta_seen; /* delta entries met by the map walk (D1) */
 } walk;
 
 static void say(walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -135,10 +138,13 @@ static void map_node(walk *w, uint64_t phys, uint32_t level, uint64_t first, int
         uint64_t logical = first + span * i, e = entries[i];
         if (e == 0 || logical >= w->t->root.logical_limit)
             continue;
-        if (level > 0)
+        if (level > 0) {
             map_node(w, e, level - 1, logical, depth + 1);
-        else if (!(e & RL__MAP_FREE_BIT))
-            data_block(w, logical, e);
+        } else if (!(e & RL__MAP_FREE_BIT)) {
+            uint64_t moved = rl__map_delta_get(&w->t->root, logical); /* the delta wins */
+            w->delta_seen += moved != 0;
+            data_block(w, logical, moved ? moved : e);
+        }
     }
     free(entries);
 }
@@ -170,7 +176,7 @@ static void freelist(walk *w)
 int rl__blk_check(rl__blk_txn *t, char **report, int *problems)
 {
     rl__blk_db *db = t->db;
-    walk w = {t, NULL, NULL, NULL, 0, 0, 0};
+    walk w = {t, NULL, NULL, NULL, 0, 0, 0, 0};
     uint64_t leaked = 0;
     *report = NULL;
     *problems = 0;
@@ -193,6 +199,9 @@ int rl__blk_check(rl__blk_txn *t, char **report, int *problems)
     }
     if (t->root.map_root)
         map_node(&w, t->root.map_root, t->root.map_depth - 1, 0, 0);
+    if (w.delta_seen != t->root.ndelta)
+        say(&w, "%u of the root's %u map changes name logical numbers the map does not hold",
+            t->root.ndelta - w.delta_seen, t->root.ndelta);
     freelist(&w);
     for (uint64_t b = db->first_block; b < t->root.block_count; b++)
         if (w.seen[b] == SEEN_NONE && leaked++ < 8)

@@ -28,7 +28,7 @@ enum { H_MAGIC = 0, H_VERSION = 16, H_BSIZE = 20, H_FLAGS = 24,
 /* Root slot field offsets (regions 1 and 2). */
 enum { S_MAGIC = 0, S_TXN = 8, S_BLOCKS = 16, S_MAPROOT = 24, S_DEPTH = 32,
        S_FLAGS = 36, S_LOGLIMIT = 40, S_FREELOG = 48, S_FREEHEAD = 56,
-       S_FREECOUNT = 64, S_META = 72, S_NLIST = 136 };
+       S_FREECOUNT = 64, S_META = 72, S_NLIST = 136, S_NDELTA = 140 };
 
 /* Block header field offsets (block numbers are 48-bit). */
 enum { B_TYPE = 0, B_FLAGS = 1, B_USED = 2, B_CRC = 4, B_TXN = 8, B_SELF = 16,
@@ -81,6 +81,12 @@ int rl__fmt_header_decode(const uint8_t *region, size_t n, rl__blk_header *h,
     return RL_OK;
 }
 
+/* Where a slot's map delta starts, after a commit list of n entries. */
+static uint32_t delta_off(uint32_t n)
+{
+    return RL__SLOT_LIST_OFF + RL__SLOT_LIST_ENTRY * n;
+}
+
 void rl__fmt_slot_encode(uint8_t *region, const rl__blk_root *r,
                          const rl__blk_listed *list, uint32_t n)
 {
@@ -98,10 +104,16 @@ void rl__fmt_slot_encode(uint8_t *region, const rl__blk_root *r,
     for (unsigned i = 0; i < RL__BLK_META_WORDS; i++)
         rl__put64(region + S_META + 8 * i, r->meta[i]);
     rl__put32(region + S_NLIST, n);
+    rl__put32(region + S_NDELTA, r->ndelta);
     for (uint32_t i = 0; i < n; i++) {
         uint8_t *e = region + RL__SLOT_LIST_OFF + RL__SLOT_LIST_ENTRY * i;
         rl__put64(e, list[i].phys);
         rl__put32(e + 8, list[i].crc);
+    }
+    for (uint32_t i = 0; i < r->ndelta; i++) { /* after the list */
+        uint8_t *e = region + delta_off(n) + RL__SLOT_DELTA_ENTRY * i;
+        rl__put48(e, r->delta[i].logical);
+        rl__put48(e + 6, r->delta[i].phys);
     }
     rl__put32(region + RL__SLOT_CRC_OFF, rl__crc32c(0, region, RL__SLOT_CRC_OFF));
 }
@@ -129,6 +141,9 @@ static int slot_check(const rl__blk_root *r, uint32_t bs, uint32_t n, rl__err *e
     if (n > RL__SLOT_LIST_CAP || (n > 0) != ((r->flags & RL__SLOT_LISTED) != 0))
         return RL__CORRUPT(err, "root slot %llu: invalid commit list of %u entries",
                            (unsigned long long)r->txn, n);
+    if (r->ndelta > RL__SLOT_DELTA_CAP)
+        return RL__CORRUPT(err, "root slot %llu: %u map changes (at most %u)",
+                           (unsigned long long)r->txn, r->ndelta, RL__SLOT_DELTA_CAP);
     return RL_OK;
 }
 
@@ -153,8 +168,19 @@ int rl__fmt_slot_decode(const uint8_t *region, uint32_t bs, rl__blk_root *r,
     for (unsigned i = 0; i < RL__BLK_META_WORDS; i++)
         r->meta[i] = rl__get64(region + S_META + 8 * i);
     count = rl__get32(region + S_NLIST);
+    r->ndelta = rl__get32(region + S_NDELTA);
     if (slot_check(r, bs, count, err) != RL_OK)
         return RL_CORRUPT;
+    for (uint32_t i = 0; i < r->ndelta; i++) {
+        const uint8_t *e = region + delta_off(count) + RL__SLOT_DELTA_ENTRY * i;
+        r->delta[i].logical = rl__get48(e);
+        r->delta[i].phys = rl__get48(e + 6);
+        if (r->delta[i].logical == 0 || r->delta[i].logical >= r->logical_limit ||
+            (i > 0 && r->delta[i].logical <= r->delta[i - 1].logical) ||
+            r->delta[i].phys < rl__fmt_first_block(bs) || r->delta[i].phys >= r->block_count)
+            return RL__CORRUPT(err, "root slot %llu: map change %u out of range or order",
+                               (unsigned long long)r->txn, i);
+    }
     for (uint32_t i = 0; list && i < count; i++) {
         const uint8_t *e = region + RL__SLOT_LIST_OFF + RL__SLOT_LIST_ENTRY * i;
         list[i].phys = rl__get64(e);

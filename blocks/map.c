@@ -15,6 +15,19 @@
 ** Nodes are copy-on-write like any block (INV 1): changing an entry copies
 ** the nodes on its path that the running transaction has not yet copied,
 ** so replacing a chain block costs that block plus at most depth nodes.
+**
+** The delta: replacing a block moves its logical number to a new physical
+** block, and writing that into the nodes would cost a commit of one block
+** a leaf and its parents too. So such a change goes into the root's delta
+** instead (up to RL__SLOT_DELTA_CAP entries, ascending by logical number),
+** which the root slot carries (docs/format.md, "The map delta"); lookups
+** read it first. The delta is written into the nodes ("flushed") when it
+** is full, or at once for a number whose leaf this transaction has copied
+** already. Invariants:
+**   D1. A logical number in the delta is mapped by its leaf too (to an
+**       older block, which is free or pending): new numbers, freed numbers
+**       and map nodes always go into the nodes.
+**   D2. At most one delta entry per logical number; the delta wins.
 ** Callers hold db->mu.
 */
 #include "blk_int.h"
@@ -85,10 +98,60 @@ static int map_get_raw(rl__blk_txn *t, uint64_t logical, uint64_t *entry)
     return RL_OK;
 }
 
+/* ---- the delta ------------------------------------------------------------ */
+
+/* Index of logical in r's delta, or where it would go (*found = 0). */
+static uint32_t delta_pos(const rl__blk_root *r, uint64_t logical, int *found)
+{
+    uint32_t lo = 0, hi = r->ndelta;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (r->delta[mid].logical < logical)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < r->ndelta && r->delta[lo].logical == logical;
+    return lo;
+}
+
+uint64_t rl__map_delta_get(const rl__blk_root *r, uint64_t logical)
+{
+    int found;
+    uint32_t i = delta_pos(r, logical, &found);
+    return found ? r->delta[i].phys : 0;
+}
+
+static void delta_remove(rl__blk_root *r, uint32_t i)
+{
+    memmove(&r->delta[i], &r->delta[i + 1], (r->ndelta - i - 1) * sizeof r->delta[0]);
+    r->ndelta--;
+}
+
+static int base_set(rl__blk_txn *t, uint64_t logical, uint64_t value);
+
+/* Write every delta entry into the nodes, emptying the delta. */
+static int delta_flush(rl__blk_txn *t)
+{
+    int rc = RL_OK;
+    while (t->root.ndelta > 0 && rc == RL_OK) {
+        struct rl__blk_delta d = t->root.delta[t->root.ndelta - 1];
+        rc = base_set(t, d.logical, d.phys);
+        if (rc == RL_OK)
+            t->root.ndelta--;
+    }
+    return rc;
+}
+
 int rl__map_lookup(rl__blk_txn *t, uint64_t logical, uint64_t *phys)
 {
-    uint64_t e = 0;
-    int rc = map_get_raw(t, logical, &e);
+    uint64_t e = rl__map_delta_get(&t->root, logical);
+    int rc;
+    if (e != 0) {
+        *phys = e;
+        return RL_OK;
+    }
+    rc = map_get_raw(t, logical, &e);
     if (rc != RL_OK)
         return rc;
     if (e == 0 || (e & RL__MAP_FREE_BIT))
@@ -186,7 +249,8 @@ static int ensure_depth(rl__blk_txn *t, uint64_t logical)
     return RL_OK;
 }
 
-int rl__map_set(rl__blk_txn *t, uint64_t logical, uint64_t value)
+/* Set logical's leaf entry, copying the nodes on its path as needed. */
+static int base_set(rl__blk_txn *t, uint64_t logical, uint64_t value)
 {
     rl__blk_page *parent = NULL, *p = NULL;
     unsigned pidx = 0;
@@ -232,6 +296,62 @@ int rl__map_set(rl__blk_txn *t, uint64_t logical, uint64_t value)
     return rc;
 }
 
+/* The leaf entry of logical as the nodes hold it (0 when no node covers
+ * it yet), and whether this transaction has copied that leaf already. */
+static int base_entry(rl__blk_txn *t, uint64_t logical, uint64_t *e, int *fresh)
+{
+    uint64_t node = t->root.map_root;
+    *e = 0;
+    *fresh = 0;
+    if (logical >= map_capacity(t->db->fanout, t->root.map_depth))
+        return RL_OK;
+    for (uint32_t level = t->root.map_depth; level-- > 0 && node != 0;) {
+        rl__blk_page *p;
+        rl__blk_bhdr h;
+        int rc = rl__cache_get(t, node, &p);
+        if (rc != RL_OK)
+            return rc;
+        rc = node_check(t, p, level);
+        rl__fmt_bhdr_decode(p->buf, &h);
+        node = rl__get64(entry_at(p, map_digit(logical, level, t->db->fanout)));
+        rl__cache_unpin(p);
+        if (rc != RL_OK)
+            return rc;
+        if (level == 0) {
+            *e = node;
+            *fresh = h.txn == t->root.txn;
+        }
+    }
+    return RL_OK;
+}
+
+int rl__map_set(rl__blk_txn *t, uint64_t logical, uint64_t value)
+{
+    uint64_t e;
+    int found, fresh, rc;
+    uint32_t i = delta_pos(&t->root, logical, &found);
+    t->changed = 1;
+    if (found) {
+        t->root.delta[i].phys = value;
+        return RL_OK;
+    }
+    rc = base_entry(t, logical, &e, &fresh);
+    if (rc != RL_OK)
+        return rc;
+    if (fresh || e == 0 || (e & RL__MAP_FREE_BIT) || (value & RL__MAP_FREE_BIT) ||
+        value == 0) /* D1: only a moved block goes into the delta */
+        return base_set(t, logical, value);
+    if (t->root.ndelta == RL__SLOT_DELTA_CAP) {
+        rc = delta_flush(t);
+        return rc == RL_OK ? base_set(t, logical, value) : rc;
+    }
+    memmove(&t->root.delta[i + 1], &t->root.delta[i], (t->root.ndelta - i) * sizeof t->root.delta[0]);
+    t->root.delta[i].logical = logical;
+    t->root.delta[i].phys = value;
+    t->root.ndelta++;
+    return RL_OK;
+}
+
 /* The physical number of the level-`level` node on the path to logical,
  * or 0 if the tree has no such node. */
 static int node_on_path(rl__blk_txn *t, uint64_t logical, uint32_t level,
@@ -266,7 +386,7 @@ int rl__map_relocate_node(rl__blk_txn *t, uint64_t phys, const rl__blk_bhdr *h,
     if (h->logical != 0 && h->logical < t->root.logical_limit)
         rc = map_get_raw(t, h->logical, &e);
     if (rc == RL_OK)
-        rc = rl__map_set(t, h->logical, e);
+        rc = base_set(t, h->logical, e); /* the nodes themselves: never the delta */
     *moved = rc == RL_OK;
     return rc;
 }
@@ -294,7 +414,11 @@ int rl__map_alloc_logical(rl__blk_txn *t, uint64_t *logical)
 
 int rl__map_free_logical(rl__blk_txn *t, uint64_t logical)
 {
-    int rc = rl__map_set(t, logical, RL__MAP_FREE_BIT | t->root.free_logical);
+    int found, rc;
+    uint32_t i = delta_pos(&t->root, logical, &found);
+    if (found) /* D1: a free number lives in its leaf only */
+        delta_remove(&t->root, i);
+    rc = base_set(t, logical, RL__MAP_FREE_BIT | t->root.free_logical);
     if (rc == RL_OK)
         t->root.free_logical = logical;
     return rc;

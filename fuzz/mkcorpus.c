@@ -1,7 +1,8 @@
 /*
 ** fuzz/mkcorpus.c: writes the seed corpora: small valid database files of
 ** several block sizes made by the block layer (fuzz_open), and small
-** relational databases made through the public API (fuzz_db).
+** relational databases made through the public API (fuzz_db). Each ends
+** with a small commit, so its root slot carries a map delta.
 ** Usage: mkcorpus BLOCK-DIR DB-DIR
 */
 #include <stdio.h>
@@ -36,6 +37,10 @@ static int make(const char *dir, uint32_t bs, size_t bytes, int chains)
         rl__blk_chain_create(t, RL__BLK_TYPE_CHAIN, &head);
         for (size_t done = 0; done < bytes; done += sizeof buf)
             rl__blk_chain_append(t, head, buf, sizeof buf);
+        rl__blk_commit(t);
+        /* a small change after: its moved block goes into the map delta */
+        rl__blk_begin(db, 1, &t);
+        rl__blk_chain_write(t, head, 0, "changed", 7);
         rl__blk_commit(t);
     }
     rl__blk_close(db);
@@ -79,6 +84,10 @@ static int make_db(const char *dir, uint32_t bs)
     rl_delete(t, "tasks", 3);
     rl_delete(t, "users", 5);
     rl_commit(t);
+    if (rl_begin(db, RL_WRITE, &t) == RL_OK) { /* moved blocks: a map delta */
+        rl_delete(t, "tasks", 7);
+        rl_commit(t);
+    }
     rl_close(db);
     return 0;
 }

@@ -28,7 +28,7 @@ check() { # NAME STATUS-WANTED PATTERN -- ARGS
 "$taskman" "$db" > /dev/null
 "$taskman" "$db" add 1 "It's a \"quoted\" title" 2 > /dev/null
 
-check "summary: version and blocks"  0 "^format version +1" -- "$db"
+check "summary: version and blocks"  0 "^format version +2" -- "$db"
 check "summary: the newest slot"    0 "<- newest" -- "$db"
 check "summary: tables with rows"    0 "^  tasks +7 +2 +3 +[0-9.]+% 0 blocks$" -- "$db"
 check "summary: btree by role"       0 "^    btree +11 \(tables 4, indexes 7\)$" -- "$db"

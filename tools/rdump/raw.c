@@ -147,6 +147,13 @@ void rdump_json_str(FILE *out, const char *s, size_t n)
 
 /* ---- the map ------------------------------------------------------------- */
 
+/* Where the walked slot's map delta puts logical, else phys (the leaf's). */
+static uint64_t delta_or(const image *im, uint64_t logical, uint64_t phys)
+{
+    uint64_t moved = rl__map_delta_get(&im->slot[im->walk], logical);
+    return moved ? moved : phys;
+}
+
 typedef void (*map_fn)(image *im, uint64_t logical, uint64_t phys, void *arg);
 
 typedef struct map_walk {
@@ -203,7 +210,7 @@ static void map_node(map_walk *w, uint64_t phys, uint32_t level, uint64_t first,
         else if (e >> 63)
             w->free_logicals++;
         else if (logical > 0)
-            w->fn(w->im, logical, e, w->arg);
+            w->fn(w->im, logical, delta_or(w->im, logical, e), w->arg);
     }
     free(entries);
 }
@@ -281,6 +288,8 @@ static uint64_t map_lookup(image *im, uint64_t logical)
         node = rl__get64(buf + RL__HDR_SIZE + 8 * digit);
         if (level == 0 && node >> 63)
             node = 0;
+        else if (level == 0)
+            node = delta_or(im, logical, node);
     }
     free(buf);
     return node;
@@ -336,9 +345,9 @@ static void slot_summary(image *im, int i)
         fprintf(im->out, "    {\"slot\": %d, \"valid\": %s", i, im->slot_ok[i] ? "true" : "false");
         if (im->slot_ok[i])
             fprintf(im->out, ", \"txn\": %llu, \"blocks\": %llu, \"free\": %llu, "
-                             "\"single_sync\": %s, \"newest\": %s}",
+                             "\"map_changes\": %u, \"single_sync\": %s, \"newest\": %s}",
                     (unsigned long long)r->txn, (unsigned long long)r->block_count,
-                    (unsigned long long)r->free_count,
+                    (unsigned long long)r->free_count, r->ndelta,
                     r->flags & RL__SLOT_LISTED ? "true" : "false",
                     im->newest == i ? "true" : "false");
         else {
@@ -348,9 +357,10 @@ static void slot_summary(image *im, int i)
         }
         fprintf(im->out, "%s\n", i == 0 ? "," : "");
     } else if (im->slot_ok[i])
-        fprintf(im->out, "root slot %d      txn %llu, %llu blocks, %llu free, %s%s\n", i,
-                (unsigned long long)r->txn, (unsigned long long)r->block_count,
-                (unsigned long long)r->free_count, kind, im->newest == i ? "  <- newest" : "");
+        fprintf(im->out, "root slot %d      txn %llu, %llu blocks, %llu free, %u map changes, %s%s\n",
+                i, (unsigned long long)r->txn, (unsigned long long)r->block_count,
+                (unsigned long long)r->free_count, r->ndelta, kind,
+                im->newest == i ? "  <- newest" : "");
     else
         fprintf(im->out, "root slot %d      invalid: %s\n", i, im->slot_why[i]);
 }
