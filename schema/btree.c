@@ -749,6 +749,156 @@ uint64_t rl__bt_full_leaves(uint32_t payload, const rl__bt_space *sp)
     return fit ? (sp->entries + fit - 1) / fit : sp->entries;
 }
 
+/* ---- building from sorted entries ------------------------------------------------- */
+
+struct rl__bt_builder {
+    rl__blk_txn *t;
+    uint64_t root;
+    uint32_t levels;          /* levels with an open node */
+    uint64_t open[MAX_DEPTH]; /* the open node of each level (0: leaves) */
+    node nodes[MAX_DEPTH];
+};
+
+/* Open a new node of the builder at level (a leaf at 0), whose first child
+ * is first_child for an interior node. */
+static int build_open(rl__bt_builder *b, uint32_t level, uint64_t first_child)
+{
+    node *nd = &b->nodes[level];
+    int rc = node_new(b->t, level ? KIND_INTERIOR : KIND_LEAF, &b->open[level], nd);
+    if (rc == RL_OK && level > 0)
+        set_link(nd, first_child);
+    if (rc == RL_OK && level >= b->levels)
+        b->levels = level + 1;
+    return rc;
+}
+
+/* Append c to the open node of level, closing it for a new one (and
+ * sending the new one's first key up) when c does not fit. */
+static int build_add(rl__bt_builder *b, uint32_t level, const cell *c)
+{
+    node *nd = &b->nodes[level];
+    uint64_t closed;
+    uint8_t sep[RL__BT_MAX_KEY];
+    cell up;
+    int fitted = 0, rc;
+    if (level == MAX_DEPTH - 1)
+        return RL__FAIL(rl__blk_txn_err(b->t), RL_FULL, "B+tree too deep");
+    if (level >= b->levels && (rc = build_open(b, level, 0)) != RL_OK)
+        return rc;
+    if ((rc = insert_cell(nd, nd->n, c, &fitted)) != RL_OK || fitted)
+        return rc == RL_NOMEM ? RL__FAIL(rl__blk_txn_err(b->t), RL_NOMEM, "no memory") : rc;
+    closed = b->open[level];
+    memcpy(sep, c->key, c->klen); /* c may point into the node being closed */
+    up.key = sep;
+    up.klen = c->klen;
+    up.val = NULL;
+    up.vlen = 0;
+    up.flag = 0;
+    if (level == 0) { /* the new leaf takes c; its first key goes up */
+        node old = *nd;
+        rc = build_open(b, 0, 0);
+        if (rc != RL_OK)
+            return rc;
+        set_link(&old, b->open[0]);
+        rl__blk_block_put(&old.ref);
+        insert_cell(nd, 0, c, &fitted);
+    } else { /* the old node's last key goes up, its child starts the new
+                node, which takes c: no interior node is ever left empty */
+        node old = *nd;
+        cell last;
+        if (cell_read(&old, old.n - 1, &last) != RL_OK) {
+            rl__blk_block_put(&old.ref);
+            return corrupt(b->t, closed, "damaged cell");
+        }
+        memcpy(sep, last.key, last.klen);
+        up.klen = last.klen;
+        up.child = last.child; /* for now: the new node's first child */
+        remove_cell(&old, old.n - 1);
+        rl__blk_block_put(&old.ref);
+        rc = build_open(b, level, up.child);
+        if (rc != RL_OK)
+            return rc;
+        insert_cell(nd, 0, c, &fitted);
+    }
+    up.child = b->open[level];
+    if (level + 1 >= b->levels && (rc = build_open(b, level + 1, closed)) != RL_OK)
+        return rc;
+    return build_add(b, level + 1, &up);
+}
+
+int rl__bt_build_begin(rl__blk_txn *t, uint64_t root, rl__bt_builder **out)
+{
+    rl__bt_builder *b = calloc(1, sizeof *b);
+    node nd;
+    int rc = b ? node_open(t, root, 0, &nd) : RL__FAIL(rl__blk_txn_err(t), RL_NOMEM, "no memory");
+    if (rc == RL_OK) {
+        if (nd.kind != KIND_LEAF || nd.n != 0)
+            rc = corrupt(t, root, "a tree to build is not empty");
+        rl__blk_block_put(&nd.ref);
+    }
+    if (rc != RL_OK) {
+        free(b);
+        return rc;
+    }
+    b->t = t;
+    b->root = root;
+    *out = b;
+    return RL_OK;
+}
+
+int rl__bt_build_add(rl__bt_builder *b, const uint8_t *k, size_t kn, const uint8_t *v,
+                     size_t vn, unsigned how)
+{
+    cell c = {k, kn, v, vn, 0, (how & RL__BT_FLAG) != 0};
+    if (kn > RL__BT_MAX_KEY || cell_size(1, &c) > rl__bt_max_cell(rl__blk_payload_of(b->t)))
+        return RL__FAIL(rl__blk_txn_err(b->t), RL_TOOBIG, "a B+tree entry of %zu bytes", kn + vn);
+    return build_add(b, 0, &c);
+}
+
+/* Put back every open node's reference. */
+static void build_close(rl__bt_builder *b)
+{
+    for (uint32_t l = 0; l < b->levels; l++)
+        rl__blk_block_put(&b->nodes[l].ref);
+    b->levels = 0;
+}
+
+int rl__bt_build_end(rl__bt_builder *b)
+{
+    node top, root;
+    uint64_t top_logical;
+    int rc;
+    if (b->levels == 0) {
+        free(b);
+        return RL_OK; /* nothing added: the root stays an empty leaf */
+    }
+    top = b->nodes[b->levels - 1];
+    top_logical = b->open[b->levels - 1];
+    rc = node_open(b->t, b->root, 1, &root);
+    if (rc == RL_OK) { /* the top node's contents move into the root (INV 5) */
+        memcpy(root.ref.wdata, top.ref.data, top.size);
+        root.kind = top.kind;
+        root.n = top.n;
+        root.start = top.start;
+        root.frag = top.frag;
+        header_store(&root);
+        set_link(&root, link_of(&top));
+        rl__blk_block_put(&root.ref);
+    }
+    build_close(b);
+    if (rc == RL_OK)
+        rc = rl__blk_block_free(b->t, top_logical);
+    free(b);
+    return rc;
+}
+
+void rl__bt_build_abort(rl__bt_builder *b)
+{
+    if (b)
+        build_close(b);
+    free(b);
+}
+
 /* ---- iterators --------------------------------------------------------------------- */
 
 int rl__bt_seek(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__bt_iter *it)

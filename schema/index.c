@@ -237,7 +237,7 @@ static int gather_keys(rl__stx *s, int table, const rl__index *ix, rl__buf *all,
     if (!*refs)
         rc = RL__FAIL(s->err, RL_NOMEM, "no memory to build an index");
     while (rc == RL_OK && (rc = rl__scan_next(&sc)) == RL_OK) {
-        rc = rl__tbl_row_from_record(s, table, sc.id, sc.rec, sc.n, sc.chained, &row);
+        rc = rl__tbl_row_borrow(s, table, sc.id, sc.rec, sc.n, sc.chained, &row);
         if (rc == RL_OK && (row_key(ix, row.vals, &b) != RL_OK ||
                             rl__buf_reserve(all, b.n) != RL_OK))
             rc = RL__FAIL(s->err, RL_NOMEM, "no memory to build an index");
@@ -332,14 +332,19 @@ int rl__ix_build(rl__stx *s, int table, int index)
             sort_keys(all.p, refs, n, tmp);
         free(tmp);
     }
-    for (size_t i = 0; rc == RL_OK && i < n; i++) {
-        const uint8_t *k = all.p + refs[i].off;
-        if (ix->unique && i > 0 &&
-            clash(ix, all.p + refs[i - 1].off, refs[i - 1].len, k, refs[i].len))
+    for (size_t i = 1; rc == RL_OK && ix->unique && i < n; i++)
+        if (clash(ix, all.p + refs[i - 1].off, refs[i - 1].len, all.p + refs[i].off, refs[i].len))
             rc = RL__FAIL(s->err, RL_DUPLICATE, "%s: two rows share the values of unique "
                           "index %s", tb->name, ix->name);
+    if (rc == RL_OK && n > 0) { /* sorted: the builder fills every node */
+        rl__bt_builder *b = NULL;
+        rc = rl__bt_build_begin(s->bt, ix->root, &b);
+        for (size_t i = 0; rc == RL_OK && i < n; i++)
+            rc = rl__bt_build_add(b, all.p + refs[i].off, refs[i].len, NULL, 0, 0);
+        if (rc == RL_OK)
+            rc = rl__bt_build_end(b);
         else
-            rc = rl__bt_put(s->bt, ix->root, k, refs[i].len, NULL, 0, 0);
+            rl__bt_build_abort(b);
     }
     free(refs);
     rl__buf_free(&all);

@@ -170,6 +170,17 @@ int rl__bt_stats(rl__blk_txn *t, uint64_t root, rl__bt_space *sp);
  * full (as vacuum and index builds do). */
 uint64_t rl__bt_full_leaves(uint32_t payload, const rl__bt_space *sp);
 
+/* Building a tree from entries in strictly ascending key order, filling
+ * every node, with no descent per entry (vacuum, index builds). The tree
+ * must be empty (as rl__bt_create and rl__bt_clear leave it); one node
+ * per level stays referenced until end or abort, which free *b. */
+typedef struct rl__bt_builder rl__bt_builder;
+int rl__bt_build_begin(rl__blk_txn *t, uint64_t root, rl__bt_builder **b);
+int rl__bt_build_add(rl__bt_builder *b, const uint8_t *k, size_t kn, const uint8_t *v,
+                     size_t vn, unsigned how);
+int rl__bt_build_end(rl__bt_builder *b);
+void rl__bt_build_abort(rl__bt_builder *b);
+
 /* An iterator over the leaves, holding one leaf pinned. */
 typedef struct rl__bt_iter {
     rl__blk_txn *t;

@@ -971,21 +971,28 @@ int rl__tbl_vacuum(rl__stx *s, int table)
 {
     rl__tstate st;
     rl__scan sc;
+    rl__bt_builder *b = NULL;
     uint64_t tree = 0;
     int rc = rl__tbl_state(s, table, &st);
     if (rc != RL_OK)
         return rc;
     rc = rl__bt_create(s->bt, &tree);
+    if (rc == RL_OK)
+        rc = rl__bt_build_begin(s->bt, tree, &b);
     if (rc != RL_OK)
         return rc;
     rc = rl__scan_open(s, table, &sc);
     while (rc == RL_OK && (rc = rl__scan_next(&sc)) == RL_OK) {
         uint8_t key[RL__ID_KEY_MAX];
-        size_t kn = rl__id_key(sc.id, key); /* ascending: new leaves come out full */
-        rc = rl__bt_put(s->bt, tree, key, kn, sc.rec, sc.n, sc.chained ? RL__BT_FLAG : 0);
+        size_t kn = rl__id_key(sc.id, key); /* ascending: the builder fills every node */
+        rc = rl__bt_build_add(b, key, kn, sc.rec, sc.n, sc.chained ? RL__BT_FLAG : 0);
     }
     rl__scan_close(&sc);
     if (rc == RL_DONE)
+        rc = rl__bt_build_end(b);
+    else
+        rl__bt_build_abort(b);
+    if (rc == RL_OK)
         rc = rl__bt_free(s->bt, st.tree);
     if (rc != RL_OK)
         return rc;

@@ -226,6 +226,74 @@ static void test_btree_sequential(void **state)
     rl__blk_close(db);
 }
 
+/* The bulk builder: trees of every shape (empty, one leaf, many levels
+ * with long keys in 512-byte blocks) hold exactly what was added, in
+ * order, with full nodes, and pass the whole-tree walk. */
+static void test_btree_builder(void **state)
+{
+    static const long counts[] = {0, 1, 2, 30, 31, 500, 20000};
+    rl__blk_db *db = new_db("build.rdb", 512);
+    (void)state;
+    for (unsigned c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        long n = counts[c] > 1000 ? tu_scale(counts[c]) : counts[c];
+        rl__blk_txn *t;
+        rl__bt_builder *b;
+        rl__bt_space sp;
+        rl__bt_iter it;
+        uint64_t root;
+        long seen = 0;
+        assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+        assert_int_equal(rl__bt_create(t, &root), RL_OK);
+        assert_int_equal(rl__bt_build_begin(t, root, &b), RL_OK);
+        for (long i = 0; i < n; i++) {
+            uint8_t key[120];
+            size_t kn = (size_t)snprintf((char *)key, sizeof key, "%08ld", i);
+            memset(key + kn, 'k', (size_t)(i % 90)); /* long keys: deep interiors */
+            kn += (size_t)(i % 90);
+            assert_int_equal(rl__bt_build_add(b, key, kn, key, (size_t)(i % 7), i & 1 ? RL__BT_FLAG : 0),
+                             RL_OK);
+        }
+        assert_int_equal(rl__bt_build_end(b), RL_OK);
+        assert_int_equal(rl__bt_stats(t, root, &sp), RL_OK); /* checks the leaf chain */
+        assert_int_equal(sp.entries, n);
+        if (n > 100)
+            assert_true(sp.leaves <= rl__bt_full_leaves(512 - 40, &sp) * 13 / 10 + 1); /* full */
+        assert_int_equal(rl__bt_seek(t, root, NULL, 0, &it), RL_OK);
+        for (;;) {
+            const uint8_t *k, *v;
+            size_t kn, vn;
+            int flag;
+            char want[24];
+            int rc = rl__bt_next(&it, &k, &kn, &v, &vn, &flag);
+            if (rc == RL_DONE)
+                break;
+            assert_int_equal(rc, RL_OK);
+            snprintf(want, sizeof want, "%08ld", seen);
+            assert_memory_equal(k, want, 8);
+            assert_int_equal(kn, 8 + (size_t)(seen % 90));
+            assert_int_equal(vn, (size_t)(seen % 7));
+            assert_int_equal(flag, (int)(seen & 1));
+            seen++;
+        }
+        rl__bt_iter_close(&it);
+        assert_int_equal(seen, n);
+        if (n > 0) { /* and it is a normal tree: lookups and changes work */
+            uint8_t key[120];
+            size_t kn = (size_t)snprintf((char *)key, sizeof key, "%08ld", n / 2);
+            memset(key + kn, 'k', (size_t)(n / 2 % 90));
+            kn += (size_t)(n / 2 % 90);
+            assert_int_equal(rl__bt_get(t, root, key, kn, NULL, NULL), RL_OK);
+            assert_int_equal(rl__bt_delete(t, root, key, kn), RL_OK);
+            assert_int_equal(rl__bt_put(t, root, key, kn, NULL, 0, 0), RL_OK);
+        }
+        print_message("built %ld entries: %llu nodes, depth %u\n", n,
+                      (unsigned long long)sp.nodes, sp.depth);
+        assert_int_equal(rl__bt_free(t, root), RL_OK);
+        assert_int_equal(rl__blk_commit(t), RL_OK);
+    }
+    rl__blk_close(db);
+}
+
 /* Id keys sort like the ids, and decode back. */
 static void test_id_keys(void **state)
 {
@@ -338,6 +406,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_btree_random),
         cmocka_unit_test(test_btree_sequential),
+        cmocka_unit_test(test_btree_builder),
         cmocka_unit_test(test_id_keys),
         cmocka_unit_test(test_record_codec),
         cmocka_unit_test(test_index_verify_detects_damage),
