@@ -21,6 +21,8 @@
 ** file two commits later, when no root or reader can reach it (INV 2).
 ** Callers hold db->mu, inside a write transaction's commit.
 */
+#include <stdlib.h>
+
 #include "blk_int.h"
 
 #define MIN_READY 32     /* compact only with at least this many ready blocks */
@@ -101,11 +103,27 @@ static int worth_it(const rl__blk_txn *t)
     return ready >= MIN_READY && ready >= t->root.block_count / READY_FRACTION;
 }
 
+/* Which blocks of [from, to) the freelist holds (ready or pending), so
+ * that compaction passes over them unread; NULL if memory is short. */
+static uint8_t *free_in_window(const rl__blk_db *db, uint64_t from, uint64_t to)
+{
+    const rl__blk_free *f = &db->free;
+    uint8_t *in = calloc(to > from ? to - from : 1, 1);
+    for (size_t i = 0; in && i < f->nready; i++)
+        if (f->ready[i].phys >= from && f->ready[i].phys < to)
+            in[f->ready[i].phys - from] = 1;
+    for (size_t i = 0; in && i < f->npending; i++)
+        if (f->pending[i].phys >= from && f->pending[i].phys < to)
+            in[f->pending[i].phys - from] = 1;
+    return in;
+}
+
 int rl__compact_tail(rl__blk_txn *t, unsigned budget)
 {
     rl__blk_db *db = t->db;
     int force = db->compact_commits > 0;
     uint64_t phys, stop, window;
+    uint8_t *free_here;
     rl__free_truncate_tail(t);
     if (force) {
         budget = UINT32_MAX; /* rl__blk_compact_soon: everything, at once */
@@ -119,13 +137,19 @@ int rl__compact_tail(rl__blk_txn *t, unsigned budget)
     window = force ? t->root.block_count : 4 * (uint64_t)budget;
     phys = t->root.block_count;
     stop = phys > db->first_block + window ? phys - window : db->first_block;
+    free_here = free_in_window(db, stop, phys);
     while (budget > 0 && phys-- > stop && rl__free_lowest(db) < phys) {
-        int moved = 0;
-        int rc = move_one(t, phys, &moved);
-        if (rc != RL_OK)
+        int moved = 0, rc;
+        if (free_here && free_here[phys - stop])
+            continue; /* free: nothing to move, no need to read it */
+        rc = move_one(t, phys, &moved);
+        if (rc != RL_OK) {
+            free(free_here);
             return rc;
+        }
         budget -= moved != 0;
     }
+    free(free_here);
     rl__free_truncate_tail(t);
     return RL_OK;
 }
