@@ -216,8 +216,11 @@ struct rl__blk_db {
     rl__blk_stats stats;
     rl__err err;
     uint8_t *scratch; /* one block of scratch for I/O, guarded by mu */
+    uint8_t *ahead;   /* RL__READ_AHEAD blocks for read-ahead, guarded by mu */
     int compact_commits; /* commits left that compact fully (compact.c) */
 };
+
+#define RL__READ_AHEAD 16 /* blocks read at once when misses run in order */
 
 struct rl__blk_txn {
     rl__blk_db *db;
@@ -226,6 +229,7 @@ struct rl__blk_txn {
     rl__blk_root root; /* snapshot (read) or working root (write) */
     uint64_t base_txn; /* root.txn when the transaction began */
     uint64_t orig_block_count;
+    uint64_t last_miss;     /* the last block the cache read for t (read-ahead) */
     rl__blk_listed *listed; /* blocks written so far (write) */
     uint32_t nlisted;
     int list_overflow;

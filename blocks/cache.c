@@ -9,6 +9,13 @@
 ** budget. Every page written is recorded in the transaction's commit list
 ** (physical number and CRC) until the list overflows.
 **
+** Read-ahead: when a transaction misses the block right after the one it
+** missed last (a scan over leaves a vacuum or a bulk load laid out in
+** order), the cache reads the next RL__READ_AHEAD blocks with one read
+** and keeps those that pass their checks and are not cached already (a
+** cached page may be newer than the file). A block that fails is simply
+** not kept: only the block asked for can fail the call.
+**
 ** Invariants:
 **   1. A pinned page is never evicted or reused; pins last one call.
 **   2. A page read from the file passed rl__fmt_block_check (INV 3).
@@ -134,13 +141,14 @@ int rl__cache_write_page(rl__blk_txn *t, rl__blk_page *p)
     return RL_OK;
 }
 
-/* Find an unpinned page to give up, writing it first if dirty. */
-static int evict_one(rl__blk_txn *t, rl__blk_page **victim)
+/* Find an unpinned page to give up, writing it first if dirty (unless
+ * clean_only: then dirty pages stay, and *victim may come back NULL). */
+static int evict_one(rl__blk_txn *t, rl__blk_page **victim, int clean_only)
 {
     rl__blk_cache *c = &t->db->cache;
     *victim = NULL;
     for (rl__blk_page *p = c->lru.lprev; p != &c->lru; p = p->lprev) {
-        if (p->pins)
+        if (p->pins || (clean_only && p->dirty))
             continue;
         if (p->dirty) {
             rl__blk_txn *w = t->db->writer ? t->db->writer : t;
@@ -160,15 +168,18 @@ static int evict_one(rl__blk_txn *t, rl__blk_page **victim)
     return RL_OK;
 }
 
-/* A page struct for phys, not yet in the table: recycled or new. */
-static int page_obtain(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
+/* A page struct for phys, not yet in the table: recycled or new. With
+ * clean_only, a full cache gives up only a clean page (RL_FULL if none). */
+static int page_get(rl__blk_txn *t, uint64_t phys, int clean_only, rl__blk_page **out)
 {
     rl__blk_cache *c = &t->db->cache;
     rl__blk_page *p = NULL;
     if (c->count >= c->cap) {
-        int rc = evict_one(t, &p);
+        int rc = evict_one(t, &p, clean_only);
         if (rc != RL_OK)
             return rc;
+        if (!p && clean_only)
+            return RL_FULL;
     }
     if (!p) {
         p = malloc(sizeof *p + c->block_size);
@@ -182,6 +193,11 @@ static int page_obtain(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
     p->dirty = 0;
     *out = p;
     return RL_OK;
+}
+
+static int page_obtain(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
+{
+    return page_get(t, phys, 0, out);
 }
 
 static void page_publish(rl__blk_cache *c, rl__blk_page *p)
@@ -215,6 +231,46 @@ static int check_range(rl__blk_txn *t, uint64_t phys)
     return RL_OK;
 }
 
+/* Read blocks phys.. (up to RL__READ_AHEAD, not past the snapshot's end)
+ * with one read, and cache each that checks and is not cached yet.
+ * Not an error when it keeps none: the caller then reads phys alone. */
+static int read_ahead(rl__blk_txn *t, uint64_t phys)
+{
+    rl__blk_db *db = t->db;
+    rl__blk_cache *c = &db->cache;
+    uint64_t n = t->root.block_count - phys, off = phys * db->block_size;
+    size_t got = 0;
+    rl__err ignore;
+    if (n > RL__READ_AHEAD)
+        n = RL__READ_AHEAD;
+    if (n > c->cap / 4)
+        n = c->cap / 4; /* a small cache keeps what it has */
+    if (n < 2 || (!db->ahead && !(db->ahead = malloc(RL__READ_AHEAD * (size_t)db->block_size))))
+        return RL_NOMEM;
+    if (db->io->read(db->io, db->ahead, (size_t)n * db->block_size, off, &got) != 0)
+        return RL_IOERR;
+    n = got / db->block_size;
+    for (uint64_t i = 0; i < n; i++) {
+        uint8_t *b = db->ahead + i * db->block_size;
+        rl__blk_page *p;
+        if (hash_find(c, phys + i) || rl__fmt_block_check(b, db->block_size, phys + i, &ignore))
+            continue;
+        /* never write a dirty page here: ahead holds the file as it was
+         * before such a write, so its copy of that block would be stale */
+        if (page_get(t, phys + i, 1, &p) != RL_OK) {
+            rl__err_clear(&t->err);
+            break;
+        }
+        memcpy(p->buf, b, db->block_size);
+        p->pins = 0;
+        page_publish(c, p);
+        db->stats.blocks_read++;
+    }
+    if (n > 0)
+        t->last_miss = phys + n - 1;
+    return RL_OK;
+}
+
 int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
 {
     rl__blk_cache *c = &t->db->cache;
@@ -230,6 +286,15 @@ int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
         *out = p;
         return RL_OK;
     }
+    if (phys == t->last_miss + 1 && read_ahead(t, phys) == RL_OK &&
+        (p = hash_find(c, phys)) != NULL) {
+        lru_unlink(p);
+        lru_push_front(c, p);
+        p->pins++;
+        *out = p;
+        return RL_OK;
+    }
+    t->last_miss = phys;
     rc = page_obtain(t, phys, &p);
     if (rc != RL_OK)
         return rc;

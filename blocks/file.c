@@ -361,6 +361,7 @@ void rl__blk_close(rl__blk_db *db)
     pthread_mutex_destroy(&db->mu);
     pthread_mutex_destroy(&db->writer_mu);
     free(db->scratch);
+    free(db->ahead);
     free(db);
 }
 
