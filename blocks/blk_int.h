@@ -221,6 +221,7 @@ struct rl__blk_db {
 };
 
 #define RL__READ_AHEAD 16 /* blocks read at once when misses run in order */
+#define RL__MAP_MEMO 64   /* entries of a read transaction's map memo */
 
 struct rl__blk_txn {
     rl__blk_db *db;
@@ -230,6 +231,11 @@ struct rl__blk_txn {
     uint64_t base_txn; /* root.txn when the transaction began */
     uint64_t orig_block_count;
     uint64_t last_miss;     /* the last block the cache read for t (read-ahead) */
+    /* Read transactions: recent map lookups, direct-mapped by logical
+     * number (a snapshot never changes, so they never go stale). */
+    struct {
+        uint64_t logical, phys; /* logical 0: empty */
+    } memo[RL__MAP_MEMO];
     rl__blk_listed *listed; /* blocks written so far (write) */
     uint32_t nlisted;
     int list_overflow;

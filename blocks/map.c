@@ -145,18 +145,24 @@ static int delta_flush(rl__blk_txn *t)
 
 int rl__map_lookup(rl__blk_txn *t, uint64_t logical, uint64_t *phys)
 {
-    uint64_t e = rl__map_delta_get(&t->root, logical);
+    unsigned m = (unsigned)(logical % RL__MAP_MEMO);
+    uint64_t e;
     int rc;
-    if (e != 0) {
-        *phys = e;
+    if (!t->write && t->memo[m].logical == logical && logical != 0) {
+        *phys = t->memo[m].phys; /* a read snapshot's map never changes */
         return RL_OK;
     }
-    rc = map_get_raw(t, logical, &e);
+    e = rl__map_delta_get(&t->root, logical);
+    rc = e != 0 ? RL_OK : map_get_raw(t, logical, &e);
     if (rc != RL_OK)
         return rc;
     if (e == 0 || (e & RL__MAP_FREE_BIT))
         return RL__CORRUPT(&t->err, "logical block %llu is %s", (unsigned long long)logical,
                            e ? "free" : "unused");
+    if (!t->write) {
+        t->memo[m].logical = logical;
+        t->memo[m].phys = e;
+    }
     *phys = e;
     return RL_OK;
 }

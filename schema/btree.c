@@ -199,6 +199,33 @@ static int key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
     return c ? c : (an > bn) - (an < bn);
 }
 
+/* Just the key of cell i (searches need no more; cell_read checks the
+ * rest of the cell when it is used). RL_CORRUPT if it does not fit. */
+static int key_at(const node *nd, uint32_t i, const uint8_t **key, size_t *klen)
+{
+    size_t off = slot(nd, i), end = nd->size, skip = 0;
+    uint64_t kl;
+    const uint8_t *d = nd->ref.data;
+    if (off < nd->start || off >= end)
+        return RL_CORRUPT;
+    if (d[off] < 0x80) /* keys are short: one byte of length */
+        kl = d[off++];
+    else if (rl__get_varint(d, end, &off, &kl) != RL_OK)
+        return RL_CORRUPT;
+    if (nd->kind == KIND_LEAF) { /* step over the value length */
+        while (off + skip < end && skip < 10 && (d[off + skip] & 0x80))
+            skip++;
+        off += skip + 1;
+        if (off > end)
+            return RL_CORRUPT;
+    }
+    if (kl > end - off)
+        return RL_CORRUPT;
+    *key = d + off;
+    *klen = (size_t)kl;
+    return RL_OK;
+}
+
 /* First cell with key >= k; *exact when equal. RL_CORRUPT on a bad cell. */
 static int lower_bound(const node *nd, const uint8_t *k, size_t kn, uint32_t *at, int *exact)
 {
@@ -206,11 +233,12 @@ static int lower_bound(const node *nd, const uint8_t *k, size_t kn, uint32_t *at
     *exact = 0;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        cell c;
+        const uint8_t *key;
+        size_t klen;
         int cmp;
-        if (cell_read(nd, mid, &c) != RL_OK)
+        if (key_at(nd, mid, &key, &klen) != RL_OK)
             return RL_CORRUPT;
-        cmp = key_cmp(c.key, c.klen, k, kn);
+        cmp = key_cmp(key, klen, k, kn);
         if (cmp < 0)
             lo = mid + 1;
         else {

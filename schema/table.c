@@ -417,13 +417,22 @@ static int find_row(rl__stx *s, int table, const rl__tstate *st, int64_t id, rl_
 int rl__tbl_get(rl__stx *s, int table, int64_t id, rl_row *row)
 {
     rl__tstate st;
-    rl__buf val = {0};
+    rl__bt_iter it;
+    uint8_t key[RL__ID_KEY_MAX];
+    size_t kn = rl__id_key(id, key), fkn, vn;
+    const uint8_t *fk, *v;
     int chained = 0, rc = rl__tbl_state(s, table, &st);
+    if (rc != RL_OK)
+        return rc;
+    rc = rl__bt_seek(s->bt, st.tree, key, kn, &it); /* the record is read in its leaf */
     if (rc == RL_OK)
-        rc = find_row(s, table, &st, id, &val, &chained);
+        rc = rl__bt_next(&it, &fk, &fkn, &v, &vn, &chained);
+    if (rc == RL_DONE || (rc == RL_OK && (fkn != kn || memcmp(fk, key, kn) != 0)))
+        rc = RL__FAIL(s->err, RL_NOTFOUND, "table %s has no row with id %lld",
+                      tbl_of(s, table)->name, (long long)id);
     if (rc == RL_OK)
-        rc = rl__tbl_row_from_record(s, table, id, val.p, val.n, chained, row);
-    rl__buf_free(&val);
+        rc = rl__tbl_row_from_record(s, table, id, v, vn, chained, row);
+    rl__bt_iter_close(&it);
     return rc;
 }
 
