@@ -96,14 +96,21 @@ int rl__file_read_root(rl__blk_db *db, rl__blk_root *out, rl__err *err)
     rl__err why[2];
     int ok[2], rc = RL_OK, e;
     size_t got = 0;
-    uint64_t file_size = 0;
+    uint64_t file_size = 0, size_after = 0;
     if (!slots || !list) {
         rc = RL__FAIL(err, RL_NOMEM, "no memory to read the root");
         goto done;
     }
-    e = db->io->read(db->io, slots, 2 * RL__REGION, RL__REGION, &got);
+    /* The size before and after the slots: a writer extends the file
+     * before it writes a slot and shrinks it after, so the larger of the
+     * two covers whichever slot this read caught (no false "claims"). */
+    e = db->io->size(db->io, &file_size);
     if (!e)
-        e = db->io->size(db->io, &file_size);
+        e = db->io->read(db->io, slots, 2 * RL__REGION, RL__REGION, &got);
+    if (!e)
+        e = db->io->size(db->io, &size_after);
+    if (size_after > file_size)
+        file_size = size_after;
     if (e) {
         rc = rl__io_err(err, e, "read root slots", RL__REGION);
         goto done;

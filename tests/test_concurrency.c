@@ -125,8 +125,10 @@ static void bank_reader(const char *path, int rounds)
         const rl_row *row;
         int64_t total = 0;
         int n = 0;
-        if (rl_begin(db, RL_READ, &t) != RL_OK || rl_scan(t, "accounts", &c) != RL_OK)
+        if (rl_begin(db, RL_READ, &t) != RL_OK || rl_scan(t, "accounts", &c) != RL_OK) {
+            fprintf(stderr, "reader: %s\n", rl_errmsg(db));
             _exit(3);
+        }
         while (rl_cursor_next(c, &row) == RL_OK) {
             total += rl_row_int(row, 1);
             n++;
