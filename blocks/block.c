@@ -3,9 +3,10 @@
 ** way (B+tree nodes): allocate one, reach its payload for reading or
 ** writing, free it.
 **
-** A single block is a one-block chain without a chain header: its owner
-** and logical number are its own logical number; its next link belongs to
-** the structure that owns it (a B+tree links its leaves with it).
+** A single block is a one-block chain without a chain header: its logical
+** number is its own; its owner is the first block of the structure it
+** belongs to (a B+tree's root), or itself; its next link belongs to that
+** structure (a B+tree links its leaves with it).
 ** A reference pins the block's page in the cache, so the pointer in it
 ** stays valid after the call returns, until rl__blk_block_put. Write
 ** references are copy-on-write like everything else (INV 1).
@@ -20,7 +21,8 @@ static int check_single(rl__blk_txn *t, rl__blk_page *p, uint64_t logical)
 {
     rl__blk_bhdr h;
     rl__fmt_bhdr_decode(p->buf, &h);
-    if (h.logical != logical || h.owner != logical || h.next >= t->root.logical_limit ||
+    if (h.logical != logical || h.owner == 0 || h.owner >= t->root.logical_limit ||
+        h.next >= t->root.logical_limit ||
         h.type < RL__BLK_TYPE_CHAIN || h.txn > t->root.txn)
         return RL__CORRUPT(&t->err, "block %llu (logical %llu) is not a single block",
                            (unsigned long long)p->phys, (unsigned long long)logical);
@@ -50,6 +52,7 @@ static void fill_ref(rl__blk_txn *t, rl__blk_page *p, uint64_t logical, int writ
     ref->db_ = t->db;
     ref->page_ = p;
     ref->logical = logical;
+    ref->owner = h.owner;
     ref->type = h.type;
     ref->next = h.next;
     ref->used = h.used;
@@ -87,11 +90,11 @@ int rl__blk_new(rl__blk_txn *t, uint8_t type, uint64_t owner, uint64_t *logical,
     return RL_OK;
 }
 
-static int block_alloc(rl__blk_txn *t, uint8_t type, uint64_t *logical,
+static int block_alloc(rl__blk_txn *t, uint8_t type, uint64_t owner, uint64_t *logical,
                        rl__blk_ref *ref)
 {
     rl__blk_page *p;
-    int rc = rl__blk_new(t, type, 0, logical, &p);
+    int rc = rl__blk_new(t, type, owner, logical, &p);
     if (rc == RL_OK)
         fill_ref(t, p, *logical, 1, ref);
     return rc;
@@ -137,7 +140,7 @@ static int block_free(rl__blk_txn *t, uint64_t logical)
 
 /* ---- entry points ------------------------------------------------------- */
 
-int rl__blk_block_alloc(rl__blk_txn *t, uint8_t type, uint64_t *logical,
+int rl__blk_block_alloc(rl__blk_txn *t, uint8_t type, uint64_t owner, uint64_t *logical,
                         rl__blk_ref *ref)
 {
     int rc;
@@ -148,7 +151,7 @@ int rl__blk_block_alloc(rl__blk_txn *t, uint8_t type, uint64_t *logical,
     if (type < RL__BLK_TYPE_CHAIN)
         return RL__FAIL(&t->err, RL_INVALID, "block type %u is reserved", type);
     pthread_mutex_lock(&t->db->mu);
-    rc = block_alloc(t, type, logical, ref);
+    rc = block_alloc(t, type, owner, logical, ref);
     pthread_mutex_unlock(&t->db->mu);
     return rc;
 }

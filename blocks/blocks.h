@@ -279,14 +279,17 @@ typedef struct rl__blk_ref {
     uint32_t used;       /* payload bytes in use (the caller's count) */
     uint32_t cap;        /* payload size */
     uint64_t logical;
+    uint64_t owner;      /* the structure it belongs to (block alloc) */
     uint64_t next;       /* the header's next link: the caller's to use */
     uint8_t type;
     void *page_;          /* private */
     struct rl__blk_db *db_; /* private */
 } rl__blk_ref;
 
-/* A new zeroed block; *ref is a write reference to it. */
-int rl__blk_block_alloc(rl__blk_txn *t, uint8_t type, uint64_t *logical,
+/* A new zeroed block; *ref is a write reference to it. Its owner is
+ * owner (a structure's first block: rdump and rl_check group by it), or
+ * itself when owner is 0. */
+int rl__blk_block_alloc(rl__blk_txn *t, uint8_t type, uint64_t owner, uint64_t *logical,
                         rl__blk_ref *ref);
 /* A reference to block logical; write != 0 copies it first if needed. */
 int rl__blk_block_get(rl__blk_txn *t, uint64_t logical, int write, rl__blk_ref *ref);

@@ -179,9 +179,11 @@ static void header_store(node *nd)
     rl__blk_block_set_used(&nd->ref, nd->size);
 }
 
-static int node_new(rl__blk_txn *t, uint8_t kind, uint64_t *logical, node *nd)
+/* A new empty node of the tree whose root is root (0: the new node is a
+ * root itself); every node's owner is its tree's root. */
+static int node_new(rl__blk_txn *t, uint8_t kind, uint64_t root, uint64_t *logical, node *nd)
 {
-    int rc = rl__blk_block_alloc(t, RL__TYPE_BTREE, logical, &nd->ref);
+    int rc = rl__blk_block_alloc(t, RL__TYPE_BTREE, root, logical, &nd->ref);
     if (rc != RL_OK)
         return rc;
     nd->kind = kind;
@@ -371,7 +373,8 @@ static uint32_t split_point(const size_t *sz, uint32_t total, int appended, int 
 
 /* Split the full node nd while inserting c at position i. The new right
  * node is *right; *sep (copied into sepbuf) separates them in the parent. */
-static int split_insert(rl__blk_txn *t, node *nd, uint32_t i, const cell *c, uint64_t *right,
+static int split_insert(rl__blk_txn *t, uint64_t root, node *nd, uint32_t i, const cell *c,
+                        uint64_t *right,
                         uint8_t *sepbuf, size_t *seplen)
 {
     int leaf = nd->kind == KIND_LEAF;
@@ -394,7 +397,7 @@ static int split_insert(rl__blk_txn *t, node *nd, uint32_t i, const cell *c, uin
             sz[k] = cell_size(leaf, &cells[k]);
         }
         m = split_point(sz, total, i == nd->n && (!leaf || link_of(nd) == 0), leaf);
-        rc = node_new(t, nd->kind, right, &r);
+        rc = node_new(t, nd->kind, root, right, &r);
     }
     if (rc == RL_OK) {
         *seplen = cells[m].klen;
@@ -424,7 +427,7 @@ static int split_insert(rl__blk_txn *t, node *nd, uint32_t i, const cell *c, uin
 int rl__bt_create(rl__blk_txn *t, uint64_t *root)
 {
     node nd;
-    int rc = node_new(t, KIND_LEAF, root, &nd);
+    int rc = node_new(t, KIND_LEAF, 0, root, &nd);
     if (rc == RL_OK)
         rl__blk_block_put(&nd.ref);
     return rc;
@@ -489,8 +492,8 @@ int rl__bt_get(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__b
 }
 
 /* Insert cell c into node logical; on a split, *right and sep are set. */
-static int insert_into(rl__blk_txn *t, uint64_t logical, const cell *c, uint64_t *right,
-                       uint8_t *sep, size_t *seplen)
+static int insert_into(rl__blk_txn *t, uint64_t root, uint64_t logical, const cell *c,
+                       uint64_t *right, uint8_t *sep, size_t *seplen)
 {
     node nd;
     uint32_t i;
@@ -503,7 +506,7 @@ static int insert_into(rl__blk_txn *t, uint64_t logical, const cell *c, uint64_t
     if (rc == RL_OK)
         rc = insert_cell(&nd, i, c, &fitted);
     if (rc == RL_OK && !fitted)
-        rc = split_insert(t, &nd, i, c, right, sep, seplen);
+        rc = split_insert(t, root, &nd, i, c, right, sep, seplen);
     rl__blk_block_put(&nd.ref);
     return rc;
 }
@@ -518,7 +521,7 @@ static int grow_root(rl__blk_txn *t, uint64_t root, const cell *sep)
     int fitted, rc = node_open(t, root, 1, &r);
     if (rc != RL_OK)
         return rc;
-    rc = node_new(t, r.kind, &lnum, &left);
+    rc = node_new(t, r.kind, root, &lnum, &left);
     if (rc != RL_OK) {
         rl__blk_block_put(&r.ref);
         return rc;
@@ -607,12 +610,12 @@ int rl__bt_put(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, const
     if (rc == RL_OK && replace)
         rc = remove_key(t, leaf, k, kn, &found, NULL, NULL);
     if (rc == RL_OK)
-        rc = insert_into(t, leaf, &c, &right, sep, &seplen);
+        rc = insert_into(t, root, leaf, &c, &right, sep, &seplen);
     while (rc == RL_OK && right != 0 && depth > 0) { /* carry the split up */
         cell up = {sep, seplen, NULL, 0, right, 0};
         uint8_t sep2[RL__BT_MAX_KEY];
         size_t sep2len = 0;
-        rc = insert_into(t, path[--depth], &up, &right, sep2, &sep2len);
+        rc = insert_into(t, root, path[--depth], &up, &right, sep2, &sep2len);
         memcpy(sep, sep2, sep2len);
         seplen = sep2len;
     }
@@ -667,6 +670,7 @@ static int children_of(rl__blk_txn *t, uint64_t logical, node *nd, uint64_t **ou
 /* A walk over a whole tree. */
 typedef struct walker {
     rl__blk_txn *t;
+    uint64_t root;      /* every node's owner */
     int free_them;      /* free every node after its children */
     rl__bt_space sp;    /* what it counted */
     uint64_t next_leaf; /* where the last leaf's chain link leads */
@@ -695,6 +699,10 @@ static int walk(walker *w, uint64_t logical, uint32_t depth)
     rc = node_open(w->t, logical, 0, &nd);
     if (rc != RL_OK)
         return rc;
+    if (nd.ref.owner != w->root) {
+        rl__blk_block_put(&nd.ref);
+        return corrupt(w->t, logical, "node belongs to another tree");
+    }
     w->sp.nodes++;
     w->sp.capacity += nd.size;
     w->sp.used += NODE_HDR + 2 * nd.n + (nd.size - nd.start - nd.frag);
@@ -736,13 +744,13 @@ static int walk_tree(walker *w, uint64_t root, int skip_root)
 
 int rl__bt_free(rl__blk_txn *t, uint64_t root)
 {
-    walker w = {t, 1, {0}, 0};
+    walker w = {t, root, 1, {0}, 0};
     return walk_tree(&w, root, 0);
 }
 
 int rl__bt_clear(rl__blk_txn *t, uint64_t root)
 {
-    walker w = {t, 1, {0}, 0};
+    walker w = {t, root, 1, {0}, 0};
     node nd;
     int rc = walk_tree(&w, root, 1);
     if (rc == RL_OK)
@@ -761,7 +769,7 @@ int rl__bt_clear(rl__blk_txn *t, uint64_t root)
 
 int rl__bt_stats(rl__blk_txn *t, uint64_t root, rl__bt_space *sp)
 {
-    walker w = {t, 0, {0}, 0};
+    walker w = {t, root, 0, {0}, 0};
     int rc = walk_tree(&w, root, 0);
     *sp = w.sp;
     return rc;
@@ -792,7 +800,7 @@ struct rl__bt_builder {
 static int build_open(rl__bt_builder *b, uint32_t level, uint64_t first_child)
 {
     node *nd = &b->nodes[level];
-    int rc = node_new(b->t, level ? KIND_INTERIOR : KIND_LEAF, &b->open[level], nd);
+    int rc = node_new(b->t, level ? KIND_INTERIOR : KIND_LEAF, b->root, &b->open[level], nd);
     if (rc == RL_OK && level > 0)
         set_link(nd, first_child);
     if (rc == RL_OK && level >= b->levels)

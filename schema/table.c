@@ -163,7 +163,7 @@ int rl__tbl_create(rl__stx *s, const char *name, const rl_column *cols, int ncol
     if (rc == RL_OK)
         rc = rl__bt_create(s->bt, &st.tree);
     if (rc == RL_OK)
-        rc = rl__blk_block_alloc(s->bt, RL__TYPE_STATE, &state, &ref);
+        rc = rl__blk_block_alloc(s->bt, RL__TYPE_STATE, 0, &state, &ref);
     if (rc != RL_OK)
         return rc;
     state_encode(ref.wdata, &st);

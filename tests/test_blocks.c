@@ -874,13 +874,13 @@ static void test_single_blocks(void **state)
     uint64_t a, b;
     (void)state;
     assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
-    T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, &a, &ref));
+    T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, 0, &a, &ref));
     assert_int_equal(ref.cap, 512 - RL__HDR_SIZE);
     assert_int_equal(ref.used, 0);
     memcpy(ref.wdata, "first", 5);
     rl__blk_block_set_used(&ref, 5);
     rl__blk_block_put(&ref);
-    T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, &b, &ref));
+    T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, a, &b, &ref));
     rl__blk_block_put(&ref);
     assert_int_equal(rl__blk_commit(t), RL_OK);
     /* A reader keeps "first" while a writer changes the block. */
