@@ -191,7 +191,10 @@ static void test_btree_sequential(void **state)
     assert_int_equal(rl__bt_get(t, root, key, kn, NULL, NULL), RL_NOTFOUND);
     kn = rl__id_key(0, key);
     assert_int_equal(rl__bt_get(t, root, key, kn, NULL, NULL), RL_NOTFOUND);
-    assert_int_equal(rl__bt_full_leaves(512 - 40, &sp), leaves); /* rebuilt as it is */
+    { /* rebuilt, it would take about as many leaves (keys of ids < 2^14 are shorter) */
+        uint64_t full = rl__bt_full_leaves(512 - 40, &sp);
+        assert_true(full <= leaves && full + 1 + leaves / 30 >= leaves);
+    }
     /* Seek lands on the first key >= the one asked for. */
     {
         rl__bt_iter it;
