@@ -959,6 +959,35 @@ int rl__bt_seek(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__
     return RL_OK;
 }
 
+int rl__bt_iter_rest(rl__bt_iter *it, const uint8_t **k, size_t *kn, uint32_t *left)
+{
+    node nd;
+    const uint8_t *key;
+    size_t klen;
+    *left = 0;
+    if (!it->ref.page_)
+        return RL_OK;
+    nd.ref = it->ref;
+    nd.kind = it->ref.data[0];
+    nd.n = rl__get16(it->ref.data + 2);
+    nd.start = rl__get16(it->ref.data + 4);
+    nd.size = it->ref.cap;
+    if (it->idx >= nd.n)
+        return RL_OK;
+    if (nd.kind != KIND_LEAF || key_at(&nd, nd.n - 1, &key, &klen) != RL_OK)
+        return corrupt(it->t, it->leaf, "damaged cell");
+    *k = key;
+    *kn = klen;
+    *left = nd.n - it->idx;
+    return RL_OK;
+}
+
+void rl__bt_iter_skip_rest(rl__bt_iter *it)
+{
+    if (it->ref.page_)
+        it->idx = rl__get16(it->ref.data + 2);
+}
+
 int rl__bt_next(rl__bt_iter *it, const uint8_t **k, size_t *kn, const uint8_t **v, size_t *vn,
                 int *flag)
 {

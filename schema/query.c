@@ -775,6 +775,30 @@ int rl__q_next(rl__query *q, rl_row *row)
     }
 }
 
+/* After a key in range: when the current leaf's last key is in range too,
+ * every key between is (they are sorted), so count them without reading
+ * them. Ranges only: an IN list seeks per value. */
+static int count_rest_of_leaf(rl__query *q, uint64_t *n)
+{
+    const uint8_t *k = NULL;
+    size_t kn = 0, cl;
+    uint32_t left;
+    int rc, c;
+    if (q->in_list || !q->it_open)
+        return RL_OK;
+    rc = rl__bt_iter_rest(&q->it, &k, &kn, &left);
+    if (rc != RL_OK || left == 0)
+        return rc;
+    if ((cl = rl__ix_component_len(k, kn)) == 0)
+        return RL__CORRUPT(q->s->err, "a damaged index key");
+    c = q->hi.set ? cmp_bytes(k, cl, q->hi.key.p, q->hi.key.n) : -1;
+    if (c < 0 || (c == 0 && q->hi.incl)) {
+        *n += left;
+        rl__bt_iter_skip_rest(&q->it);
+    }
+    return RL_OK;
+}
+
 int rl__q_count(rl__query *q, uint64_t *n)
 {
     rl_row row = {0};
@@ -782,8 +806,12 @@ int rl__q_count(rl__query *q, uint64_t *n)
     *n = 0;
     if (q->covered && !q->sorted && !q->limited && q->skip == 0) {
         int64_t id;
-        while ((rc = index_next(q, &id)) == RL_OK) /* the keys say it all */
+        while ((rc = index_next(q, &id)) == RL_OK) { /* the keys say it all */
             (*n)++;
+            rc = count_rest_of_leaf(q, n);
+            if (rc != RL_OK)
+                return rc;
+        }
         return rc == RL_DONE ? RL_OK : rc;
     }
     if (!q->sorted && !q->limited && q->skip == 0) {
