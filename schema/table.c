@@ -822,7 +822,7 @@ static int remove_row(rl__stx *s, int table, int64_t id)
         rc = RL__FAIL(s->err, RL_NOTFOUND, "table %s has no row with id %lld", tbl_of(s, table)->name,
                       (long long)id);
     if (rc == RL_OK && tbl_of(s, table)->nindexes > 0) {
-        rc = rl__tbl_row_from_record(s, table, id, val.p, val.n, chained, &old);
+        rc = rl__tbl_row_borrow(s, table, id, val.p, val.n, chained, &old); /* val stays */
         if (rc == RL_OK)
             rc = rl__ix_update_row(s, table, old.vals, 0);
     }
@@ -887,7 +887,7 @@ int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int 
         rc = rl__ix_check_unique(s, table, row, id);
     }
     if (rc == RL_OK && tb->nindexes > 0) {
-        rc = rl__tbl_row_from_record(s, table, id, val.p, val.n, chained, &old);
+        rc = rl__tbl_row_borrow(s, table, id, val.p, val.n, chained, &old); /* val stays */
         if (rc == RL_OK)
             rc = rl__ix_replace_row(s, table, old.vals, row);
     }
