@@ -126,6 +126,11 @@ if [ "$st" -ne 0 ] && grep -q "^damage: map node at block" "$dir/map.out" && tai
     passed=$((passed + 1))
 else failed=$((failed + 1)); echo "FAIL: damaged map (status $st):"; head -5 "$dir/map.out"; fi
 
+# Text with a newline and a tab stays on its row's line, escaped.
+cp "$db" "$dir/nl.rdb"
+"$taskman" "$dir/nl.rdb" add 1 $'two\nlines\there' 2 > /dev/null
+check "rows: control bytes escaped"   0 '\| two\\nlines\\there \|' -- --rows tasks "$dir/nl.rdb"
+
 check "not a database"                1 "not a relatable database" -- "$0"
 
 echo "rdump: $passed passed, $failed failed"

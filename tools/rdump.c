@@ -77,8 +77,20 @@ static void print_value(const rl_row *row, int c, int sql)
             putchar(ch);
         }
         putchar('\'');
-    } else {
-        printf("%.*s", (int)(v.v.b.n > 60 ? 60 : v.v.b.n), (const char *)v.v.b.p);
+    } else { /* one row, one line: control bytes escaped, long text cut */
+        for (size_t i = 0; i < v.v.b.n && i < 60; i++) {
+            unsigned char ch = ((const unsigned char *)v.v.b.p)[i];
+            if (ch == '\n')
+                printf("\\n");
+            else if (ch == '\t')
+                printf("\\t");
+            else if (ch == '\\')
+                printf("\\\\");
+            else if (ch < 0x20 || ch == 0x7f)
+                printf("\\x%02x", ch);
+            else
+                putchar(ch);
+        }
         if (v.v.b.n > 60)
             printf("...");
     }
