@@ -777,14 +777,14 @@ int rl__q_next(rl__query *q, rl_row *row)
 
 /* After a key in range: when the current leaf's last key is in range too,
  * every key between is (they are sorted), so count them without reading
- * them. Ranges only: an IN list seeks per value. */
+ * them. For = and IN, the range is the current value's (index_seek). */
 static int count_rest_of_leaf(rl__query *q, uint64_t *n)
 {
     const uint8_t *k = NULL;
     size_t kn = 0, cl;
     uint32_t left;
     int rc, c;
-    if (q->in_list || !q->it_open)
+    if (!q->it_open)
         return RL_OK;
     rc = rl__bt_iter_rest(&q->it, &k, &kn, &left);
     if (rc != RL_OK || left == 0)
