@@ -959,33 +959,59 @@ int rl__bt_seek(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__
     return RL_OK;
 }
 
-int rl__bt_iter_rest(rl__bt_iter *it, const uint8_t **k, size_t *kn, uint32_t *left)
+int rl__bt_count_while(rl__bt_iter *it, rl__bt_key_pred pred, void *arg, uint64_t *n)
 {
-    node nd;
-    const uint8_t *key;
-    size_t klen;
-    *left = 0;
-    if (!it->ref.page_)
-        return RL_OK;
-    nd.ref = it->ref;
-    nd.kind = it->ref.data[0];
-    nd.n = rl__get16(it->ref.data + 2);
-    nd.start = rl__get16(it->ref.data + 4);
-    nd.size = it->ref.cap;
-    if (it->idx >= nd.n)
-        return RL_OK;
-    if (nd.kind != KIND_LEAF || key_at(&nd, nd.n - 1, &key, &klen) != RL_OK)
-        return corrupt(it->t, it->leaf, "damaged cell");
-    *k = key;
-    *kn = klen;
-    *left = nd.n - it->idx;
-    return RL_OK;
-}
-
-void rl__bt_iter_skip_rest(rl__bt_iter *it)
-{
-    if (it->ref.page_)
-        it->idx = rl__get16(it->ref.data + 2);
+    for (;;) {
+        node nd;
+        uint32_t lo, hi;
+        uint64_t next;
+        int rc;
+        if (!it->ref.page_)
+            return RL_OK;
+        nd.ref = it->ref;
+        nd.kind = it->ref.data[0];
+        nd.n = rl__get16(it->ref.data + 2);
+        nd.start = rl__get16(it->ref.data + 4);
+        nd.size = it->ref.cap;
+        if (nd.kind != KIND_LEAF)
+            return corrupt(it->t, it->leaf, "damaged cell");
+        lo = it->idx;
+        hi = nd.n;
+        while (lo < hi) { /* the first key from idx on that pred rejects */
+            uint32_t mid = lo + (hi - lo) / 2;
+            const uint8_t *key;
+            size_t klen;
+            if (key_at(&nd, mid, &key, &klen) != RL_OK)
+                return corrupt(it->t, it->leaf, "damaged cell");
+            rc = pred(key, klen, arg);
+            if (rc < 0)
+                return RL_CORRUPT;
+            if (rc)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        *n += lo - it->idx;
+        it->idx = lo;
+        if (lo < nd.n)
+            return RL_OK; /* a key out of range: the count ends here */
+        next = link_of(&nd);
+        rl__blk_block_put(&it->ref);
+        if (next == 0)
+            return RL_OK;
+        if (++it->steps > rl__blk_block_count(it->t))
+            return corrupt(it->t, next, "leaf chain loops");
+        rc = node_open(it->t, next, 0, &nd);
+        if (rc == RL_OK && nd.kind != KIND_LEAF) {
+            rl__blk_block_put(&nd.ref);
+            rc = corrupt(it->t, next, "leaf chain reaches an interior node");
+        }
+        if (rc != RL_OK)
+            return rc;
+        it->ref = nd.ref;
+        it->leaf = next;
+        it->idx = 0;
+    }
 }
 
 int rl__bt_next(rl__bt_iter *it, const uint8_t **k, size_t *kn, const uint8_t **v, size_t *vn,

@@ -775,28 +775,28 @@ int rl__q_next(rl__query *q, rl_row *row)
     }
 }
 
-/* After a key in range: when the current leaf's last key is in range too,
- * every key between is (they are sorted), so count them without reading
- * them. For = and IN, the range is the current value's (index_seek). */
-static int count_rest_of_leaf(rl__query *q, uint64_t *n)
+/* Is index key k at or below the plan's high bound? (-1: damaged) */
+static int below_hi(const uint8_t *k, size_t kn, void *arg)
 {
-    const uint8_t *k = NULL;
-    size_t kn = 0, cl;
-    uint32_t left;
-    int rc, c;
+    const rl__query *q = arg;
+    size_t cl = rl__ix_component_len(k, kn);
+    int c;
+    if (cl == 0)
+        return -1;
+    c = q->hi.set ? cmp_bytes(k, cl, q->hi.key.p, q->hi.key.n) : -1;
+    return c < 0 || (c == 0 && q->hi.incl);
+}
+
+/* After the first key in range, the rest of the range at once: keys are
+ * sorted, so a binary search per leaf finds where it ends. For = and IN
+ * the range is the current value's (index_seek). */
+static int count_rest(rl__query *q, uint64_t *n)
+{
+    int rc;
     if (!q->it_open)
         return RL_OK;
-    rc = rl__bt_iter_rest(&q->it, &k, &kn, &left);
-    if (rc != RL_OK || left == 0)
-        return rc;
-    if ((cl = rl__ix_component_len(k, kn)) == 0)
-        return RL__CORRUPT(q->s->err, "a damaged index key");
-    c = q->hi.set ? cmp_bytes(k, cl, q->hi.key.p, q->hi.key.n) : -1;
-    if (c < 0 || (c == 0 && q->hi.incl)) {
-        *n += left;
-        rl__bt_iter_skip_rest(&q->it);
-    }
-    return RL_OK;
+    rc = rl__bt_count_while(&q->it, below_hi, q, n);
+    return rc == RL_CORRUPT ? RL__CORRUPT(q->s->err, "a damaged index key") : rc;
 }
 
 int rl__q_count(rl__query *q, uint64_t *n)
@@ -808,7 +808,7 @@ int rl__q_count(rl__query *q, uint64_t *n)
         int64_t id;
         while ((rc = index_next(q, &id)) == RL_OK) { /* the keys say it all */
             (*n)++;
-            rc = count_rest_of_leaf(q, n);
+            rc = count_rest(q, n);
             if (rc != RL_OK)
                 return rc;
         }

@@ -195,11 +195,12 @@ int rl__bt_seek(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__
 int rl__bt_next(rl__bt_iter *it, const uint8_t **k, size_t *kn, const uint8_t **v, size_t *vn,
                 int *flag);
 void rl__bt_iter_close(rl__bt_iter *it);
-/* The entries of the current leaf not returned yet: how many (*left, 0 at
- * the end) and the last one's key; counts skip them all at once when that
- * key is still in range (rl__bt_iter_skip_rest). */
-int rl__bt_iter_rest(rl__bt_iter *it, const uint8_t **k, size_t *kn, uint32_t *left);
-void rl__bt_iter_skip_rest(rl__bt_iter *it);
+/* Count (into *n) and step over the entries from the iterator's place on
+ * whose keys pred accepts, until the first it rejects (pred must accept a
+ * prefix of the keys: 1 accept, 0 reject, -1 damaged key). A binary search
+ * per leaf: no entry is read on its own. */
+typedef int (*rl__bt_key_pred)(const uint8_t *k, size_t kn, void *arg);
+int rl__bt_count_while(rl__bt_iter *it, rl__bt_key_pred pred, void *arg, uint64_t *n);
 
 /* ---- tables ------------------------------------------------------------------------ */
 
