@@ -113,6 +113,7 @@ cp "$db" "$dir/torn.rdb"
 newest=$("$rdump" --blocks "$db" | awk 'NR > 1 && $NF == "ok" && $5 + 0 >= top { top = $5 + 0; b = $1 } END { print b }')
 printf 'XXXXXXXX' | dd of="$dir/torn.rdb" bs=1 seek=$((4096 * newest + 100)) conv=notrunc 2> /dev/null
 check "torn: summary says passed over" 0 "opens at +txn [0-9]+  \(the newer slot is passed over" -- "$dir/torn.rdb"
+check "torn: its blocks not in use"   0 "^  not in use +[1-9][0-9]* \(written by a commit that did not finish\)$" -- "$dir/torn.rdb"
 check "torn: check notes it"          0 "note: the newer root slot .* block $newest of its commit" -- --check "$dir/torn.rdb"
 # Damaged map nodes (all of them: which one is live depends on which root
 # slot opens): the map view says so and the picture is still drawn.
