@@ -474,28 +474,31 @@ int rl__blk_chain_create(rl__blk_txn *t, uint8_t type, uint64_t *head)
     return leave(t, chain_create(t, type, head));
 }
 
-int rl__blk_chain_length(rl__blk_txn *t, uint64_t head, uint64_t *len)
+/* The chain's header, under the lock. */
+static int info_of(rl__blk_txn *t, uint64_t head, chain_info *ci)
 {
-    chain_info ci;
     int rc = enter(t, 0);
     if (rc != RL_OK)
         return rc;
-    rc = head_read(t, head, &ci);
+    return leave(t, head_read(t, head, ci));
+}
+
+int rl__blk_chain_length(rl__blk_txn *t, uint64_t head, uint64_t *len)
+{
+    chain_info ci;
+    int rc = info_of(t, head, &ci);
     if (rc == RL_OK)
         *len = ci.len;
-    return leave(t, rc);
+    return rc;
 }
 
 int rl__blk_chain_blocks(rl__blk_txn *t, uint64_t head, uint64_t *count)
 {
     chain_info ci;
-    int rc = enter(t, 0);
-    if (rc != RL_OK)
-        return rc;
-    rc = head_read(t, head, &ci);
+    int rc = info_of(t, head, &ci);
     if (rc == RL_OK)
         *count = ci.count;
-    return leave(t, rc);
+    return rc;
 }
 
 int rl__blk_chain_read(rl__blk_txn *t, uint64_t head, uint64_t off, void *buf,

@@ -460,6 +460,17 @@ static int descend(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn,
     }
 }
 
+/* A leaf cell's value into val. */
+static int copy_value(rl__blk_txn *t, const cell *c, rl__buf *val)
+{
+    val->n = 0;
+    if (rl__buf_reserve(val, c->vlen + 1) != RL_OK)
+        return RL__FAIL(rl__blk_txn_err(t), RL_NOMEM, "no memory");
+    memcpy(val->p, c->val, c->vlen);
+    val->n = c->vlen;
+    return RL_OK;
+}
+
 int rl__bt_get(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__buf *val,
                int *flag)
 {
@@ -478,15 +489,8 @@ int rl__bt_get(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__b
         rc = RL_NOTFOUND;
     else if (flag)
         *flag = c.flag;
-    if (rc == RL_OK && val) {
-        val->n = 0;
-        if (rl__buf_reserve(val, c.vlen + 1) != RL_OK)
-            rc = RL__FAIL(rl__blk_txn_err(t), RL_NOMEM, "no memory");
-        else {
-            memcpy(val->p, c.val, c.vlen);
-            val->n = c.vlen;
-        }
-    }
+    if (rc == RL_OK && val)
+        rc = copy_value(t, &c, val);
     rl__blk_block_put(&nd.ref);
     return rc;
 }
@@ -561,15 +565,8 @@ static int remove_key(rl__blk_txn *t, uint64_t leaf, const uint8_t *k, size_t kn
         rc = corrupt(t, leaf, "damaged cell");
     else if (exact && flag)
         *flag = c.flag;
-    if (rc == RL_OK && exact && val) {
-        val->n = 0;
-        if (rl__buf_reserve(val, c.vlen + 1) != RL_OK)
-            rc = RL__FAIL(rl__blk_txn_err(t), RL_NOMEM, "no memory");
-        else {
-            memcpy(val->p, c.val, c.vlen);
-            val->n = c.vlen;
-        }
-    }
+    if (rc == RL_OK && exact && val)
+        rc = copy_value(t, &c, val);
     rl__blk_block_put(&nd.ref);
     *found = exact;
     if (rc != RL_OK || !exact)
@@ -959,20 +956,51 @@ int rl__bt_seek(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__
     return RL_OK;
 }
 
+/* The node view of the iterator's current leaf (its reference stays the
+ * iterator's). */
+static void iter_node(const rl__bt_iter *it, node *nd)
+{
+    nd->ref = it->ref;
+    nd->kind = it->ref.data[0];
+    nd->n = rl__get16(it->ref.data + 2);
+    nd->start = rl__get16(it->ref.data + 4);
+    nd->frag = rl__get16(it->ref.data + 6);
+    nd->size = it->ref.cap;
+}
+
+/* Move the iterator from leaf nd (its current one) to the next leaf;
+ * RL_DONE after the last. */
+static int next_leaf(rl__bt_iter *it, node *nd)
+{
+    uint64_t next = link_of(nd);
+    int rc;
+    rl__blk_block_put(&it->ref);
+    if (next == 0)
+        return RL_DONE;
+    if (++it->steps > rl__blk_block_count(it->t))
+        return corrupt(it->t, next, "leaf chain loops");
+    rc = node_open(it->t, next, 0, nd);
+    if (rc == RL_OK && nd->kind != KIND_LEAF) {
+        rl__blk_block_put(&nd->ref);
+        rc = corrupt(it->t, next, "leaf chain reaches an interior node");
+    }
+    if (rc != RL_OK)
+        return rc;
+    it->ref = nd->ref;
+    it->leaf = next;
+    it->idx = 0;
+    return RL_OK;
+}
+
 int rl__bt_count_while(rl__bt_iter *it, rl__bt_key_pred pred, void *arg, uint64_t *n)
 {
     for (;;) {
         node nd;
         uint32_t lo, hi;
-        uint64_t next;
         int rc;
         if (!it->ref.page_)
             return RL_OK;
-        nd.ref = it->ref;
-        nd.kind = it->ref.data[0];
-        nd.n = rl__get16(it->ref.data + 2);
-        nd.start = rl__get16(it->ref.data + 4);
-        nd.size = it->ref.cap;
+        iter_node(it, &nd);
         if (nd.kind != KIND_LEAF)
             return corrupt(it->t, it->leaf, "damaged cell");
         lo = it->idx;
@@ -995,22 +1023,9 @@ int rl__bt_count_while(rl__bt_iter *it, rl__bt_key_pred pred, void *arg, uint64_
         it->idx = lo;
         if (lo < nd.n)
             return RL_OK; /* a key out of range: the count ends here */
-        next = link_of(&nd);
-        rl__blk_block_put(&it->ref);
-        if (next == 0)
-            return RL_OK;
-        if (++it->steps > rl__blk_block_count(it->t))
-            return corrupt(it->t, next, "leaf chain loops");
-        rc = node_open(it->t, next, 0, &nd);
-        if (rc == RL_OK && nd.kind != KIND_LEAF) {
-            rl__blk_block_put(&nd.ref);
-            rc = corrupt(it->t, next, "leaf chain reaches an interior node");
-        }
+        rc = next_leaf(it, &nd);
         if (rc != RL_OK)
-            return rc;
-        it->ref = nd.ref;
-        it->leaf = next;
-        it->idx = 0;
+            return rc == RL_DONE ? RL_OK : rc;
     }
 }
 
@@ -1020,15 +1035,10 @@ int rl__bt_next(rl__bt_iter *it, const uint8_t **k, size_t *kn, const uint8_t **
     for (;;) {
         node nd;
         cell c;
-        uint64_t next;
         int rc;
         if (!it->ref.page_)
             return RL_DONE;
-        nd.ref = it->ref;
-        nd.kind = it->ref.data[0];
-        nd.n = rl__get16(it->ref.data + 2);
-        nd.start = rl__get16(it->ref.data + 4);
-        nd.size = it->ref.cap;
+        iter_node(it, &nd);
         if (it->idx < nd.n) {
             if (nd.kind != KIND_LEAF || cell_read(&nd, it->idx, &c) != RL_OK)
                 return corrupt(it->t, it->leaf, "damaged cell");
@@ -1041,22 +1051,9 @@ int rl__bt_next(rl__bt_iter *it, const uint8_t **k, size_t *kn, const uint8_t **
                 *flag = c.flag;
             return RL_OK;
         }
-        next = link_of(&nd);
-        rl__blk_block_put(&it->ref);
-        if (next == 0)
-            return RL_DONE;
-        if (++it->steps > rl__blk_block_count(it->t))
-            return corrupt(it->t, next, "leaf chain loops");
-        rc = node_open(it->t, next, 0, &nd);
-        if (rc == RL_OK && nd.kind != KIND_LEAF) {
-            rl__blk_block_put(&nd.ref);
-            rc = corrupt(it->t, next, "leaf chain reaches an interior node");
-        }
+        rc = next_leaf(it, &nd);
         if (rc != RL_OK)
             return rc;
-        it->ref = nd.ref;
-        it->leaf = next;
-        it->idx = 0;
     }
 }
 

@@ -143,6 +143,20 @@ static void json_error(FILE *o, const entry *e)
     rdump_json_str(o, e->error, strlen(e->error));
 }
 
+static void json_names(FILE *o, const entry *e);
+
+/* One item of the --indexes and --space lists. */
+static void json_entry(FILE *o, const entry *e, int first)
+{
+    fprintf(o, "%s\n  {", first ? "" : ",");
+    json_names(o, e);
+    if (e->rc != RL_OK)
+        json_error(o, e);
+    else
+        json_space(o, &e->sp);
+    fprintf(o, "}");
+}
+
 static void json_names(FILE *o, const entry *e)
 {
     fprintf(o, "\"table\": ");
@@ -212,15 +226,9 @@ int rdump_space_indexes(const rdump_space *s, FILE *o, int json)
         if (!e->index)
             continue;
         problems |= e->rc != RL_OK;
-        if (json) {
-            fprintf(o, "%s\n  {", first ? "" : ",");
-            json_names(o, e);
-            if (e->rc != RL_OK)
-                json_error(o, e);
-            else
-                json_space(o, &e->sp);
-            fprintf(o, "}");
-        } else if (e->rc != RL_OK)
+        if (json)
+            json_entry(o, e, first);
+        else if (e->rc != RL_OK)
             fprintf(o, "%-24s %-14s %s\n", e->index, e->table, e->error);
         else
             fprintf(o, "%-24s %-14s %-20s %-6s %8llu %7llu %5u %5.1f%%\n", e->index, e->table,
@@ -250,15 +258,9 @@ int rdump_space_all(const rdump_space *s, FILE *o, int json)
         problems |= e->rc != RL_OK;
         snprintf(name, sizeof name, "%s%s%s", e->index ? "  " : "", e->index ? e->index : e->table,
                  e->index ? " (index)" : "");
-        if (json) {
-            fprintf(o, "%s\n  {", first ? "" : ",");
-            json_names(o, e);
-            if (e->rc != RL_OK)
-                json_error(o, e);
-            else
-                json_space(o, &e->sp);
-            fprintf(o, "}");
-        } else if (e->rc != RL_OK)
+        if (json)
+            json_entry(o, e, first);
+        else if (e->rc != RL_OK)
             fprintf(o, "%-32s %s\n", name, e->error);
         else
             fprintf(o, "%-32s %8llu %7llu %6llu %6llu %12llu %12llu %5.1f%% %llu\n", name,
