@@ -351,7 +351,7 @@ int rl_truncate(rl_txn *t, const char *table);
  * rows fill their blocks again, returning the rest to the freelist. With
  * table NULL it also compacts the whole file: the next few commits move
  * every live block off the end of the file, and the file shrinks to what
- * it holds (blocks freed by a commit can be reused two commits later). */
+ * it holds (blocks freed by a durable commit can be reused by the next). */
 int rl_vacuum(rl_txn *t, const char *table);
 
 /** rl_scan - a cursor over every row of a table, in storage order. */

@@ -23,10 +23,11 @@
 **   1. A block reachable from a committed root is never written again.
 **      Only blocks whose header carries the running write transaction's id
 **      ("fresh" blocks) are modified in place.
-**   2. A physical block freed by transaction F is reused only when F < D
+**   2. A physical block freed by transaction F is reused only when F <= D
 **      (D: the newest root known durable) and F <= S for every open
-**      reader snapshot S. So neither the newest nor the previous root nor
-**      any reader can reach a reused block.
+**      reader snapshot S. A root D known durable is the one a crash falls
+**      back to at worst, and it cannot reach what it freed itself; so no
+**      root a crash may need, and no reader, can reach a reused block.
 **   3. Every page in the cache holds either verified bytes read from the
 **      file or bytes built by the running write transaction (dirty).
 **   4. db->mu guards the cache, the root, the reader list and the stats;
@@ -60,6 +61,7 @@
 #define RL__SLOT_DELTA_CAP 64u   /* map changes a slot carries at most */
 #define RL__SLOT_CRC_OFF (RL__REGION - 4u)
 #define RL__SLOT_LISTED 0x1u /* slot flag: the list below proves the commit */
+#define RL__SLOT_SYNCED 0x2u /* slot flag: synced after it was written (FULL) */
 #define RL__MAP_FREE_BIT (UINT64_C(1) << 63)
 #define RL__MAX_MAP_DEPTH 8u
 #define RL__CHAIN_HDR 24u /* length, tail, count at the start of a head */

@@ -199,8 +199,8 @@ rl__blk_db *rl__blk_txn_db(rl__blk_txn *t);
 
 /* Ask the next few commits to move every live block they can off the end
  * of the file (no budget, no threshold), so the file shrinks to its live
- * blocks: freed blocks become reusable only two commits after they were
- * freed, so this takes a few commits. */
+ * blocks: freed blocks become reusable only at a later commit (the reuse
+ * rule), so this takes a few commits. */
 void rl__blk_compact_soon(rl__blk_db *db);
 
 /* The integrity walk of a read transaction's snapshot (check.c): every

@@ -18,7 +18,7 @@
 **   - anything else (a freelist block, a block freed but not yet reusable)
 **     is passed over: later commits will find it free.
 ** A moved block's old place is freed by this transaction, so it leaves the
-** file two commits later, when no root or reader can reach it (INV 2).
+** file at a later commit, when no root or reader can reach it (INV 2).
 ** Callers hold db->mu, inside a write transaction's commit.
 */
 #include <stdlib.h>

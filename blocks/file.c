@@ -173,6 +173,7 @@ static int build_new(rl__io *io, uint32_t bs, rl__err *err)
     r.txn = 1;
     r.block_count = rl__fmt_first_block(bs);
     r.logical_limit = 1;
+    r.flags = RL__SLOT_SYNCED; /* written and synced before anyone sees it */
     rl__fmt_slot_encode(area + RL__REGION * (1 + r.txn % 2), &r, NULL, 0);
     e = io->write(io, area, size, 0);
     if (!e)

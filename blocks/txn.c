@@ -97,10 +97,17 @@ static uint64_t outside_readers(rl__blk_db *db, uint64_t bound)
     return bound;
 }
 
-/* The reuse bound of INV 2: blocks freed by F < bound may be reused. */
+/* The reuse bound of INV 2: blocks freed by F < bound may be reused. D is
+ * the base root itself when its slot says a FULL commit synced it (then
+ * what the base freed is reusable at once); otherwise the root before, or
+ * the one before that under NORMAL, whose next commit's first sync made
+ * it durable. A slot written by another handle without a sync may still
+ * sit in the page cache only, so its flag is what counts. */
 static uint64_t reuse_bound(rl__blk_db *db, uint64_t base)
 {
-    uint64_t bound = db->durability == RL__DURABLE_NORMAL ? base - 1 : base;
+    uint64_t bound = (db->root.txn == base && (db->root.flags & RL__SLOT_SYNCED))
+                         ? base + 1
+                         : db->durability == RL__DURABLE_NORMAL ? base - 1 : base;
     uint64_t oldest = rl__txn_oldest_reader(db);
     if (oldest != UINT64_MAX && oldest + 1 < bound)
         bound = oldest + 1;
@@ -323,7 +330,8 @@ static int write_slot(rl__blk_txn *t, int listed)
     uint8_t *region = db->scratch;
     uint64_t off = RL__REGION * (1 + (t->root.txn % 2));
     int e;
-    t->root.flags = listed ? RL__SLOT_LISTED : 0;
+    t->root.flags = (listed ? RL__SLOT_LISTED : 0) |
+                    (db->durability == RL__DURABLE_FULL ? RL__SLOT_SYNCED : 0);
     rl__fmt_slot_encode(region, &t->root, t->listed, listed ? t->nlisted : 0);
     e = db->io->write(db->io, region, RL__REGION, off);
     db->stats.root_writes++;

@@ -340,7 +340,9 @@ static void list_end(image *im, int first)
 static void slot_summary(image *im, int i)
 {
     const rl__blk_root *r = &im->slot[i];
-    const char *kind = r->flags & RL__SLOT_LISTED ? "single-sync commit" : "synced commit";
+    const char *kind = r->flags & RL__SLOT_LISTED   ? "single-sync commit"
+                       : r->flags & RL__SLOT_SYNCED ? "synced commit"
+                                                    : "commit not synced after its slot";
     if (im->json) {
         fprintf(im->out, "    {\"slot\": %d, \"valid\": %s", i, im->slot_ok[i] ? "true" : "false");
         if (im->slot_ok[i])
