@@ -671,8 +671,6 @@ typedef struct walker {
     int free_them;      /* free every node after its children */
     rl__bt_space sp;    /* what it counted */
     uint64_t next_leaf; /* where the last leaf's chain link leads */
-    uint32_t above;     /* nonzero: the leaves are at this depth and already
-                           freed; free the interior nodes only, unread leaves */
 } walker;
 
 static int leaf_in_chain(walker *w, uint64_t logical, const node *nd)
@@ -711,12 +709,8 @@ static int walk(walker *w, uint64_t logical, uint32_t depth)
         rl__blk_block_put(&nd.ref);
         return rc;
     }
-    if (w->above && (nd.kind == KIND_LEAF || depth >= w->above)) {
-        rl__blk_block_put(&nd.ref); /* a leaf where interior nodes should be */
-        return corrupt(w->t, logical, "tree shallower than its leaves");
-    }
     rc = children_of(w->t, logical, &nd, &children, &nch);
-    for (uint32_t i = 0; i < nch && rc == RL_OK && depth + 1 != w->above; i++)
+    for (uint32_t i = 0; i < nch && rc == RL_OK; i++)
         rc = walk(w, children[i], depth + 1);
     free(children);
     if (rc == RL_OK && w->free_them)
@@ -747,19 +741,13 @@ static int walk_tree(walker *w, uint64_t root, int skip_root)
 
 int rl__bt_free(rl__blk_txn *t, uint64_t root)
 {
-    walker w = {t, root, 1, {0}, 0, 0};
+    walker w = {t, root, 1, {0}, 0};
     return walk_tree(&w, root, 0);
-}
-
-int rl__bt_free_interior(rl__blk_txn *t, uint64_t root, uint32_t leaf_depth)
-{
-    walker w = {t, root, 1, {0}, 0, leaf_depth};
-    return leaf_depth == 0 ? RL_OK : walk_tree(&w, root, 0);
 }
 
 int rl__bt_clear(rl__blk_txn *t, uint64_t root)
 {
-    walker w = {t, root, 1, {0}, 0, 0};
+    walker w = {t, root, 1, {0}, 0};
     node nd;
     int rc = walk_tree(&w, root, 1);
     if (rc == RL_OK)
@@ -778,7 +766,7 @@ int rl__bt_clear(rl__blk_txn *t, uint64_t root)
 
 int rl__bt_stats(rl__blk_txn *t, uint64_t root, rl__bt_space *sp)
 {
-    walker w = {t, root, 0, {0}, 0, 0};
+    walker w = {t, root, 0, {0}, 0};
     int rc = walk_tree(&w, root, 0);
     *sp = w.sp;
     return rc;
@@ -965,7 +953,6 @@ int rl__bt_seek(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__
     it->ref = nd.ref;
     it->leaf = leaf;
     it->steps = 0;
-    it->depth = (uint32_t)depth;
     return RL_OK;
 }
 
@@ -988,8 +975,6 @@ static int next_leaf(rl__bt_iter *it, node *nd)
     uint64_t next = link_of(nd);
     int rc;
     rl__blk_block_put(&it->ref);
-    if (it->left && (rc = it->left(it->left_arg, it->leaf)) != RL_OK)
-        return rc;
     if (next == 0)
         return RL_DONE;
     if (++it->steps > rl__blk_block_count(it->t))

@@ -155,10 +155,6 @@ int rl__bt_take(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__
                 int *flag);
 /* Free every node. */
 int rl__bt_free(rl__blk_txn *t, uint64_t root);
-/* Free the interior nodes of a tree whose leaves, leaf_depth levels down,
- * the caller has freed already (a vacuum frees each leaf as its scan
- * leaves it), without reading the leaves again. */
-int rl__bt_free_interior(rl__blk_txn *t, uint64_t root, uint32_t leaf_depth);
 /* Free every node but the root, which becomes an empty leaf. */
 int rl__bt_clear(rl__blk_txn *t, uint64_t root);
 /* What a walk of a whole tree counts (for checks, rl_space and rdump). */
@@ -190,12 +186,7 @@ typedef struct rl__bt_iter {
     rl__blk_txn *t;
     uint64_t leaf, steps;
     uint32_t idx;
-    uint32_t depth; /* levels above the leaves (0: the root is the leaf) */
     rl__blk_ref ref;
-    /* If set, called with each leaf the iterator has finished with and let
-     * go of (after its last entry, also the last leaf); an error stops it. */
-    int (*left)(void *arg, uint64_t leaf);
-    void *left_arg;
 } rl__bt_iter;
 /* Position before the first key >= k (k NULL: the first key). */
 int rl__bt_seek(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__bt_iter *it);

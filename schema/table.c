@@ -976,18 +976,12 @@ int rl__tbl_truncate(rl__stx *s, int table)
     return rc == RL_OK ? state_write(s, table, &st) : rc;
 }
 
-static int free_leaf(void *s, uint64_t leaf)
-{
-    return rl__blk_block_free(((rl__stx *)s)->bt, leaf);
-}
-
 int rl__tbl_vacuum(rl__stx *s, int table)
 {
     rl__tstate st;
     rl__scan sc;
     rl__bt_builder *b = NULL;
     uint64_t tree = 0;
-    uint32_t depth = 0;
     int rc = rl__tbl_state(s, table, &st);
     if (rc != RL_OK)
         return rc;
@@ -997,9 +991,6 @@ int rl__tbl_vacuum(rl__stx *s, int table)
     if (rc != RL_OK)
         return rc;
     rc = rl__scan_open(s, table, &sc);
-    sc.it.left = free_leaf; /* each old leaf goes once read: no second pass */
-    sc.it.left_arg = s;
-    depth = sc.it.depth;
     while (rc == RL_OK && (rc = rl__scan_next(&sc)) == RL_OK) {
         uint8_t key[RL__ID_KEY_MAX];
         size_t kn = rl__id_key(sc.id, key); /* ascending: the builder fills every node */
@@ -1011,7 +1002,7 @@ int rl__tbl_vacuum(rl__stx *s, int table)
     else
         rl__bt_build_abort(b);
     if (rc == RL_OK)
-        rc = rl__bt_free_interior(s->bt, st.tree, depth);
+        rc = rl__bt_free(s->bt, st.tree);
     if (rc != RL_OK)
         return rc;
     st.tree = tree;
