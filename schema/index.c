@@ -151,6 +151,16 @@ int rl__ix_check_unique(rl__stx *s, int table, const rl_value *vals, int64_t sel
     return rc;
 }
 
+/* A key that should be there is missing, or one that should not is there:
+ * the index and its table disagree, which only damage explains. */
+static int in_step(rl__stx *s, const rl__table *tb, const rl__index *ix, int rc)
+{
+    if (rc == RL_DUPLICATE || rc == RL_NOTFOUND)
+        return RL__CORRUPT(s->err, "index %s of %s is out of step with its table", ix->name,
+                           tb->name);
+    return rc;
+}
+
 int rl__ix_replace_row(rl__stx *s, int table, const rl_value *old, const rl_value *vals)
 {
     const rl__table *tb = &s->cat->tables[table];
@@ -167,9 +177,7 @@ int rl__ix_replace_row(rl__stx *s, int table, const rl_value *old, const rl_valu
         rc = rl__bt_delete(s->bt, ix->root, a.p, a.n);
         if (rc == RL_OK)
             rc = rl__bt_put(s->bt, ix->root, b.p, b.n, NULL, 0, 0);
-        if (rc == RL_DUPLICATE || rc == RL_NOTFOUND)
-            rc = RL__CORRUPT(s->err, "index %s of %s is out of step with its table", ix->name,
-                             tb->name);
+        rc = in_step(s, tb, ix, rc);
     }
     rl__buf_free(&a);
     rl__buf_free(&b);
@@ -190,9 +198,7 @@ int rl__ix_update_row(rl__stx *s, int table, const rl_value *vals, int add)
             rc = rl__bt_put(s->bt, ix->root, b.p, b.n, NULL, 0, 0);
         else
             rc = rl__bt_delete(s->bt, ix->root, b.p, b.n);
-        if (rc == RL_DUPLICATE || rc == RL_NOTFOUND)
-            rc = RL__CORRUPT(s->err, "index %s of %s is out of step with its table", ix->name,
-                             tb->name);
+        rc = in_step(s, tb, ix, rc);
     }
     rl__buf_free(&b);
     return rc;
