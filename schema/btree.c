@@ -790,6 +790,8 @@ struct rl__bt_builder {
     uint32_t levels;          /* levels with an open node */
     uint64_t open[MAX_DEPTH]; /* the open node of each level (0: leaves) */
     node nodes[MAX_DEPTH];
+    size_t last_len; /* the last key added (levels > 0: one was) */
+    uint8_t last[RL__BT_MAX_KEY];
 };
 
 /* Open a new node of the builder at level (a leaf at 0), whose first child
@@ -883,9 +885,19 @@ int rl__bt_build_add(rl__bt_builder *b, const uint8_t *k, size_t kn, const uint8
                      size_t vn, unsigned how)
 {
     cell c = {k, kn, v, vn, 0, (how & RL__BT_FLAG) != 0};
+    int rc;
     if (kn > RL__BT_MAX_KEY || cell_size(1, &c) > rl__bt_max_cell(rl__blk_payload_of(b->t)))
         return RL__FAIL(rl__blk_txn_err(b->t), RL_TOOBIG, "a B+tree entry of %zu bytes", kn + vn);
-    return build_add(b, 0, &c);
+    /* keys out of order come from a damaged source (a tree's leaf chain) */
+    if (b->levels > 0 && key_cmp(k, kn, b->last, b->last_len) <= 0)
+        return RL__FAIL(rl__blk_txn_err(b->t), RL_CORRUPT,
+                        "B+tree entries to build come out of key order (the source is damaged)");
+    rc = build_add(b, 0, &c);
+    if (rc == RL_OK) {
+        memcpy(b->last, k, kn);
+        b->last_len = kn;
+    }
+    return rc;
 }
 
 /* Put back every open node's reference. */
@@ -939,8 +951,12 @@ int rl__bt_seek(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__
     uint64_t leaf;
     node nd;
     int depth, exact, rc;
-    memset(it, 0, sizeof *it);
-    it->t = t;
+    it->t = t; /* field by field: last[] is only read once has_last is set */
+    it->leaf = it->steps = 0;
+    it->idx = 0;
+    memset(&it->ref, 0, sizeof it->ref);
+    it->has_last = 0;
+    it->last_len = 0;
     rc = descend(t, root, k ? k : (const uint8_t *)"", k ? kn : 0, NULL, &depth, &leaf);
     if (rc == RL_OK)
         rc = node_open(t, leaf, 0, &nd);
@@ -952,7 +968,6 @@ int rl__bt_seek(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__
     }
     it->ref = nd.ref;
     it->leaf = leaf;
-    it->steps = 0;
     return RL_OK;
 }
 
@@ -968,13 +983,42 @@ static void iter_node(const rl__bt_iter *it, node *nd)
     nd->size = it->ref.cap;
 }
 
+/* Remember the last key of leaf nd, which the iterator is leaving. */
+static int keep_last_key(rl__bt_iter *it, const node *nd)
+{
+    const uint8_t *key;
+    size_t klen;
+    if (nd->n == 0)
+        return RL_OK; /* an empty leaf: the key before it still counts */
+    if (key_at(nd, nd->n - 1, &key, &klen) != RL_OK || klen > RL__BT_MAX_KEY)
+        return corrupt(it->t, it->leaf, "damaged cell");
+    memcpy(it->last, key, klen);
+    it->last_len = klen;
+    it->has_last = 1;
+    return RL_OK;
+}
+
+/* Whether leaf nd's keys come after every key the iterator has passed
+ * (invariant 1): a chain that goes back is damaged. */
+static int follows_last_key(const rl__bt_iter *it, const node *nd)
+{
+    const uint8_t *key;
+    size_t klen;
+    if (!it->has_last || nd->n == 0)
+        return 1;
+    return key_at(nd, 0, &key, &klen) == RL_OK &&
+           key_cmp(key, klen, it->last, it->last_len) > 0;
+}
+
 /* Move the iterator from leaf nd (its current one) to the next leaf;
  * RL_DONE after the last. */
 static int next_leaf(rl__bt_iter *it, node *nd)
 {
     uint64_t next = link_of(nd);
-    int rc;
+    int rc = keep_last_key(it, nd);
     rl__blk_block_put(&it->ref);
+    if (rc != RL_OK)
+        return rc;
     if (next == 0)
         return RL_DONE;
     if (++it->steps > rl__blk_block_count(it->t))
@@ -983,6 +1027,9 @@ static int next_leaf(rl__bt_iter *it, node *nd)
     if (rc == RL_OK && nd->kind != KIND_LEAF) {
         rl__blk_block_put(&nd->ref);
         rc = corrupt(it->t, next, "leaf chain reaches an interior node");
+    } else if (rc == RL_OK && !follows_last_key(it, nd)) {
+        rl__blk_block_put(&nd->ref);
+        rc = corrupt(it->t, next, "leaf chain goes back in key order");
     }
     if (rc != RL_OK)
         return rc;

@@ -181,12 +181,17 @@ int rl__bt_build_add(rl__bt_builder *b, const uint8_t *k, size_t kn, const uint8
 int rl__bt_build_end(rl__bt_builder *b);
 void rl__bt_build_abort(rl__bt_builder *b);
 
-/* An iterator over the leaves, holding one leaf pinned. */
+/* An iterator over the leaves, holding one leaf pinned. It keeps the last
+ * key of the leaves it left, so a damaged leaf chain that goes back (a
+ * loop) ends in RL_CORRUPT however the tree grows meanwhile. */
 typedef struct rl__bt_iter {
     rl__blk_txn *t;
     uint64_t leaf, steps;
     uint32_t idx;
     rl__blk_ref ref;
+    size_t last_len; /* 0 with !has_last: no leaf left yet */
+    int has_last;
+    uint8_t last[RL__BT_MAX_KEY];
 } rl__bt_iter;
 /* Position before the first key >= k (k NULL: the first key). */
 int rl__bt_seek(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__bt_iter *it);

@@ -229,6 +229,74 @@ static void test_btree_sequential(void **state)
     rl__blk_close(db);
 }
 
+/* Damage: the last leaf links back to the first, so the leaf chain loops.
+ * A scan that copies what it reads into a new tree (vacuum does) makes the
+ * file grow as fast as it walks, so a bound on steps by the file's block
+ * count never ends it: the keys going back must. The builder, fed keys
+ * out of order, refuses them too (it fails without either check: the CI
+ * hang of fuzz_db in rl_commit's autovacuum). */
+static void test_btree_chain_going_back(void **state)
+{
+    rl__blk_db *db = new_db("btloop.rdb", 512);
+    rl__blk_txn *t;
+    rl__bt_iter it;
+    rl__bt_builder *b;
+    rl__blk_ref ref;
+    uint64_t root, copy, first, last = 0, n = 600, seen = 0;
+    uint8_t key[RL__ID_KEY_MAX], val[40] = "a value that fills leaves";
+    const uint8_t *k, *v;
+    size_t kn, vn;
+    int rc;
+    (void)state;
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    assert_int_equal(rl__bt_create(t, &root), RL_OK);
+    for (uint64_t i = 1; i <= n; i++) {
+        kn = rl__id_key((int64_t)i, key);
+        assert_int_equal(rl__bt_put(t, root, key, kn, val, sizeof val, 0), RL_OK);
+    }
+    assert_int_equal(rl__bt_seek(t, root, NULL, 0, &it), RL_OK);
+    first = it.leaf;
+    while (rl__bt_next(&it, &k, &kn, &v, &vn, NULL) == RL_OK)
+        if (it.ref.page_)
+            last = it.leaf;
+    rl__bt_iter_close(&it);
+    assert_true(last != first);
+    assert_int_equal(rl__blk_block_get(t, last, 1, &ref), RL_OK);
+    rl__blk_block_set_next(&ref, first);
+    rl__blk_block_put(&ref);
+
+    /* copy the looped tree into a new one, as vacuum does */
+    assert_int_equal(rl__bt_create(t, &copy), RL_OK);
+    assert_int_equal(rl__bt_build_begin(t, copy, &b), RL_OK);
+    assert_int_equal(rl__bt_seek(t, root, NULL, 0, &it), RL_OK);
+    while ((rc = rl__bt_next(&it, &k, &kn, &v, &vn, NULL)) == RL_OK && seen++ < 10 * n) {
+        uint8_t kc[RL__ID_KEY_MAX];
+        memcpy(kc, k, kn); /* the iterator's pointers die when it moves on */
+        if (rl__bt_build_add(b, kc, kn, v, vn, 0) != RL_OK)
+            fail_msg("the builder refused key %llu", (unsigned long long)seen);
+    }
+    rl__bt_iter_close(&it);
+    assert_int_equal(rc, RL_CORRUPT);
+    assert_int_equal(seen, n);
+    assert_non_null(strstr(rl__blk_txn_err(t)->msg, "goes back"));
+    rl__bt_build_abort(b);
+
+    /* the builder on its own: a repeated key, then a smaller one */
+    assert_int_equal(rl__bt_create(t, &copy), RL_OK);
+    assert_int_equal(rl__bt_build_begin(t, copy, &b), RL_OK);
+    kn = rl__id_key(5, key);
+    assert_int_equal(rl__bt_build_add(b, key, kn, val, 4, 0), RL_OK);
+    assert_int_equal(rl__bt_build_add(b, key, kn, val, 4, 0), RL_CORRUPT);
+    kn = rl__id_key(4, key);
+    assert_int_equal(rl__bt_build_add(b, key, kn, val, 4, 0), RL_CORRUPT);
+    assert_non_null(strstr(rl__blk_txn_err(t)->msg, "out of key order"));
+    kn = rl__id_key(6, key);
+    assert_int_equal(rl__bt_build_add(b, key, kn, val, 4, 0), RL_OK);
+    assert_int_equal(rl__bt_build_end(b), RL_OK);
+    rl__blk_rollback(t);
+    rl__blk_close(db);
+}
+
 /* The bulk builder: trees of every shape (empty, one leaf, many levels
  * with long keys in 512-byte blocks) hold exactly what was added, in
  * order, with full nodes, and pass the whole-tree walk. */
@@ -410,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_btree_random),
         cmocka_unit_test(test_btree_sequential),
         cmocka_unit_test(test_btree_builder),
+        cmocka_unit_test(test_btree_chain_going_back),
         cmocka_unit_test(test_id_keys),
         cmocka_unit_test(test_record_codec),
         cmocka_unit_test(test_index_verify_detects_damage),
