@@ -6,6 +6,8 @@
 ** tests/fuzz-regressions/ (every input that once crashed a target), so
 ** those inputs run in every test pass, under ASan in `make asan` and under
 ** Valgrind in `make valgrind`, not only when libFuzzer runs.
+** An input that runs past REPLAY_LIMIT_S (a hang, like libFuzzer's
+** -timeout, but generous enough for Valgrind) fails the replay.
 */
 #include <dirent.h>
 #include <stdint.h>
@@ -13,8 +15,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
+#include <unistd.h>
+
+#define REPLAY_LIMIT_S 120
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char *current; /* the input being fed, for the hang report */
+
+static void on_alarm(int sig)
+{
+    static const char msg[] = "replay: an input hangs (over REPLAY_LIMIT_S seconds): ";
+    (void)sig;
+    (void)!write(2, msg, sizeof msg - 1);
+    (void)!write(2, current, strlen(current));
+    (void)!write(2, "\n", 1);
+    _exit(2);
+}
 
 /* Feed one file; 0 if it cannot be read. */
 static int replay_file(const char *path)
@@ -25,7 +43,10 @@ static int replay_file(const char *path)
     int ok = 0;
     if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
         (data = malloc((size_t)n + 1)) != NULL && fread(data, 1, (size_t)n, f) == (size_t)n) {
+        current = path;
+        alarm(REPLAY_LIMIT_S);
         LLVMFuzzerTestOneInput(data, (size_t)n);
+        alarm(0);
         ok = 1;
     }
     if (f)
@@ -67,6 +88,7 @@ static int replay_path(const char *path)
 int main(int argc, char **argv)
 {
     int total = 0;
+    signal(SIGALRM, on_alarm);
     for (int i = 1; i < argc; i++) {
         int n = replay_path(argv[i]);
         if (n < 0)

@@ -472,6 +472,78 @@ static void test_index_verify_detects_damage(void **state)
     rl__blk_close(bdb);
 }
 
+/* The same damage through the public API: a table whose deleted rows are
+ * due for automatic vacuum, and whose leaf chain loops. rl_commit must
+ * fail with RL_CORRUPT (it hung in CI's fuzz_db) and leave the file as it
+ * was; rl_check finds the damage. */
+static void test_vacuum_of_looped_table_fails(void **state)
+{
+    static const rl_column cols[] = {{"note", RL_TTEXT, 0, 0, NULL, 0}};
+    const char *path = tu_path("vacloop.rdb");
+    rl_options o = {0, 512, RL_SYNC_OFF, 0, -1.0, 0};
+    rl_db *db;
+    rl_txn *t;
+    rl__blk_db *bdb;
+    rl__blk_txn *bt;
+    rl__blk_ref ref;
+    rl__err err;
+    rl__tstate st;
+    rl__stx s;
+    rl__bt_iter it;
+    const uint8_t *k, *v;
+    size_t kn, vn;
+    uint64_t first, last = 0, rows;
+    char *report = NULL;
+    (void)state;
+    unlink(path);
+    assert_int_equal(rl_open(path, &o, &db), RL_OK); /* autovacuum off */
+    assert_int_equal(rl_begin(db, RL_WRITE, &t), RL_OK);
+    assert_int_equal(rl_create_table(t, "t", cols, 1), RL_OK);
+    for (int i = 0; i < 3000; i++)
+        assert_int_equal(rl_insert(t, "t", (rl_value[]){rl_null(), rl_text("a note of some length")},
+                                   2, NULL),
+                         RL_OK);
+    for (int64_t id = 1; id <= 2000; id++)
+        assert_int_equal(rl_delete(t, "t", id), RL_OK);
+    assert_int_equal(rl_commit(t), RL_OK);
+    assert_int_equal(rl_close(db), RL_OK);
+
+    assert_int_equal(rl__blk_open(path, NULL, &bdb, &err), RL_OK);
+    assert_int_equal(rl__blk_begin(bdb, 1, &bt), RL_OK);
+    memset(&s, 0, sizeof s);
+    s.bt = bt;
+    s.err = rl__blk_txn_err(bt);
+    assert_int_equal(rl__cat_load(bt, &s.cat), RL_OK);
+    assert_int_equal(rl__tbl_state(&s, 0, &st), RL_OK);
+    assert_int_equal(st.dead, 2000);
+    assert_int_equal(rl__bt_seek(bt, st.tree, NULL, 0, &it), RL_OK);
+    first = it.leaf;
+    while (rl__bt_next(&it, &k, &kn, &v, &vn, NULL) == RL_OK)
+        last = it.leaf;
+    rl__bt_iter_close(&it);
+    assert_true(last != 0 && last != first);
+    assert_int_equal(rl__blk_block_get(bt, last, 1, &ref), RL_OK);
+    rl__blk_block_set_next(&ref, first);
+    rl__blk_block_put(&ref);
+    rl__cat_free(s.cat);
+    assert_int_equal(rl__blk_commit(bt), RL_OK);
+    rl__blk_close(bdb);
+
+    o.autovacuum_ratio = 0; /* the default: due */
+    assert_int_equal(rl_open(path, &o, &db), RL_OK);
+    assert_int_equal(rl_begin(db, RL_WRITE, &t), RL_OK);
+    assert_int_equal(rl_commit(t), RL_CORRUPT);
+    assert_non_null(strstr(rl_errmsg(db), "leaf chain")); /* loops, or goes back */
+    assert_int_equal(rl_begin(db, RL_READ, &t), RL_OK);
+    assert_int_equal(rl_count(t, "t", &rows), RL_OK);
+    assert_int_equal(rows, 1000); /* unchanged */
+    assert_int_equal(rl_check(t, &report), RL_CORRUPT);
+    assert_non_null(report);
+    free(report);
+    rl_rollback(t);
+    assert_int_equal(rl_close(db), RL_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -482,6 +554,7 @@ int main(void)
         cmocka_unit_test(test_id_keys),
         cmocka_unit_test(test_record_codec),
         cmocka_unit_test(test_index_verify_detects_damage),
+        cmocka_unit_test(test_vacuum_of_looped_table_fails),
     };
     tu_setup_dir("schema");
     return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
