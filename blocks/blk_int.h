@@ -44,17 +44,17 @@
 
 /* ---- on-disk constants (docs/format.md) ---------------------------------- */
 
-#define RL__FORMAT_VERSION 2u
+#define RL__FORMAT_VERSION 3u
 #define RL__MAGIC "relatable db\r\n\x1a\n" /* 16 bytes */
 #define RL__MAGIC_SIZE 16
 #define RL__SLOT_MAGIC "RLSLOT01"
-#define RL__REGION 4096u            /* root regions are 4 KiB aligned */
-#define RL__ROOT_AREA (3u * RL__REGION) /* header, slot 0, slot 1 */
+#define RL__REGION 4096u /* the header and each root slot: 4 KiB */
+#define RL__NSLOTS 4u    /* root slots, each followed by its commit area */
 #define RL__HDR_SIZE 40u            /* block header */
 #define RL__MAX_BLOCKNO ((UINT64_C(1) << 48) - 1) /* block numbers are 48-bit */
 #define RL__MIN_BLOCK 512u
 #define RL__MAX_BLOCK 65536u
-#define RL__SLOT_LIST_OFF 144u
+#define RL__SLOT_LIST_OFF 152u
 #define RL__SLOT_LIST_ENTRY 12u
 #define RL__SLOT_LIST_CAP 256u
 #define RL__SLOT_DELTA_ENTRY 12u /* map change in a slot: logical u48, phys u48 */
@@ -118,6 +118,10 @@ typedef struct rl__blk_root {
     uint64_t freelist_head; /* physical number, 0 = empty */
     uint64_t free_count;
     uint64_t meta[RL__BLK_META_WORDS];
+    /* Blocks of each commit area that commit txn (area txn % 4) or the
+     * one before (area (txn - 1) % 4) wrote; 0 for the two areas the
+     * newest commits carried home (txn.c, "Commit areas"). */
+    uint8_t area_used[RL__NSLOTS];
     /* The map delta (map.c): logical -> physical changes not yet written
      * into the map's nodes, ascending by logical number; each overrides
      * the map's entry, which maps the logical number too. */
@@ -152,8 +156,20 @@ uint32_t rl__fmt_block_seal(uint8_t *block, uint32_t block_size);
 /* Check a block read from physical number phys: CRC, self, type, used. */
 int rl__fmt_block_check(const uint8_t *block, uint32_t block_size,
                         uint64_t phys, rl__err *err);
+/* The layout of the root area (docs/format.md): the header region, then
+ * four times a slot region followed by its commit area. Regions are
+ * rl__fmt_region() bytes (4 KiB, or one block if blocks are larger). */
+uint32_t rl__fmt_region(uint32_t block_size);
+uint32_t rl__fmt_area_blocks(uint32_t block_size);
+uint64_t rl__fmt_slot_offset(uint32_t block_size, unsigned slot);
+uint64_t rl__fmt_area_first(uint32_t block_size, unsigned area);
+/* The area phys lies in (and its index in it), or -1. */
+int rl__fmt_area_of(uint32_t block_size, uint64_t phys, uint32_t *index);
 /* First block number after the root area. */
 uint64_t rl__fmt_first_block(uint32_t block_size);
+/* A block number a root may reach: in a commit area, or past the root
+ * area and before block_count. */
+int rl__fmt_reachable(uint32_t block_size, uint64_t phys, uint64_t block_count);
 int rl__fmt_block_size_ok(uint32_t block_size);
 
 /* ---- cache.c ------------------------------------------------------------------ */
@@ -218,6 +234,7 @@ struct rl__blk_db {
     rl__blk_stats stats;
     rl__err err;
     uint8_t *scratch; /* one block of scratch for I/O, guarded by mu */
+    uint8_t *commit_buf; /* a slot region and a commit area: the commit's write */
     uint8_t *ahead;   /* RL__READ_AHEAD blocks for read-ahead, guarded by mu */
     int compact_commits; /* commits left that compact fully (compact.c) */
 };
@@ -238,6 +255,8 @@ struct rl__blk_txn {
     struct {
         uint64_t logical, phys; /* logical 0: empty */
     } memo[RL__MAP_MEMO];
+    int area_ok;            /* write: may take blocks of its commit area */
+    uint32_t area_next;     /* the next one it would take */
     rl__blk_listed *listed; /* blocks written so far (write) */
     uint32_t nlisted;
     int list_overflow;
@@ -255,8 +274,12 @@ int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out);
 int rl__cache_fresh(rl__blk_txn *t, uint64_t phys, rl__blk_page **out);
 void rl__cache_unpin(rl__blk_page *p);
 void rl__cache_mark_dirty(rl__blk_page *p);
-/* Write every dirty page (ascending phys). */
-int rl__cache_flush(rl__blk_txn *t);
+/* Write every dirty page (ascending phys) but those in [keep_from, keep_to). */
+int rl__cache_flush(rl__blk_txn *t, uint64_t keep_from, uint64_t keep_to);
+/* If blocks first..first+n-1 are all dirty pages: seal them, copy them to
+ * dst in order, list them as written and mark them clean, returning 1 (the
+ * caller writes dst); else 0 and nothing changes. */
+int rl__cache_take_run(rl__blk_txn *t, uint64_t first, uint32_t n, uint8_t *dst);
 /* Drop dirty pages (rollback). */
 void rl__cache_drop_dirty(rl__blk_cache *c);
 /* Drop every unpinned page (another process changed the file). */
@@ -284,13 +307,22 @@ int rl__map_relocate_node(rl__blk_txn *t, uint64_t phys, const rl__blk_bhdr *h,
  * with an empty payload (block.c). */
 int rl__blk_new(rl__blk_txn *t, uint8_t type, uint64_t owner, uint64_t *logical,
                 rl__blk_page **out);
-/* A writable page for a map node or chain block (copy-on-write, INV 1). */
-int rl__blk_writable(rl__blk_txn *t, uint64_t phys, uint64_t *new_phys,
+/* A writable page for a map node or chain block (copy-on-write, INV 1).
+ * A copy goes into the commit area when hot (a block the caller changes:
+ * it is likely changed again soon), else into the file. */
+/* Whether logical maps to phys now (*yes); an error only when the map
+ * cannot be read (map.c). */
+int rl__map_maps_to(rl__blk_txn *t, uint64_t logical, uint64_t phys, int *yes);
+int rl__blk_writable(rl__blk_txn *t, uint64_t phys, int hot, uint64_t *new_phys,
                      rl__blk_page **out);
 
 int rl__free_load(rl__blk_txn *t);
 void rl__free_promote(rl__blk_db *db, uint64_t bound);
 int rl__free_alloc(rl__blk_txn *t, uint64_t *phys);
+/* A block of the transaction's commit area while it may take them and
+ * some are left, else rl__free_alloc. Only for blocks a later commit can
+ * move home: mapped blocks and the freelist chain, never map nodes. */
+int rl__free_alloc_hot(rl__blk_txn *t, uint64_t *phys);
 /* Free phys; fresh != 0 when the running transaction wrote it (INV 2). */
 int rl__free_release(rl__blk_txn *t, uint64_t phys, int fresh);
 /* Truncate the free tail and write the freelist chain. */
@@ -303,12 +335,17 @@ uint64_t rl__free_lowest(const rl__blk_db *db);
 /* Move up to budget live blocks from the file's tail into free blocks
  * lower down (compact.c). */
 int rl__compact_tail(rl__blk_txn *t, unsigned budget);
+/* Move the block at phys into the file if it is live (a mapped block or
+ * map node); *moved says whether it was. Not strict, a block that cannot
+ * be read counts as not live (compaction may pass over it); strict, it is
+ * an error (carrying an area home must not leave a live block behind). */
+int rl__compact_move(rl__blk_txn *t, uint64_t phys, int strict, int *moved);
 void rl__free_reset(rl__blk_free *f);
 void rl__free_destroy(rl__blk_free *f);
 
 /* Lowest reader snapshot, or UINT64_MAX when none (txn.c). */
 uint64_t rl__txn_oldest_reader(rl__blk_db *db);
-/* Read both root slots and pick the newest that proves itself. */
+/* Read the root slots and pick the newest that proves itself. */
 int rl__file_read_root(rl__blk_db *db, rl__blk_root *out, rl__err *err);
 int rl__io_err(rl__err *e, int errnum, const char *what, uint64_t where);
 

@@ -69,7 +69,7 @@ int rl__blk_new(rl__blk_txn *t, uint8_t type, uint64_t owner, uint64_t *logical,
     uint64_t phys;
     int rc = rl__map_alloc_logical(t, logical);
     if (rc == RL_OK)
-        rc = rl__free_alloc(t, &phys);
+        rc = rl__free_alloc_hot(t, &phys);
     if (rc == RL_OK)
         rc = rl__cache_fresh(t, phys, &p);
     if (rc != RL_OK)
@@ -112,7 +112,7 @@ static int block_get(rl__blk_txn *t, uint64_t logical, int write, rl__blk_ref *r
         return RL_OK;
     }
     rl__cache_unpin(p);
-    rc = rl__blk_writable(t, phys, &np, &p);
+    rc = rl__blk_writable(t, phys, 1, &np, &p);
     if (rc == RL_OK && np != phys && (rc = rl__map_set(t, logical, np)) != RL_OK)
         rl__cache_unpin(p);
     if (rc == RL_OK)
@@ -129,8 +129,8 @@ static int block_free(rl__blk_txn *t, uint64_t logical)
     if (rc != RL_OK)
         return rc;
     rl__fmt_bhdr_decode(p->buf, &h);
-    if (h.txn == t->root.txn)
-        p->dirty = 0; /* dies young: never written */
+    if (h.txn == t->root.txn && rl__fmt_area_of(t->db->block_size, phys, NULL) < 0)
+        p->dirty = 0; /* dies young: never written (an area block is: txn.c, A1) */
     rl__cache_unpin(p);
     rc = rl__free_release(t, phys, h.txn == t->root.txn);
     if (rc == RL_OK)

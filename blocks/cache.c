@@ -223,8 +223,9 @@ int rl__blk_read_raw(rl__blk_db *db, uint64_t phys, uint8_t *buf, rl__err *err)
 
 static int check_range(rl__blk_txn *t, uint64_t phys)
 {
-    if (phys < t->db->first_block || phys >= t->root.block_count)
-        return RL__CORRUPT(&t->err, "link to block %llu out of range [%llu, %llu)",
+    if (!rl__fmt_reachable(t->db->block_size, phys, t->root.block_count))
+        return RL__CORRUPT(&t->err, "link to block %llu out of range [%llu, %llu) "
+                           "and not in a commit area",
                            (unsigned long long)phys,
                            (unsigned long long)t->db->first_block,
                            (unsigned long long)t->root.block_count);
@@ -286,7 +287,7 @@ int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
         *out = p;
         return RL_OK;
     }
-    if (phys == t->last_miss + 1 && read_ahead(t, phys) == RL_OK &&
+    if (phys == t->last_miss + 1 && phys >= t->db->first_block && read_ahead(t, phys) == RL_OK &&
         (p = hash_find(c, phys)) != NULL) {
         lru_unlink(p);
         lru_push_front(c, p);
@@ -347,7 +348,7 @@ static int cmp_page_phys(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-int rl__cache_flush(rl__blk_txn *t)
+int rl__cache_flush(rl__blk_txn *t, uint64_t keep_from, uint64_t keep_to)
 {
     rl__blk_cache *c = &t->db->cache;
     rl__blk_page **dirty = malloc((c->count + 1) * sizeof *dirty);
@@ -356,13 +357,33 @@ int rl__cache_flush(rl__blk_txn *t)
     if (!dirty)
         return RL__FAIL(&t->err, RL_NOMEM, "no memory to flush the cache");
     for (rl__blk_page *p = c->lru.lnext; p != &c->lru; p = p->lnext)
-        if (p->dirty)
+        if (p->dirty && (p->phys < keep_from || p->phys >= keep_to))
             dirty[n++] = p;
     qsort(dirty, n, sizeof *dirty, cmp_page_phys);
     for (size_t i = 0; i < n && rc == RL_OK; i++)
         rc = rl__cache_write_page(t, dirty[i]);
     free(dirty);
     return rc;
+}
+
+int rl__cache_take_run(rl__blk_txn *t, uint64_t first, uint32_t n, uint8_t *dst)
+{
+    rl__blk_cache *c = &t->db->cache;
+    uint32_t bs = t->db->block_size;
+    for (uint32_t j = 0; j < n; j++) {
+        rl__blk_page *p = hash_find(c, first + j);
+        if (!p || !p->dirty)
+            return 0;
+    }
+    for (uint32_t j = 0; j < n; j++) {
+        rl__blk_page *p = hash_find(c, first + j);
+        uint32_t crc = rl__fmt_block_seal(p->buf, bs);
+        memcpy(dst + (size_t)j * bs, p->buf, bs);
+        list_record(t, p->phys, crc);
+        t->db->stats.blocks_written++;
+        p->dirty = 0;
+    }
+    return 1;
 }
 
 void rl__cache_drop_dirty(rl__blk_cache *c)

@@ -66,10 +66,33 @@ static const char *kind_name(int k)
     return names[k];
 }
 
-/* Mark phys as kind; 0 if it is out of range or already marked. */
+/* Block j of commit area a may be reached as kind: a mapped block or a
+ * freelist block, among the blocks the root says the area uses. */
+static int area_block_ok(walk *w, uint64_t phys, int a, uint32_t j, int kind)
+{
+    if (kind == SEEN_MAP || kind == SEEN_FREE) {
+        say(w, "block %llu lies in commit area %d and cannot be %s", (unsigned long long)phys,
+            a, kind_name(kind));
+        return 0;
+    }
+    if (j >= w->t->root.area_used[a]) {
+        say(w, "block %llu (%s) lies in commit area %d past the %u blocks it uses",
+            (unsigned long long)phys, kind_name(kind), a, w->t->root.area_used[a]);
+        return 0;
+    }
+    return 1;
+}
+
+/* Mark phys as kind; 0 if it is out of range or already marked. The
+ * commit areas lie below first_block, and seen[] covers them too. */
 static int mark(walk *w, uint64_t phys, int kind)
 {
-    if (phys < w->t->db->first_block || phys >= w->t->root.block_count) {
+    uint32_t j;
+    int a = rl__fmt_area_of(w->t->db->block_size, phys, &j);
+    if (a >= 0) {
+        if (!area_block_ok(w, phys, a, j, kind))
+            return 0;
+    } else if (phys < w->t->db->first_block || phys >= w->t->root.block_count) {
         say(w, "block %llu (%s) lies outside the file's blocks [%llu, %llu)",
             (unsigned long long)phys, kind_name(kind),
             (unsigned long long)w->t->db->first_block,

@@ -31,17 +31,19 @@
 #define FORCED_COMMITS 8 /* commits that compact fully after rl__blk_compact_soon */
 
 /* Move a live chain block at phys; *moved = 0 if phys is not live. */
-static int move_chain_block(rl__blk_txn *t, uint64_t phys, const rl__blk_bhdr *h,
+static int move_chain_block(rl__blk_txn *t, uint64_t phys, const rl__blk_bhdr *h, int strict,
                             int *moved)
 {
     rl__blk_page *p;
-    uint64_t at = 0, np;
-    int rc = RL_OK;
+    uint64_t np;
+    int rc = RL_OK, live = 0;
     *moved = 0;
     if (h->logical == 0 || h->logical >= t->root.logical_limit)
         return RL_OK;
-    rc = rl__map_lookup(t, h->logical, &at);
-    if (rc != RL_OK || at != phys) {
+    rc = rl__map_maps_to(t, h->logical, phys, &live);
+    if (rc != RL_OK && strict)
+        return rc;
+    if (!live) {
         rl__err_clear(&t->err); /* a dead block's stale header: not an error */
         return RL_OK;
     }
@@ -65,7 +67,7 @@ static int move_chain_block(rl__blk_txn *t, uint64_t phys, const rl__blk_bhdr *h
         }
         rl__cache_unpin(p);
     } else {
-        rc = rl__blk_writable(t, phys, &np, &p);
+        rc = rl__blk_writable(t, phys, 0, &np, &p);
         if (rc == RL_OK)
             rl__cache_unpin(p);
     }
@@ -75,12 +77,14 @@ static int move_chain_block(rl__blk_txn *t, uint64_t phys, const rl__blk_bhdr *h
     return rc;
 }
 
-static int move_one(rl__blk_txn *t, uint64_t phys, int *moved)
+int rl__compact_move(rl__blk_txn *t, uint64_t phys, int strict, int *moved)
 {
     rl__blk_page *p;
     rl__blk_bhdr h;
     int rc = rl__cache_get(t, phys, &p);
     *moved = 0;
+    if (rc != RL_OK && strict)
+        return rc; /* carrying (txn.c, A1) must know */
     if (rc != RL_OK) {
         /* Never written (a hole) or unreadable: nothing live to move. */
         rl__err_clear(&t->err);
@@ -91,7 +95,7 @@ static int move_one(rl__blk_txn *t, uint64_t phys, int *moved)
     if (h.type == RL__BLK_TYPE_MAP)
         return rl__map_relocate_node(t, phys, &h, moved);
     if (h.type >= RL__BLK_TYPE_CHAIN)
-        return move_chain_block(t, phys, &h, moved);
+        return move_chain_block(t, phys, &h, strict, moved);
     return RL_OK;
 }
 
@@ -142,7 +146,7 @@ int rl__compact_tail(rl__blk_txn *t, unsigned budget)
         int moved = 0, rc;
         if (free_here && free_here[phys - stop])
             continue; /* free: nothing to move, no need to read it */
-        rc = move_one(t, phys, &moved);
+        rc = rl__compact_move(t, phys, 0, &moved);
         if (rc != RL_OK) {
             free(free_here);
             return rc;

@@ -8,11 +8,13 @@
 ** the real name, and two processes creating the same file at once agree
 ** on one. The temporary name is removed right after.
 **
-** Choosing the root (rl__file_read_root): decode both slots; among the
-** valid ones take the newest whose commit list (if it has one) proves that
-** every block of its transaction reached the disk; else the other one,
-** remembering why the newer was passed over (db->passed_over) so that the
-** check can say so: a torn last commit and a damaged one look alike.
+** Choosing the root (rl__file_read_root): decode the four slots; take the
+** newest valid one if its commit list (if it has one) proves that every
+** block of its transaction reached the disk, else the slot of the commit
+** just before it (txn.c, rule 2 and A4), remembering why the newer was
+** passed over (db->passed_over) so that the check can say so: a torn last
+** commit and a damaged one look alike. Two damaged slots (not just never
+** written) make the file unopenable: nothing older is safe to fall to.
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,7 +53,7 @@ static int list_holds(rl__blk_db *db, const rl__blk_root *r,
     rl__err ignored;
     for (uint32_t i = 0; i < n; i++) {
         const char *bad = NULL;
-        if (list[i].phys < db->first_block || list[i].phys >= r->block_count)
+        if (!rl__fmt_reachable(db->block_size, list[i].phys, r->block_count))
             bad = "lies outside the file";
         else if (rl__blk_read_raw(db, list[i].phys, db->scratch, &ignored) != RL_OK)
             bad = "cannot be read or fails its checksum";
@@ -88,63 +90,94 @@ static int slot_trusted(rl__blk_db *db, const uint8_t *region, uint64_t file_siz
     return n == 0 || list_holds(db, r, list, n, why);
 }
 
+/* Read the four slot regions (rl__fmt_region bytes each) into slots. */
+static int read_slots(rl__blk_db *db, uint8_t *slots, uint64_t *file_size, rl__err *err)
+{
+    uint32_t region = rl__fmt_region(db->block_size);
+    uint64_t size_after = 0;
+    int e = db->io->size(db->io, file_size);
+    /* The size before and after the slots: a writer extends the file
+     * before it writes a slot and shrinks it after, so the larger of the
+     * two covers whichever slot this read caught (no false "claims"). */
+    for (unsigned i = 0; !e && i < RL__NSLOTS; i++) {
+        uint64_t off = rl__fmt_slot_offset(db->block_size, i);
+        size_t got = 0;
+        e = db->io->read(db->io, slots + (size_t)i * region, region, off, &got);
+        if (!e && got < region)
+            return RL__CORRUPT(err, "file truncated inside its root area (%llu bytes)",
+                               (unsigned long long)(off + got));
+    }
+    if (!e)
+        e = db->io->size(db->io, &size_after);
+    if (e)
+        return rl__io_err(err, e, "read root slots", RL__REGION);
+    if (size_after > *file_size)
+        *file_size = size_after;
+    return RL_OK;
+}
+
+/* A slot region of zeros was never written (a new file's unused slots). */
+static int never_written(const uint8_t *region, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (region[i])
+            return 0;
+    return 1;
+}
+
 int rl__file_read_root(rl__blk_db *db, rl__blk_root *out, rl__err *err)
 {
-    uint8_t *slots = malloc(2 * RL__REGION);
+    uint32_t region = rl__fmt_region(db->block_size);
+    uint8_t *slots = malloc((size_t)RL__NSLOTS * region);
     rl__blk_listed *list = malloc(RL__SLOT_LIST_CAP * sizeof *list);
-    rl__blk_root r[2];
-    rl__err why[2];
-    int ok[2], rc = RL_OK, e;
-    size_t got = 0;
-    uint64_t file_size = 0, size_after = 0;
+    rl__blk_root r[RL__NSLOTS];
+    rl__err why[RL__NSLOTS];
+    int ok[RL__NSLOTS], newest = -1, before = -1, damaged = 0, rc = RL_OK;
+    uint64_t file_size = 0;
     if (!slots || !list) {
         rc = RL__FAIL(err, RL_NOMEM, "no memory to read the root");
         goto done;
     }
-    /* The size before and after the slots: a writer extends the file
-     * before it writes a slot and shrinks it after, so the larger of the
-     * two covers whichever slot this read caught (no false "claims"). */
-    e = db->io->size(db->io, &file_size);
-    if (!e)
-        e = db->io->read(db->io, slots, 2 * RL__REGION, RL__REGION, &got);
-    if (!e)
-        e = db->io->size(db->io, &size_after);
-    if (size_after > file_size)
-        file_size = size_after;
-    if (e) {
-        rc = rl__io_err(err, e, "read root slots", RL__REGION);
+    rc = read_slots(db, slots, &file_size, err);
+    if (rc != RL_OK)
         goto done;
-    }
-    if (got < 2 * RL__REGION) {
-        rc = RL__CORRUPT(err, "file truncated inside its root area (%zu bytes)",
-                         got + RL__REGION);
-        goto done;
-    }
-    for (int i = 0; i < 2; i++) {
+    for (unsigned i = 0; i < RL__NSLOTS; i++) {
+        const uint8_t *at = slots + (size_t)i * region;
         rl__err_clear(&why[i]);
-        ok[i] = 0;
+        ok[i] = rl__fmt_slot_decode(at, db->block_size, &r[i], NULL, NULL, &why[i]) == RL_OK;
+        damaged += !ok[i] && !never_written(at, RL__REGION);
+        if (ok[i] && (newest < 0 || r[i].txn > r[newest].txn))
+            newest = (int)i;
     }
-    /* Decode both first, then verify the newer first. */
-    for (int i = 0; i < 2; i++)
-        ok[i] = rl__fmt_slot_decode(slots + i * RL__REGION, db->block_size, &r[i],
-                                    NULL, NULL, &why[i]) == RL_OK;
-    int first = (ok[0] && ok[1]) ? (r[1].txn > r[0].txn) : ok[1];
+    for (unsigned i = 0; newest >= 0 && i < RL__NSLOTS; i++) /* the commit before it */
+        if (ok[i] && r[i].txn + 1 == r[newest].txn)
+            before = (int)i;
+    /* A torn slot write damages one slot. Two damaged ones: the newest
+     * valid slot may be older than the commit before the last, and its
+     * blocks may have been reused (A4): refuse rather than guess. */
+    if (damaged >= 2) {
+        rc = RL__CORRUPT(err, "no valid root slot: %d of the %u root slots are damaged", damaged,
+                         RL__NSLOTS);
+        goto done;
+    }
     rl__err_clear(&db->passed_over);
-    for (int k = 0; k < 2; k++) {
-        int i = k == 0 ? first : !first;
-        if (ok[i] && slot_trusted(db, slots + i * RL__REGION, file_size, &r[i], list,
-                                  &why[i])) {
-            *out = r[i];
-            goto done;
-        }
-        if (ok[i] && k == 0) {
-            db->passed_over = why[i];
-            db->passed_over_txn = r[i].txn;
-        }
-        ok[i] = 0;
+    if (newest >= 0 &&
+        slot_trusted(db, slots + (size_t)newest * region, file_size, &r[newest], list, &why[newest])) {
+        *out = r[newest];
+        goto done;
     }
-    rc = RL__CORRUPT(err, "no valid root slot (slot 0: %s; slot 1: %s)",
-                     why[0].code ? why[0].msg : "ok", why[1].code ? why[1].msg : "ok");
+    if (newest >= 0) {
+        db->passed_over = why[newest];
+        db->passed_over_txn = r[newest].txn;
+    }
+    if (before >= 0 &&
+        slot_trusted(db, slots + (size_t)before * region, file_size, &r[before], list, &why[before])) {
+        *out = r[before];
+        goto done;
+    }
+    rc = RL__CORRUPT(err, "no valid root slot (newest: %s; the one before: %s)",
+                     newest < 0 ? "none decodes" : why[newest].msg,
+                     before < 0 ? "none" : why[before].msg);
 done:
     free(slots);
     free(list);
@@ -174,7 +207,7 @@ static int build_new(rl__io *io, uint32_t bs, rl__err *err)
     r.block_count = rl__fmt_first_block(bs);
     r.logical_limit = 1;
     r.flags = RL__SLOT_SYNCED; /* written and synced before anyone sees it */
-    rl__fmt_slot_encode(area + RL__REGION * (1 + r.txn % 2), &r, NULL, 0);
+    rl__fmt_slot_encode(area + rl__fmt_slot_offset(bs, (unsigned)(r.txn % RL__NSLOTS)), &r, NULL, 0);
     e = io->write(io, area, size, 0);
     if (!e)
         e = io->sync(io);
@@ -313,8 +346,10 @@ static int db_setup(rl__blk_db *db, const rl__blk_options *o, rl__err *err)
     db->payload = db->block_size - RL__HDR_SIZE;
     db->fanout = db->payload / 8;
     db->first_block = rl__fmt_first_block(db->block_size);
-    db->scratch = malloc(db->block_size > RL__REGION ? db->block_size : RL__REGION);
-    if (!db->scratch)
+    db->scratch = malloc(rl__fmt_region(db->block_size));
+    db->commit_buf = malloc(rl__fmt_region(db->block_size) +
+                            (size_t)rl__fmt_area_blocks(db->block_size) * db->block_size);
+    if (!db->scratch || !db->commit_buf)
         return RL__FAIL(err, RL_NOMEM, "no memory");
     if (rl__cache_init(&db->cache, db->block_size, cache / db->block_size) != RL_OK)
         return RL__FAIL(err, RL_NOMEM, "no memory for the block cache");
@@ -369,6 +404,7 @@ void rl__blk_close(rl__blk_db *db)
     pthread_mutex_destroy(&db->mu);
     pthread_mutex_destroy(&db->writer_mu);
     free(db->scratch);
+    free(db->commit_buf);
     free(db->ahead);
     free(db);
 }

@@ -28,7 +28,7 @@ enum { H_MAGIC = 0, H_VERSION = 16, H_BSIZE = 20, H_FLAGS = 24,
 /* Root slot field offsets (regions 1 and 2). */
 enum { S_MAGIC = 0, S_TXN = 8, S_BLOCKS = 16, S_MAPROOT = 24, S_DEPTH = 32,
        S_FLAGS = 36, S_LOGLIMIT = 40, S_FREELOG = 48, S_FREEHEAD = 56,
-       S_FREECOUNT = 64, S_META = 72, S_NLIST = 136, S_NDELTA = 140 };
+       S_FREECOUNT = 64, S_META = 72, S_NLIST = 136, S_NDELTA = 140, S_AREAS = 144 };
 
 /* Block header field offsets (block numbers are 48-bit). */
 enum { B_TYPE = 0, B_FLAGS = 1, B_USED = 2, B_CRC = 4, B_TXN = 8, B_SELF = 16,
@@ -39,9 +39,56 @@ int rl__fmt_block_size_ok(uint32_t bs)
     return bs >= RL__MIN_BLOCK && bs <= RL__MAX_BLOCK && (bs & (bs - 1)) == 0;
 }
 
+uint32_t rl__fmt_region(uint32_t bs)
+{
+    return bs > RL__REGION ? bs : RL__REGION;
+}
+
+uint32_t rl__fmt_area_blocks(uint32_t bs)
+{
+    uint32_t n = 65536u / bs; /* 16 blocks up to 4 KiB, at least 4 */
+    return n > 16 ? 16 : n < 4 ? 4 : n;
+}
+
+/* Bytes from one slot to the next: its region and its area. */
+static uint64_t slot_stride(uint32_t bs)
+{
+    return rl__fmt_region(bs) + (uint64_t)rl__fmt_area_blocks(bs) * bs;
+}
+
+uint64_t rl__fmt_slot_offset(uint32_t bs, unsigned slot)
+{
+    return rl__fmt_region(bs) + slot * slot_stride(bs);
+}
+
+uint64_t rl__fmt_area_first(uint32_t bs, unsigned area)
+{
+    return (rl__fmt_slot_offset(bs, area) + rl__fmt_region(bs)) / bs;
+}
+
+int rl__fmt_area_of(uint32_t bs, uint64_t phys, uint32_t *index)
+{
+    uint64_t first = rl__fmt_area_first(bs, 0), per = slot_stride(bs) / bs, k;
+    if (phys < first || phys >= rl__fmt_first_block(bs))
+        return -1;
+    k = (phys - first) % per;
+    if (k >= rl__fmt_area_blocks(bs))
+        return -1; /* a slot region of a large block size */
+    if (index)
+        *index = (uint32_t)k;
+    return (int)((phys - first) / per);
+}
+
 uint64_t rl__fmt_first_block(uint32_t bs)
 {
-    return (RL__ROOT_AREA + bs - 1) / bs;
+    return (rl__fmt_region(bs) + RL__NSLOTS * slot_stride(bs)) / bs;
+}
+
+/* A block number a root may reach: in a commit area or past the root area. */
+int rl__fmt_reachable(uint32_t bs, uint64_t phys, uint64_t block_count)
+{
+    return (phys >= rl__fmt_first_block(bs) && phys < block_count) ||
+           rl__fmt_area_of(bs, phys, NULL) >= 0;
 }
 
 void rl__fmt_header_encode(uint8_t *region, const rl__blk_header *h)
@@ -51,7 +98,7 @@ void rl__fmt_header_encode(uint8_t *region, const rl__blk_header *h)
     rl__put32(region + H_VERSION, h->version);
     rl__put32(region + H_BSIZE, h->block_size);
     rl__put32(region + H_FLAGS, h->flags);
-    rl__put32(region + H_AREA, RL__ROOT_AREA);
+    rl__put32(region + H_AREA, (uint32_t)(rl__fmt_first_block(h->block_size) * h->block_size));
     memcpy(region + H_FILEID, h->file_id, 16);
     rl__put64(region + H_CREATED, h->created);
     rl__put32(region + H_CRC, rl__crc32c(0, region, H_CRC));
@@ -73,7 +120,7 @@ int rl__fmt_header_decode(const uint8_t *region, size_t n, rl__blk_header *h,
     h->block_size = rl__get32(region + H_BSIZE);
     if (!rl__fmt_block_size_ok(h->block_size))
         return RL__CORRUPT(err, "invalid block size %u in file header", h->block_size);
-    if (rl__get32(region + H_AREA) != RL__ROOT_AREA)
+    if (rl__get32(region + H_AREA) != rl__fmt_first_block(h->block_size) * h->block_size)
         return RL__CORRUPT(err, "invalid root area size %u", rl__get32(region + H_AREA));
     h->flags = rl__get32(region + H_FLAGS);
     memcpy(h->file_id, region + H_FILEID, 16);
@@ -105,6 +152,8 @@ void rl__fmt_slot_encode(uint8_t *region, const rl__blk_root *r,
         rl__put64(region + S_META + 8 * i, r->meta[i]);
     rl__put32(region + S_NLIST, n);
     rl__put32(region + S_NDELTA, r->ndelta);
+    for (unsigned i = 0; i < RL__NSLOTS; i++)
+        region[S_AREAS + i] = r->area_used[i];
     for (uint32_t i = 0; i < n; i++) {
         uint8_t *e = region + RL__SLOT_LIST_OFF + RL__SLOT_LIST_ENTRY * i;
         rl__put64(e, list[i].phys);
@@ -128,10 +177,14 @@ static int slot_check(const rl__blk_root *r, uint32_t bs, uint32_t n, rl__err *e
         return RL__CORRUPT(err, "root slot %llu: block count %llu out of range",
                            (unsigned long long)r->txn, (unsigned long long)r->block_count);
     if ((r->map_root != 0 && (r->map_root < first || r->map_root >= r->block_count)) ||
-        (r->freelist_head != 0 &&
-         (r->freelist_head < first || r->freelist_head >= r->block_count)))
+        (r->freelist_head != 0 && !rl__fmt_reachable(bs, r->freelist_head, r->block_count)))
         return RL__CORRUPT(err, "root slot %llu: link out of range",
                            (unsigned long long)r->txn);
+    for (unsigned i = 0; i < RL__NSLOTS; i++)
+        if (r->area_used[i] > rl__fmt_area_blocks(bs))
+            return RL__CORRUPT(err, "root slot %llu: commit area %u uses %u blocks (at most %u)",
+                               (unsigned long long)r->txn, i, r->area_used[i],
+                               rl__fmt_area_blocks(bs));
     if (r->map_depth > RL__MAX_MAP_DEPTH || (r->map_depth == 0) != (r->map_root == 0))
         return RL__CORRUPT(err, "root slot %llu: invalid map depth %u",
                            (unsigned long long)r->txn, r->map_depth);
@@ -169,6 +222,8 @@ int rl__fmt_slot_decode(const uint8_t *region, uint32_t bs, rl__blk_root *r,
         r->meta[i] = rl__get64(region + S_META + 8 * i);
     count = rl__get32(region + S_NLIST);
     r->ndelta = rl__get32(region + S_NDELTA);
+    for (unsigned i = 0; i < RL__NSLOTS; i++)
+        r->area_used[i] = region[S_AREAS + i];
     if (slot_check(r, bs, count, err) != RL_OK)
         return RL_CORRUPT;
     for (uint32_t i = 0; i < r->ndelta; i++) {
@@ -177,7 +232,7 @@ int rl__fmt_slot_decode(const uint8_t *region, uint32_t bs, rl__blk_root *r,
         r->delta[i].phys = rl__get48(e + 6);
         if (r->delta[i].logical == 0 || r->delta[i].logical >= r->logical_limit ||
             (i > 0 && r->delta[i].logical <= r->delta[i - 1].logical) ||
-            r->delta[i].phys < rl__fmt_first_block(bs) || r->delta[i].phys >= r->block_count)
+            !rl__fmt_reachable(bs, r->delta[i].phys, r->block_count))
             return RL__CORRUPT(err, "root slot %llu: map change %u out of range or order",
                                (unsigned long long)r->txn, i);
     }

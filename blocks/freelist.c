@@ -16,6 +16,9 @@
 **
 ** A block freed by the transaction that wrote it ("fresh") was never
 ** reachable from a committed root, so it goes straight back to ready.
+** Blocks of the commit areas are never listed: the commit that writes an
+** area takes its blocks in order (rl__free_alloc_hot), and freeing one is
+** a no-op (txn.c says when an area may be written again).
 ** Callers hold db->mu; only the writer touches this state.
 */
 #include <stdlib.h>
@@ -189,12 +192,24 @@ static int ready_insert(rl__blk_free *f, uint64_t phys, uint64_t txn)
     return RL_OK;
 }
 
+int rl__free_alloc_hot(rl__blk_txn *t, uint64_t *phys)
+{
+    if (!t->area_ok || t->area_next >= rl__fmt_area_blocks(t->db->block_size))
+        return rl__free_alloc(t, phys);
+    t->changed = 1;
+    *phys = rl__fmt_area_first(t->db->block_size, (unsigned)(t->root.txn % RL__NSLOTS)) +
+            t->area_next++;
+    return RL_OK;
+}
+
 int rl__free_release(rl__blk_txn *t, uint64_t phys, int fresh)
 {
     rl__blk_free *f = &t->db->free;
-    int rc = fresh ? ready_insert(f, phys, t->root.txn)
-                   : push_pending(f, phys, t->root.txn);
+    int rc;
     t->changed = 1;
+    if (rl__fmt_area_of(t->db->block_size, phys, NULL) >= 0)
+        return RL_OK; /* areas are reused by turn (txn.c), never listed */
+    rc = fresh ? ready_insert(f, phys, t->root.txn) : push_pending(f, phys, t->root.txn);
     if (fresh)
         rl__cache_list_forget(t, phys);
     if (rc != RL_OK)
@@ -273,7 +288,7 @@ int rl__free_save(rl__blk_txn *t)
         return RL__FAIL(&t->err, RL_NOMEM, "no memory for the freelist");
     chain = f->chain;
     for (size_t b = 0; b < k && rc == RL_OK; b++)
-        rc = rl__free_alloc(t, &chain[b]);
+        rc = rl__free_alloc_hot(t, &chain[b]); /* rewritten whole each commit */
     if (rc == RL_OK)
         rc = write_chain(t, chain, k);
     if (rc != RL_OK)

@@ -143,6 +143,14 @@ static int delta_flush(rl__blk_txn *t)
     return rc;
 }
 
+int rl__map_maps_to(rl__blk_txn *t, uint64_t logical, uint64_t phys, int *yes)
+{
+    uint64_t e = rl__map_delta_get(&t->root, logical);
+    int rc = e != 0 ? RL_OK : map_get_raw(t, logical, &e);
+    *yes = rc == RL_OK && e == phys; /* a free entry has its bit set: never phys */
+    return rc;
+}
+
 int rl__map_lookup(rl__blk_txn *t, uint64_t logical, uint64_t *phys)
 {
     unsigned m = (unsigned)(logical % RL__MAP_MEMO);
@@ -167,7 +175,7 @@ int rl__map_lookup(rl__blk_txn *t, uint64_t logical, uint64_t *phys)
     return RL_OK;
 }
 
-int rl__blk_writable(rl__blk_txn *t, uint64_t phys, uint64_t *new_phys,
+int rl__blk_writable(rl__blk_txn *t, uint64_t phys, int hot, uint64_t *new_phys,
                      rl__blk_page **out)
 {
     rl__blk_page *old, *p;
@@ -183,7 +191,7 @@ int rl__blk_writable(rl__blk_txn *t, uint64_t phys, uint64_t *new_phys,
         *out = old;
         return RL_OK;
     }
-    rc = rl__free_alloc(t, &np);
+    rc = hot ? rl__free_alloc_hot(t, &np) : rl__free_alloc(t, &np);
     if (rc == RL_OK)
         rc = rl__cache_fresh(t, np, &p);
     if (rc != RL_OK) {
@@ -268,7 +276,7 @@ static int base_set(rl__blk_txn *t, uint64_t logical, uint64_t value)
     for (uint32_t level = t->root.map_depth; level-- > 0;) {
         uint64_t np, child;
         unsigned idx = map_digit(logical, level, t->db->fanout);
-        rc = rl__blk_writable(t, node, &np, &p);
+        rc = rl__blk_writable(t, node, 0, &np, &p); /* map nodes never in an area */
         if (rc == RL_OK)
             rc = node_check(t, p, level);
         if (rc != RL_OK)

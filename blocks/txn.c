@@ -1,7 +1,7 @@
 /*
 ** blocks/txn.c: transactions. Begin takes a snapshot of the newest root;
-** commit publishes a write transaction by writing the root slot that
-** alternates with the previous one; rollback forgets every block written.
+** commit T publishes a write transaction by writing root slot T mod 4;
+** rollback forgets every block written.
 **
 ** Commit protocol (docs/format.md, "Commit protocol"), numbered rules:
 **   1. Every changed block was written to a block no committed root or
@@ -21,7 +21,28 @@
 **   6. Before the freelist is written, up to COMPACT_BUDGET live blocks
 **      move from the end of the file into free blocks lower down; after
 **      the slot is written, free blocks at the end of the file are
-**      truncated away (they are unreachable from both slots, INV 2).
+**      truncated away (unreachable from the two newest slots, INV 2).
+**
+** Commit areas (docs/format.md, "Commit areas"): each slot is followed by
+** an area of a few blocks. Commit T takes the blocks it changes (mapped
+** blocks and the freelist chain) from area T mod 4 first, so that a small
+** commit writes its slot and its blocks in ONE write, then syncs once.
+**   A1. Commit T carries home every block of area (T-2) mod 4 that root T
+**       still reaches (moves it into the file, like compaction), and sets
+**       that area's count in the root to 0: root T and later reach
+**       nothing in it. The freelist chain needs no carrying: each commit
+**       rewrites it.
+**   A2. So area T mod 4, carried by commit T-2, is reachable only from
+**       roots older than T-2: commit T may write it when blocks freed by
+**       T-2 may be reused (INV 2, the same reuse bound). Otherwise (an old
+**       reader, NORMAL's lag) commit T allocates as if there were no area.
+**   A3. Freeing an area block is a no-op; area blocks never enter the
+**       freelist, and compaction never moves into one. Every block a
+**       commit takes from its area is written, even one freed at once, so
+**       carrying can read each and tell a dead one from damage.
+**   A4. Open considers only the two newest valid slots (the newest, else
+**       the one before it), as rule 2 needs: an older root may reach
+**       blocks that have been reused since.
 **
 ** Readers of other handles and processes are seen through byte-range
 ** locks on the file (register_snapshot, outside_readers): no lock file,
@@ -251,7 +272,11 @@ static int begin_write(rl__blk_db *db, rl__blk_txn *t)
             db->err = t->err;
     }
     if (rc == RL_OK) {
-        rl__free_promote(db, reuse_bound(db, t->base_txn));
+        uint64_t bound = reuse_bound(db, t->base_txn);
+        rl__free_promote(db, bound);
+        t->area_ok = t->root.txn >= 2 && t->root.txn - 2 < bound && /* A2 */
+                     t->root.area_used[t->root.txn % RL__NSLOTS] == 0;
+        t->area_next = 0;
         db->writer = t;
     }
     pthread_mutex_unlock(&db->mu);
@@ -324,18 +349,33 @@ static int do_sync(rl__blk_txn *t)
     return e ? rl__io_err(&t->err, e, "sync", 0) : RL_OK;
 }
 
-static int write_slot(rl__blk_txn *t, int listed)
+/* Write the slot, followed in the same write by the area blocks already
+ * in db->commit_buf when with_area (rule 2 with A1-A4). */
+static int write_slot(rl__blk_txn *t, int listed, int with_area)
 {
     rl__blk_db *db = t->db;
-    uint8_t *region = db->scratch;
-    uint64_t off = RL__REGION * (1 + (t->root.txn % 2));
+    uint32_t region = rl__fmt_region(db->block_size);
+    uint64_t off = rl__fmt_slot_offset(db->block_size, (unsigned)(t->root.txn % RL__NSLOTS));
+    size_t n = region + (with_area ? (size_t)t->area_next * db->block_size : 0);
     int e;
     t->root.flags = (listed ? RL__SLOT_LISTED : 0) |
                     (db->durability == RL__DURABLE_FULL ? RL__SLOT_SYNCED : 0);
-    rl__fmt_slot_encode(region, &t->root, t->listed, listed ? t->nlisted : 0);
-    e = db->io->write(db->io, region, RL__REGION, off);
+    memset(db->commit_buf, 0, region);
+    rl__fmt_slot_encode(db->commit_buf, &t->root, t->listed, listed ? t->nlisted : 0);
+    e = db->io->write(db->io, db->commit_buf, n, off);
     db->stats.root_writes++;
     return e ? rl__io_err(&t->err, e, "write root slot", off) : RL_OK;
+}
+
+/* Write the area blocks held in db->commit_buf on their own. */
+static int write_area(rl__blk_txn *t)
+{
+    rl__blk_db *db = t->db;
+    unsigned a = (unsigned)(t->root.txn % RL__NSLOTS);
+    uint64_t off = rl__fmt_area_first(db->block_size, a) * db->block_size;
+    int e = db->io->write(db->io, db->commit_buf + rl__fmt_region(db->block_size),
+                          (size_t)t->area_next * db->block_size, off);
+    return e ? rl__io_err(&t->err, e, "write commit area", off) : RL_OK;
 }
 
 /* The file must hold every block the root counts (open checks it): a
@@ -350,34 +390,72 @@ static int extend_file(rl__blk_txn *t)
     return e ? rl__io_err(&t->err, e, "extend file", want) : RL_OK;
 }
 
+/* Write every changed block, holding back the commit area's blocks in
+ * db->commit_buf (*held) when they are all still in the cache. */
+static int write_blocks(rl__blk_txn *t, int *held)
+{
+    rl__blk_db *db = t->db;
+    uint64_t first = rl__fmt_area_first(db->block_size, (unsigned)(t->root.txn % RL__NSLOTS));
+    int rc = rl__cache_flush(t, first, first + t->area_next);
+    *held = 0;
+    if (rc == RL_OK && t->area_next > 0)
+        *held = rl__cache_take_run(t, first, t->area_next,
+                                   db->commit_buf + rl__fmt_region(db->block_size));
+    if (rc == RL_OK && !*held)
+        rc = rl__cache_flush(t, 0, 0);
+    return rc;
+}
+
 /* Rules 2 to 5: make the written blocks and the new slot durable. */
 static int publish(rl__blk_txn *t, int *slot_written)
 {
     rl__blk_db *db = t->db;
-    int listed = !t->list_overflow && t->nlisted > 0 && db->durability != RL__DURABLE_NORMAL;
-    int rc = extend_file(t);
+    int held = 0, listed, rc = write_blocks(t, &held);
+    listed = !t->list_overflow && t->nlisted > 0 && db->durability != RL__DURABLE_NORMAL;
+    if (rc == RL_OK)
+        rc = extend_file(t);
+    if (rc == RL_OK && held && !listed) { /* the slot may not come with them */
+        rc = write_area(t);
+        held = 0;
+    }
     if (rc != RL_OK)
         return rc;
     if (!listed && db->durability != RL__DURABLE_OFF)
         rc = do_sync(t);
     if (rc == RL_OK) {
         *slot_written = 1;
-        rc = write_slot(t, listed);
+        rc = write_slot(t, listed, held);
     }
     if (rc == RL_OK && db->durability == RL__DURABLE_FULL)
         rc = do_sync(t);
     return rc;
 }
 
+/* A1: move home what root T still reaches in area (T-2) mod 4. */
+static int carry_area_home(rl__blk_txn *t)
+{
+    uint32_t bs = t->db->block_size;
+    unsigned a = (unsigned)((t->root.txn + RL__NSLOTS - 2) % RL__NSLOTS);
+    uint64_t first = rl__fmt_area_first(bs, a);
+    for (uint32_t j = 0; j < t->root.area_used[a]; j++) {
+        int moved, rc = rl__compact_move(t, first + j, 1, &moved);
+        if (rc != RL_OK)
+            return rc;
+    }
+    t->root.area_used[a] = 0;
+    return RL_OK;
+}
+
 static int commit_write(rl__blk_txn *t)
 {
     rl__blk_db *db = t->db;
     int slot_written = 0;
-    int rc = rl__compact_tail(t, COMPACT_BUDGET);
+    int rc = carry_area_home(t);
+    if (rc == RL_OK)
+        rc = rl__compact_tail(t, COMPACT_BUDGET);
     if (rc == RL_OK)
         rc = rl__free_save(t);
-    if (rc == RL_OK)
-        rc = rl__cache_flush(t);
+    t->root.area_used[t->root.txn % RL__NSLOTS] = (uint8_t)t->area_next;
     if (rc == RL_OK)
         rc = publish(t, &slot_written);
     if (rc != RL_OK) {

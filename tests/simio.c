@@ -86,7 +86,7 @@ static int count(simdisk *d, int *crash)
     if (d->crashed)
         return EIO;
     d->ops++;
-    if (getenv("SIMIO_TRACE") && d->fail_at && d->ops >= d->fail_at - 6 && d->ops <= d->fail_at + 3)
+    if (getenv("SIMIO_TRACE") && d->fail_at && (getenv("SIMIO_TRACE_ALL") || (d->ops >= d->fail_at - 6 && d->ops <= d->fail_at + 3)))
         fprintf(stderr, "simio op %ld: %s\n", d->ops, d->trace_what);
     if (d->crash_at && d->ops == d->crash_at) {
         d->crashed = 1;

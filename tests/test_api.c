@@ -19,6 +19,10 @@
 #include "relatable.h"
 #include "tests/testutil.h"
 
+/* The root area of a file of 512-byte blocks: the header, four root slots
+ * and their commit areas (docs/format.md), a fixed part of every size. */
+#define ROOT_AREA_512 (4096 + 4 * (4096 + 16 * 512))
+
 #define OK(db, call)                                                           \
     do {                                                                       \
         int rc_ = (call);                                                      \
@@ -397,7 +401,7 @@ static void test_tombstones_and_vacuum(void **state)
     assert_true(vac.vacuum_frees <= 1);
     idle(db, 12);
     print_message("after rl_vacuum: %llu bytes\n", (unsigned long long)tu_file_size(path));
-    assert_true(tu_file_size(path) < full / 2);
+    assert_true(tu_file_size(path) - ROOT_AREA_512 < (full - ROOT_AREA_512) / 2);
     t = begin(db, RL_READ);
     OK(db, rl_count(t, "users", &n));
     assert_int_equal(n, 1000);
@@ -425,7 +429,7 @@ static void test_tombstones_and_vacuum(void **state)
     idle(db, 12);
     print_message("automatic vacuum: %llu bytes -> %llu bytes\n", (unsigned long long)full,
                   (unsigned long long)tu_file_size(tu_path("autovac.rdb")));
-    assert_true(tu_file_size(tu_path("autovac.rdb")) < full / 2);
+    assert_true(tu_file_size(tu_path("autovac.rdb")) - ROOT_AREA_512 < (full - ROOT_AREA_512) / 2);
     OK(db, rl_close(db));
 }
 

@@ -62,6 +62,14 @@ static uint64_t walk_limit(const image *im)
     return c < n ? c : n;
 }
 
+/* Call fn(im, phys, arg) for every block of the commit areas, in order. */
+static void each_area_block(image *im, void (*fn)(image *, uint64_t, void *), void *arg)
+{
+    for (unsigned a = 0; a < RL__NSLOTS; a++)
+        for (uint32_t j = 0; j < rl__fmt_area_blocks(im->h.block_size); j++)
+            fn(im, rl__fmt_area_first(im->h.block_size, a) + j, arg);
+}
+
 /* Read block phys into buf and verify it; why (if not NULL) says what is
  * wrong. 1 if it verifies. */
 static int read_block(image *im, uint64_t phys, uint8_t *buf, rl__blk_bhdr *h, rl__err *why)
@@ -70,7 +78,7 @@ static int read_block(image *im, uint64_t phys, uint8_t *buf, rl__blk_bhdr *h, r
     rl__err *e = why ? why : &ignored;
     rl__err_clear(e);
     memset(h, 0, sizeof *h);
-    if (phys < first_block(im) || phys >= file_blocks(im)) {
+    if (!rl__fmt_reachable(im->h.block_size, phys, file_blocks(im))) {
         RL__CORRUPT(e, "block %llu lies outside the file", (unsigned long long)phys);
         return 0;
     }
@@ -105,9 +113,9 @@ int rdump_load(image *im, FILE *f, FILE *out, int json)
         snprintf(im->header_why, sizeof im->header_why, "%s", err.msg);
         return 1;
     }
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < (int)RL__NSLOTS; i++) {
         memset(region, 0, sizeof region);
-        if (!read_at(im, RL__REGION * (1 + (uint64_t)i), region, sizeof region)) {
+        if (!read_at(im, rl__fmt_slot_offset(im->h.block_size, (unsigned)i), region, sizeof region)) {
             snprintf(im->slot_why[i], sizeof im->slot_why[i], "cut off by the end of the file");
             continue;
         }
@@ -116,16 +124,16 @@ int rdump_load(image *im, FILE *f, FILE *out, int json)
         if (!im->slot_ok[i])
             snprintf(im->slot_why[i], sizeof im->slot_why[i], "%s", err.msg);
     }
-    if (im->slot_ok[0] || im->slot_ok[1])
-        im->newest = (im->slot_ok[0] && im->slot_ok[1]) ? (im->slot[1].txn > im->slot[0].txn)
-                                                        : im->slot_ok[1];
+    for (int i = 0; i < (int)RL__NSLOTS; i++)
+        if (im->slot_ok[i] && (im->newest < 0 || im->slot[i].txn > im->slot[im->newest].txn))
+            im->newest = i;
     im->walk = im->newest;
     return 1;
 }
 
 void rdump_walk_txn(image *im, uint64_t txn)
 {
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < (int)RL__NSLOTS; i++)
         if (im->slot_ok[i] && im->slot[i].txn == txn)
             im->walk = i;
 }
@@ -347,9 +355,10 @@ static void slot_summary(image *im, int i)
         fprintf(im->out, "    {\"slot\": %d, \"valid\": %s", i, im->slot_ok[i] ? "true" : "false");
         if (im->slot_ok[i])
             fprintf(im->out, ", \"txn\": %llu, \"blocks\": %llu, \"free\": %llu, "
-                             "\"map_changes\": %u, \"single_sync\": %s, \"newest\": %s}",
+                             "\"map_changes\": %u, \"area_blocks\": %u, \"single_sync\": %s, "
+                             "\"newest\": %s}",
                     (unsigned long long)r->txn, (unsigned long long)r->block_count,
-                    (unsigned long long)r->free_count, r->ndelta,
+                    (unsigned long long)r->free_count, r->ndelta, r->area_used[r->txn % RL__NSLOTS],
                     r->flags & RL__SLOT_LISTED ? "true" : "false",
                     im->newest == i ? "true" : "false");
         else {
@@ -357,12 +366,13 @@ static void slot_summary(image *im, int i)
             rdump_json_str(im->out, im->slot_why[i], strlen(im->slot_why[i]));
             fprintf(im->out, "}");
         }
-        fprintf(im->out, "%s\n", i == 0 ? "," : "");
+        fprintf(im->out, "%s\n", i + 1 < (int)RL__NSLOTS ? "," : "");
     } else if (im->slot_ok[i])
-        fprintf(im->out, "root slot %d      txn %llu, %llu blocks, %llu free, %u map changes, %s%s\n",
+        fprintf(im->out, "root slot %d      txn %llu, %llu blocks, %llu free, %u map changes, "
+                         "%u area blocks, %s%s\n",
                 i, (unsigned long long)r->txn, (unsigned long long)r->block_count,
-                (unsigned long long)r->free_count, r->ndelta, kind,
-                im->newest == i ? "  <- newest" : "");
+                (unsigned long long)r->free_count, r->ndelta, r->area_used[r->txn % RL__NSLOTS],
+                kind, im->newest == i ? "  <- newest" : "");
     else
         fprintf(im->out, "root slot %d      invalid: %s\n", i, im->slot_why[i]);
 }
@@ -389,8 +399,32 @@ static uint8_t *block_states(image *im, int *damaged)
 /* Blocks counted by state and, in use, by type. */
 typedef struct census {
     uint64_t types[256], free, freelist, unused, bad_live, bad_other, used_bytes, live;
+    uint64_t in_areas; /* blocks of the commit areas counted above */
     int walked; /* 0: no commit to walk, every block counted by its header */
+    uint8_t *state, *buf;
 } census;
+
+/* A block of a commit area: in use if the walked root reaches it, not in
+ * use if a newer (unfinished) commit wrote it, else part of the root area. */
+static void census_area_block(image *im, uint64_t b, void *arg)
+{
+    census *c = arg;
+    rl__blk_bhdr h;
+    int ok = read_block(im, b, c->buf, &h, NULL);
+    if (c->state[b] == BLOCK_LIVE || c->state[b] == BLOCK_FREELIST) {
+        c->in_areas++;
+        if (!ok) {
+            c->bad_live++;
+            return;
+        }
+        c->types[h.type]++;
+        c->live++;
+        c->used_bytes += h.used;
+    } else if (ok && h.txn > im->slot[im->walk].txn) {
+        c->in_areas++;
+        c->unused++;
+    }
+}
 
 static void take_census(image *im, census *c)
 {
@@ -398,6 +432,10 @@ static void take_census(image *im, census *c)
     uint8_t *state = block_states(im, &damaged), *buf = malloc(block_size(im));
     memset(c, 0, sizeof *c);
     c->walked = state != NULL;
+    c->state = state;
+    c->buf = buf;
+    if (state && buf)
+        each_area_block(im, census_area_block, c);
     for (uint64_t b = first_block(im); buf && b < file_blocks(im); b++) {
         rl__blk_bhdr h;
         int st = state ? state[b] : BLOCK_LIVE, ok;
@@ -429,9 +467,10 @@ static void census_json(image *im, const census *c)
         if (c->types[t])
             fprintf(o, "%s\"%s\": %llu", n++ ? ", " : "", rdump_type_name((unsigned)t),
                     (unsigned long long)c->types[t]);
-    fprintf(o, "},\n  \"free\": %llu,\n  \"not_in_use\": %llu,\n  \"unreadable\": %llu",
+    fprintf(o, "},\n  \"free\": %llu,\n  \"not_in_use\": %llu,\n  \"unreadable\": %llu,\n"
+               "  \"in_commit_areas\": %llu",
             (unsigned long long)c->free, (unsigned long long)c->unused,
-            (unsigned long long)(c->bad_live + c->bad_other));
+            (unsigned long long)(c->bad_live + c->bad_other), (unsigned long long)c->in_areas);
     if (im->roles_known)
         fprintf(o, ",\n  \"btree_tables\": %llu,\n  \"btree_indexes\": %llu",
                 (unsigned long long)im->btree_tables, (unsigned long long)im->btree_indexes);
@@ -464,6 +503,8 @@ static void census_text(image *im, const census *c)
         if (c->unused)
             fprintf(o, "  %-14s %llu (written by a commit that did not finish)\n",
                     "not in use", (unsigned long long)c->unused);
+        fprintf(o, "  of which in the commit areas (part of the root area) %llu\n",
+                (unsigned long long)c->in_areas);
     }
     if (c->live)
         fprintf(o, "space            %.1f%% of the payload of blocks in use is used\n",
@@ -494,8 +535,8 @@ int rdump_summary(image *im)
     else
         fprintf(o, "format version   %u\nblock size       %u bytes\n", im->h.version,
                 im->h.block_size);
-    slot_summary(im, 0);
-    slot_summary(im, 1);
+    for (int i = 0; i < (int)RL__NSLOTS; i++)
+        slot_summary(im, i);
     take_census(im, &c);
     if (im->json)
         census_json(im, &c);
@@ -504,25 +545,39 @@ int rdump_summary(image *im)
     return 0;
 }
 
+typedef struct blocks_print {
+    uint8_t *buf;
+    int first;
+} blocks_print;
+
+/* One block's line; a block of a commit area only if it was ever written. */
+static void blocks_print_one(image *im, uint64_t b, void *arg)
+{
+    blocks_print *p = arg;
+    rl__blk_bhdr h;
+    rl__err why;
+    int ok = read_block(im, b, p->buf, &h, &why);
+    if (!ok && h.type == 0 && h.txn == 0) {
+        if (b < first_block(im))
+            return;
+        snprintf(why.msg, sizeof why.msg, "never written");
+    }
+    block_line(im, b, &h, ok, why.msg, &p->first);
+}
+
 int rdump_blocks(image *im)
 {
-    uint8_t *buf;
-    int first = list_begin(im), damaged = 0;
-    if (!im->header_ok || !(buf = malloc(block_size(im)))) {
-        list_end(im, first);
+    blocks_print p = {NULL, list_begin(im)};
+    if (!im->header_ok || !(p.buf = malloc(block_size(im)))) {
+        list_end(im, p.first);
         return 1;
     }
-    for (uint64_t b = first_block(im); b < file_blocks(im); b++) {
-        rl__blk_bhdr h;
-        rl__err why;
-        int ok = read_block(im, b, buf, &h, &why);
-        if (!ok && h.type == 0 && h.txn == 0)
-            snprintf(why.msg, sizeof why.msg, "never written");
-        block_line(im, b, &h, ok, why.msg, &first);
-    }
-    free(buf);
-    list_end(im, first);
-    return damaged;
+    each_area_block(im, blocks_print_one, &p);
+    for (uint64_t b = first_block(im); b < file_blocks(im); b++)
+        blocks_print_one(im, b, &p);
+    free(p.buf);
+    list_end(im, p.first);
+    return 0;
 }
 
 typedef struct map_print {

@@ -23,16 +23,16 @@ typedef struct image {
     rl__blk_header h;
     int header_ok;
     char header_why[256];
-    rl__blk_root slot[2];
-    int slot_ok[2];
-    char slot_why[2][256];
-    int newest; /* the valid slot with the higher txn; -1: none */
+    rl__blk_root slot[RL__NSLOTS];
+    int slot_ok[RL__NSLOTS];
+    char slot_why[RL__NSLOTS][256];
+    int newest; /* the valid slot with the highest txn; -1: none */
     int walk;   /* the slot the map/freelist/chain views walk; -1: none */
     int roles_known; /* the next two were counted (through the API) */
     uint64_t btree_tables, btree_indexes; /* B+tree nodes of tables, of indexes */
 } image;
 
-/* Read the header and both slots of f (not closed here); 0 if f is unusable. */
+/* Read the header and the root slots of f (not closed here); 0 if f is unusable. */
 int rdump_load(image *im, FILE *f, FILE *out, int json);
 /* Walk the slot whose txn is txn (the one rl_open chose), if valid. */
 void rdump_walk_txn(image *im, uint64_t txn);
