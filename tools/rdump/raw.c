@@ -62,12 +62,16 @@ static uint64_t walk_limit(const image *im)
     return c < n ? c : n;
 }
 
-/* Call fn(im, phys, arg) for every block of the commit areas, in order. */
+/* Call fn(im, phys, arg) for every block of the commit areas that the
+ * file holds (a cut file may end inside its root area), in order. */
 static void each_area_block(image *im, void (*fn)(image *, uint64_t, void *), void *arg)
 {
     for (unsigned a = 0; a < RL__NSLOTS; a++)
-        for (uint32_t j = 0; j < rl__fmt_area_blocks(im->h.block_size); j++)
-            fn(im, rl__fmt_area_first(im->h.block_size, a) + j, arg);
+        for (uint32_t j = 0; j < rl__fmt_area_blocks(im->h.block_size); j++) {
+            uint64_t b = rl__fmt_area_first(im->h.block_size, a) + j;
+            if (b < file_blocks(im))
+                fn(im, b, arg);
+        }
 }
 
 /* Read block phys into buf and verify it; why (if not NULL) says what is
