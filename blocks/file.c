@@ -125,7 +125,9 @@ static int never_written(const uint8_t *region, uint32_t n)
     return 1;
 }
 
-int rl__file_read_root(rl__blk_db *db, rl__blk_root *out, rl__err *err)
+/* One attempt of rl__file_read_root; *seen: the newest txn among the
+ * valid slots it read (0: none). */
+static int choose_root(rl__blk_db *db, rl__blk_root *out, rl__err *err, uint64_t *seen)
 {
     uint32_t region = rl__fmt_region(db->block_size);
     uint8_t *slots = malloc((size_t)RL__NSLOTS * region);
@@ -152,6 +154,7 @@ int rl__file_read_root(rl__blk_db *db, rl__blk_root *out, rl__err *err)
     for (unsigned i = 0; newest >= 0 && i < RL__NSLOTS; i++) /* the commit before it */
         if (ok[i] && r[i].txn + 1 == r[newest].txn)
             before = (int)i;
+    *seen = newest >= 0 ? r[newest].txn : 0;
     /* A torn slot write damages one slot. Two damaged ones: the newest
      * valid slot may be older than the commit before the last, and its
      * blocks may have been reused (A4): refuse rather than guess. */
@@ -181,6 +184,24 @@ int rl__file_read_root(rl__blk_db *db, rl__blk_root *out, rl__err *err)
 done:
     free(slots);
     free(list);
+    return rc;
+}
+
+/* Reading the slots and verifying their lists takes a while with no lock
+ * held (open, and a reader before it registers its snapshot): writers of
+ * other processes may commit meanwhile, writing a slot as it is read, or
+ * reusing a block the read slot lists. So a failed attempt after which a
+ * newer commit appeared is tried again; damage fails every attempt. */
+int rl__file_read_root(rl__blk_db *db, rl__blk_root *out, rl__err *err)
+{
+    uint64_t seen = 0, before = 0;
+    int rc = RL_OK;
+    for (int attempt = 0; attempt < 16; attempt++) {
+        rc = choose_root(db, out, err, &seen);
+        if (rc != RL_CORRUPT || (attempt > 0 && seen == before))
+            return rc; /* chosen, or the same newest commit failed twice: damage */
+        before = seen;
+    }
     return rc;
 }
 

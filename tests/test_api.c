@@ -814,6 +814,8 @@ static void test_processes_insert(void **state)
                      rl_insert(w, "users", (rl_value[]){rl_null(), rl_text("p"), rl_null()}, 3,
                                NULL) == RL_OK &&
                      rl_commit(w) == RL_OK;
+                if (!ok)
+                    fprintf(stderr, "process %d, insert %d: %s\n", p, i, rl_errmsg(c));
             }
             ok = rl_close(c) == RL_OK && ok;
             _exit(ok ? 0 : 1);

@@ -189,7 +189,7 @@ static void map_damage(map_walk *w, const char *msg)
 static void map_node(map_walk *w, uint64_t phys, uint32_t level, uint64_t first, uint64_t span)
 {
     rl__blk_bhdr h;
-    rl__err why;
+    rl__err why = {0};
     uint64_t *entries;
     if (w->nodes >= walk_limit(w->im)) { /* more nodes than blocks: links repeat */
         if (w->nodes++ == walk_limit(w->im))
@@ -559,7 +559,7 @@ static void blocks_print_one(image *im, uint64_t b, void *arg)
 {
     blocks_print *p = arg;
     rl__blk_bhdr h;
-    rl__err why;
+    rl__err why = {0};
     int ok = read_block(im, b, p->buf, &h, &why);
     if (!ok && h.type == 0 && h.txn == 0) {
         if (b < first_block(im))
@@ -593,7 +593,7 @@ static void map_print_one(image *im, uint64_t logical, uint64_t phys, void *arg)
 {
     map_print *p = arg;
     rl__blk_bhdr h;
-    rl__err why;
+    rl__err why = {0};
     int ok = read_block(im, phys, p->buf, &h, &why);
     if (ok && h.logical != logical) {
         ok = 0;
@@ -651,7 +651,7 @@ static int freelist_each(image *im, int print, uint8_t *state)
         list_begin(im);
     for (phys = r->freelist_head; phys != 0 && steps < walk_limit(im); steps++) {
         rl__blk_bhdr h;
-        rl__err why;
+        rl__err why = {0};
         if (phys >= walk_limit(im) || !read_block(im, phys, buf, &h, &why) ||
             h.type != RL__BLK_TYPE_FREELIST || h.used % 16 || h.used > block_size(im) - RL__HDR_SIZE) {
             if (print && !im->json)
@@ -716,7 +716,7 @@ int rdump_chain(image *im, uint64_t logical)
     }
     while (logical != 0 && steps++ < walk_limit(im)) {
         rl__blk_bhdr h;
-        rl__err why;
+        rl__err why = {0};
         uint64_t phys = map_lookup(im, logical);
         int ok;
         if (phys == 0) {
@@ -787,7 +787,7 @@ int rdump_svg(image *im, FILE *svg)
             im->walk >= 0 ? (unsigned long long)im->slot[im->walk].txn : 0ULL);
     for (uint64_t b = 0; b < n; b++) {
         rl__blk_bhdr h;
-        rl__err why;
+        rl__err why = {0};
         char fill[32], title[320];
         int ok = b >= first_block(im) && read_block(im, b, buf, &h, &why);
         if (b < first_block(im)) {
