@@ -86,7 +86,10 @@ static int count(simdisk *d, int *crash)
     if (d->crashed)
         return EIO;
     d->ops++;
-    if (getenv("SIMIO_TRACE") && d->fail_at && (getenv("SIMIO_TRACE_ALL") || (d->ops >= d->fail_at - 6 && d->ops <= d->fail_at + 3)))
+    /* SIMIO_TRACE=1: the operations around the failing one; with
+     * SIMIO_TRACE_ALL=1 too, every operation of a run that fails one */
+    if (getenv("SIMIO_TRACE") && d->fail_at &&
+        (getenv("SIMIO_TRACE_ALL") || (d->ops >= d->fail_at - 6 && d->ops <= d->fail_at + 3)))
         fprintf(stderr, "simio op %ld: %s\n", d->ops, d->trace_what);
     if (d->crash_at && d->ops == d->crash_at) {
         d->crashed = 1;

@@ -35,7 +35,6 @@ typedef struct simdisk {
     long fail_at;       /* fail this op with fail_errno (0: never) */
     int fail_errno;
     int fail_sticky;    /* keep failing after fail_at */
-    long fail_at_was;   /* tests: the fail_at of the run that just ended */
     int crashed;
     char trace_what[64]; /* the operation being counted (SIMIO_TRACE=1) */
 } simdisk;

@@ -189,11 +189,8 @@ static void run(simdisk *d, const char *path, int *commits, char **expect)
             rl_rollback(t);
             break;
         }
-        if (rl_commit(t) != RL_OK) {
-            if (getenv("RL_DEBUG_RUN"))
-                fprintf(stderr, "step %d: commit: %s\n", s, rl_errmsg(db));
+        if (rl_commit(t) != RL_OK)
             break;
-        }
         (*commits)++;
         if (expect)
             expect[*commits] = dump(db);
@@ -203,14 +200,14 @@ static void run(simdisk *d, const char *path, int *commits, char **expect)
          * read or says why not: a code, never a crash. */
         rl_txn *r;
         char *report = NULL;
-        d->fail_at_was = d->fail_at;
+        long failed_at = d->fail_at;
         d->fail_at = 0;
         if (rl_begin(db, RL_READ, &r) == RL_OK) {
             const char *name;
             int rc = rl_check(r, &report);
             assert_true(rc == RL_OK || rc == RL_CORRUPT || rc == RL_IOERR);
             if (rc != RL_OK)
-                print_message("fail_at %ld sticky %d: %s\n", d->fail_at_was, d->fail_sticky, report);
+                print_message("error at op %ld (sticky %d): %s\n", failed_at, d->fail_sticky, report);
             assert_int_equal(rc, RL_OK); /* nothing committed was damaged */
             (void)rl_table_at(r, 0, &name);
             free(report);
