@@ -223,6 +223,8 @@ int rl__blk_read_raw(rl__blk_db *db, uint64_t phys, uint8_t *buf, rl__err *err)
 
 static int check_range(rl__blk_txn *t, uint64_t phys)
 {
+    if (phys >= t->db->first_block && phys < t->root.block_count)
+        return RL_OK; /* the common case, without the areas' arithmetic */
     if (!rl__fmt_reachable(t->db->block_size, phys, t->root.block_count))
         return RL__CORRUPT(&t->err, "link to block %llu out of range [%llu, %llu) "
                            "and not in a commit area",
