@@ -150,11 +150,20 @@ void rl__free_promote(rl__blk_db *db, uint64_t bound)
     if (reserve((void **)&f->ready, &f->capready, f->nready + k, sizeof *f->ready)) {
         return; /* out of memory: the blocks simply stay pending */
     }
-    memcpy(f->ready + f->nready, f->pending, k * sizeof *f->pending);
+    /* Sort only the k promoted ones, then merge them in from the end (both
+     * descending): a commit after a vacuum may hold tens of thousands of
+     * ready blocks, and sorting all of them at every begin showed up as a
+     * quarter of such commits' time. */
+    qsort(f->pending, k, sizeof *f->pending, cmp_phys_desc);
+    for (size_t i = f->nready, j = k, w = f->nready + k; j > 0;) {
+        if (i > 0 && f->ready[i - 1].phys < f->pending[j - 1].phys)
+            f->ready[--w] = f->ready[--i];
+        else
+            f->ready[--w] = f->pending[--j];
+    }
     f->nready += k;
     memmove(f->pending, f->pending + k, (f->npending - k) * sizeof *f->pending);
     f->npending -= k;
-    qsort(f->ready, f->nready, sizeof *f->ready, cmp_phys_desc);
 }
 
 int rl__free_alloc(rl__blk_txn *t, uint64_t *phys)
