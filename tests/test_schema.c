@@ -422,6 +422,18 @@ static void test_record_codec(void **state)
     rl__cat_free(cat);
 }
 
+/* A write transaction of the schema layer on a closed file, below the
+ * public API (to look at or damage what it wrote). */
+static void begin_schema_txn(const char *path, rl__blk_db **bdb, rl__stx *s)
+{
+    rl__err err;
+    assert_int_equal(rl__blk_open(path, NULL, bdb, &err), RL_OK);
+    memset(s, 0, sizeof *s);
+    assert_int_equal(rl__blk_begin(*bdb, 1, &s->bt), RL_OK);
+    s->err = rl__blk_txn_err(s->bt);
+    assert_int_equal(rl__cat_load(s->bt, &s->cat), RL_OK);
+}
+
 /* The index check notices an index that lost a key. */
 static void test_index_verify_detects_damage(void **state)
 {
@@ -431,7 +443,6 @@ static void test_index_verify_detects_damage(void **state)
     rl_txn *t;
     rl__blk_db *bdb;
     rl__blk_txn *bt;
-    rl__err err;
     rl__stx s;
     rl__buf report = {0};
     rl__bt_iter it;
@@ -449,12 +460,8 @@ static void test_index_verify_detects_damage(void **state)
     assert_int_equal(rl_commit(t), RL_OK);
     assert_int_equal(rl_close(db), RL_OK);
 
-    assert_int_equal(rl__blk_open(path, NULL, &bdb, &err), RL_OK);
-    assert_int_equal(rl__blk_begin(bdb, 1, &bt), RL_OK);
-    memset(&s, 0, sizeof s);
-    s.bt = bt;
-    s.err = rl__blk_txn_err(bt);
-    assert_int_equal(rl__cat_load(bt, &s.cat), RL_OK);
+    begin_schema_txn(path, &bdb, &s);
+    bt = s.bt;
     assert_int_equal(s.cat->tables[0].nindexes, 1); /* the foreign key's index */
     assert_int_equal(rl__ix_verify(&s, 0, &report, &problems), RL_OK);
     assert_int_equal(problems, 0);
@@ -486,7 +493,6 @@ static void test_vacuum_of_looped_table_fails(void **state)
     rl__blk_db *bdb;
     rl__blk_txn *bt;
     rl__blk_ref ref;
-    rl__err err;
     rl__tstate st;
     rl__stx s;
     rl__bt_iter it;
@@ -508,12 +514,8 @@ static void test_vacuum_of_looped_table_fails(void **state)
     assert_int_equal(rl_commit(t), RL_OK);
     assert_int_equal(rl_close(db), RL_OK);
 
-    assert_int_equal(rl__blk_open(path, NULL, &bdb, &err), RL_OK);
-    assert_int_equal(rl__blk_begin(bdb, 1, &bt), RL_OK);
-    memset(&s, 0, sizeof s);
-    s.bt = bt;
-    s.err = rl__blk_txn_err(bt);
-    assert_int_equal(rl__cat_load(bt, &s.cat), RL_OK);
+    begin_schema_txn(path, &bdb, &s);
+    bt = s.bt;
     assert_int_equal(rl__tbl_state(&s, 0, &st), RL_OK);
     assert_int_equal(st.dead, 2000);
     assert_int_equal(rl__bt_seek(bt, st.tree, NULL, 0, &it), RL_OK);
