@@ -1,6 +1,7 @@
 /*
 ** blocks/format.c: encoding and checking of the on-disk structures of the
-** block layer: the file header, the two root slots and the block header.
+** block layer: the file header, the root area's layout (four root slots,
+** each followed by its commit area), the slots, and the block header.
 ** docs/format.md describes the same bytes as OFFSET / SIZE tables; the
 ** two must always agree.
 **

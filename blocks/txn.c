@@ -10,7 +10,7 @@
 **   2. FULL, with at most RL__SLOT_LIST_CAP blocks written: write all
 **      blocks, then the root slot listing each block and its CRC, then ONE
 **      sync. At open a listed slot counts only if every listed block reads
-**      back with that CRC; otherwise open uses the other slot, whose blocks
+**      back with that CRC; otherwise open uses the slot of T-1, whose blocks
 **      this transaction never touched (rule 1).
 **   3. FULL, larger transactions: write blocks, sync, write the slot (no
 **      list), sync.
