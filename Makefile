@@ -6,7 +6,8 @@
 #   make check      unit tests only
 #   make asan       unit tests under AddressSanitizer + UBSan
 #   make valgrind   unit tests under memcheck (quick mode)
-#   make fuzz       every fuzz target for FUZZ_SECONDS each (default 20)
+#   make fuzz       every fuzz target for FUZZ_SECONDS each (default 20);
+#                   FUZZ_TARGETS=fuzz_db to pick, FUZZ_SEED=N to repeat a run
 #   make bench      relatable vs SQLite vs LMDB, BENCH_N rows (default 1000000)
 #   make install    PREFIX=/usr/local DESTDIR= (header, library, relatable.pc, rdump)
 #
@@ -26,6 +27,9 @@ LDLIBS   += -lpthread
 BUILD    ?= build
 PREFIX   ?= /usr/local
 FUZZ_SECONDS ?= 20
+# FUZZ_SEED=N repeats a run (libFuzzer's -seed; empty: a new seed each run)
+FUZZ_SEED ?=
+FUZZ_TARGETS ?= $(FUZZERS)
 
 LIB_SRC  := relatable.c $(wildcard blocks/*.c) $(wildcard schema/*.c)
 LIB_HDR  := relatable.h $(wildcard blocks/*.h) $(wildcard schema/*.h)
@@ -119,13 +123,16 @@ valgrind: $(TESTS) $(REPLAYS) | deps-valgrind
 	    $(BUILD)/replay/$$f fuzz/corpus/$$f tests/fuzz-regressions/$$f; done
 
 fuzz: deps-fuzz
-	@set -e; for f in $(FUZZERS); do $(MAKE) --no-print-directory build/fuzz/$$f; \
+	@set -e; for f in $(FUZZ_TARGETS); do $(MAKE) --no-print-directory build/fuzz/$$f; \
 	  echo "== fuzz $$f for $(FUZZ_SECONDS)s"; mkdir -p build/fuzz/corpus-$$f; \
 	  build/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
-	    -print_final_stats=1 -artifact_prefix=build/fuzz/$$f- \
+	    $(if $(FUZZ_SEED),-seed=$(FUZZ_SEED)) -print_final_stats=1 -artifact_prefix=build/fuzz/$$f- \
 	    build/fuzz/corpus-$$f fuzz/corpus/$$f 2>build/fuzz/$$f.log \
 	    || { tail -n 60 build/fuzz/$$f.log; \
-	         echo "fuzz: $$f failed; keep its input: see tests/fuzz-regressions/README.md"; exit 1; }; \
+	         seed=$$(sed -n 's/^INFO: Seed: \([0-9]*\).*/\1/p' build/fuzz/$$f.log | head -n 1); \
+	         echo "fuzz: $$f failed; keep its input: see tests/fuzz-regressions/README.md"; \
+	         echo "fuzz: to run it again: rm -rf build/fuzz/corpus-$$f && make fuzz FUZZ_TARGETS=$$f FUZZ_SEED=$$seed FUZZ_SECONDS=$(FUZZ_SECONDS)"; \
+	         exit 1; }; \
 	  grep -E 'stat::number_of_executed_units' build/fuzz/$$f.log; done
 
 build/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/memio.c fuzz/memio.h $(LIB_SRC) $(LIB_HDR) $(RDUMP_SRC)
