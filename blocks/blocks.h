@@ -103,6 +103,11 @@ struct rl__io {
      * the start of one such lock, or UINT64_MAX when there is none. */
     int (*probe)(rl__io *io, uint64_t off, uint64_t len, uint64_t *held);
     void (*close)(rl__io *io);
+    /* Optional (NULL: read is used): read nbufs runs of each bytes from
+     * off on, one after the other, into bufs[0..nbufs); *got is the bytes
+     * read in all (short at the end of the file). */
+    int (*readv)(rl__io *io, uint8_t *const *bufs, size_t nbufs, size_t each, uint64_t off,
+                 size_t *got);
     int fd;   /* the descriptor, for implementations that use one */
     void *ctx; /* free for wrappers */
 };

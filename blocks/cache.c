@@ -234,41 +234,79 @@ static int check_range(rl__blk_txn *t, uint64_t phys)
     return RL_OK;
 }
 
-/* Read blocks phys.. (up to RL__READ_AHEAD, not past the snapshot's end)
- * with one read, and cache each that checks and is not cached yet.
+/* How many blocks from phys on to read ahead: up to RL__READ_AHEAD, not
+ * past the snapshot's end, and a quarter of the cache at most (a small
+ * cache keeps what it has); 0 if too few or no buffer. */
+static uint64_t ahead_count(rl__blk_txn *t, uint64_t phys)
+{
+    rl__blk_db *db = t->db;
+    uint64_t n = t->root.block_count - phys;
+    if (n > RL__READ_AHEAD)
+        n = RL__READ_AHEAD;
+    if (n > db->cache.cap / 4)
+        n = db->cache.cap / 4;
+    if (n < 2 || (!db->ahead && !(db->ahead = malloc(RL__READ_AHEAD * (size_t)db->block_size))))
+        return 0;
+    return n;
+}
+
+/* Cache block phys + i read into b, unless it is cached already or does
+ * not check; with p (a page whose buffer is b) publish it, else copy into
+ * a clean page. Never write a dirty page here: a dirty page is cached, and
+ * b holds the file as it was before that write. */
+static void keep_ahead(rl__blk_txn *t, uint64_t phys, const uint8_t *b, rl__blk_page *p)
+{
+    rl__blk_db *db = t->db;
+    rl__err ignore;
+    if (hash_find(&db->cache, phys) || rl__fmt_block_check(b, db->block_size, phys, &ignore)) {
+        free(p);
+        return;
+    }
+    if (!p && page_get(t, phys, 1, &p) != RL_OK) {
+        rl__err_clear(&t->err);
+        return;
+    }
+    if (p->buf != b)
+        memcpy(p->buf, b, db->block_size);
+    p->pins = 0;
+    page_publish(&db->cache, p);
+    db->stats.blocks_read++;
+}
+
+/* Read blocks phys.. (ahead_count) with one read, and cache each that
+ * checks and is not cached yet. With the I/O's readv the blocks go
+ * straight into clean pages (one copy, not two); else through db->ahead.
  * Not an error when it keeps none: the caller then reads phys alone. */
 static int read_ahead(rl__blk_txn *t, uint64_t phys)
 {
     rl__blk_db *db = t->db;
-    rl__blk_cache *c = &db->cache;
-    uint64_t n = t->root.block_count - phys, off = phys * db->block_size;
+    rl__blk_page *pages[RL__READ_AHEAD] = {0};
+    uint8_t *bufs[RL__READ_AHEAD];
+    uint64_t n = ahead_count(t, phys), off = phys * db->block_size;
     size_t got = 0;
-    rl__err ignore;
-    if (n > RL__READ_AHEAD)
-        n = RL__READ_AHEAD;
-    if (n > c->cap / 4)
-        n = c->cap / 4; /* a small cache keeps what it has */
-    if (n < 2 || (!db->ahead && !(db->ahead = malloc(RL__READ_AHEAD * (size_t)db->block_size))))
+    int e;
+    if (n == 0)
         return RL_NOMEM;
-    if (db->io->read(db->io, db->ahead, (size_t)n * db->block_size, off, &got) != 0)
+    for (uint64_t i = 0; i < n; i++) {
+        bufs[i] = db->ahead + i * db->block_size;
+        if (!db->io->readv || hash_find(&db->cache, phys + i))
+            continue;
+        if (page_get(t, phys + i, 1, &pages[i]) == RL_OK)
+            bufs[i] = pages[i]->buf;
+        else
+            rl__err_clear(&t->err);
+    }
+    e = db->io->readv ? db->io->readv(db->io, bufs, (size_t)n, db->block_size, off, &got)
+                      : db->io->read(db->io, db->ahead, (size_t)n * db->block_size, off, &got);
+    for (uint64_t i = 0; i < n; i++) {
+        if (!e && i < got / db->block_size)
+            keep_ahead(t, phys + i, bufs[i], pages[i]);
+        else
+            free(pages[i]);
+    }
+    if (e)
         return RL_IOERR;
     n = got / db->block_size;
-    for (uint64_t i = 0; i < n; i++) {
-        uint8_t *b = db->ahead + i * db->block_size;
-        rl__blk_page *p;
-        if (hash_find(c, phys + i) || rl__fmt_block_check(b, db->block_size, phys + i, &ignore))
-            continue;
-        /* never write a dirty page here: ahead holds the file as it was
-         * before such a write, so its copy of that block would be stale */
-        if (page_get(t, phys + i, 1, &p) != RL_OK) {
-            rl__err_clear(&t->err);
-            break;
-        }
-        memcpy(p->buf, b, db->block_size);
-        p->pins = 0;
-        page_publish(c, p);
-        db->stats.blocks_read++;
-    }
     if (n > 0)
         t->last_miss = phys + n - 1;
     return RL_OK;
