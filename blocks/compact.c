@@ -19,6 +19,9 @@
 **     is passed over: later commits will find it free.
 ** A moved block's old place is freed by this transaction, so it leaves the
 ** file at a later commit, when no root or reader can reach it (INV 2).
+** Commits also carry the live blocks of an old commit area home through
+** rl__compact_move (txn.c, A1), strictly: a block that cannot be read is
+** an error there, not a block to pass over.
 ** Callers hold db->mu, inside a write transaction's commit.
 */
 #include <stdlib.h>
