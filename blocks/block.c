@@ -129,8 +129,8 @@ static int block_free(rl__blk_txn *t, uint64_t logical)
     if (rc != RL_OK)
         return rc;
     rl__fmt_bhdr_decode(p->buf, &h);
-    if (h.txn == t->root.txn && rl__fmt_area_of(t->db->block_size, phys, NULL) < 0)
-        p->dirty = 0; /* dies young: never written (an area block is: txn.c, A1) */
+    if (h.txn == t->root.txn)
+        rl__free_page_dies(t, p);
     rl__cache_unpin(p);
     rc = rl__free_release(t, phys, h.txn == t->root.txn);
     if (rc == RL_OK)

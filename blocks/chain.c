@@ -358,9 +358,8 @@ static int free_block(rl__blk_txn *t, const chain_info *ci, uint64_t logical,
     if (rc != RL_OK)
         return rc;
     rl__fmt_bhdr_decode(p->buf, &h);
-    if (h.txn == t->root.txn && rl__fmt_area_of(t->db->block_size, p->phys, NULL) < 0)
-        p->dirty = 0; /* nothing to write for a block that dies young (an
-                         area block is written: carrying reads it, txn.c A1) */
+    if (h.txn == t->root.txn)
+        rl__free_page_dies(t, p);
     rl__cache_unpin(p);
     *next = h.next;
     rc = rl__free_release(t, p->phys, h.txn == t->root.txn);

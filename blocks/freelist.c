@@ -226,6 +226,12 @@ int rl__free_release(rl__blk_txn *t, uint64_t phys, int fresh)
     return RL_OK;
 }
 
+void rl__free_page_dies(rl__blk_txn *t, rl__blk_page *p)
+{
+    if (rl__fmt_area_of(t->db->block_size, p->phys, NULL) < 0)
+        p->dirty = 0; /* never reached a root: nothing to write */
+}
+
 uint64_t rl__free_lowest(const rl__blk_db *db)
 {
     return db->free.nready ? db->free.ready[db->free.nready - 1].phys : UINT64_MAX;

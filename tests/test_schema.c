@@ -158,6 +158,19 @@ static void test_btree_random(void **state)
     btree_run(4096, tu_scale(20000), 8);
 }
 
+/* A tree of ids 1..n, each with the value val (vn bytes), put one by one. */
+static uint64_t id_tree(rl__blk_txn *t, uint64_t n, const uint8_t *val, size_t vn)
+{
+    uint8_t key[RL__ID_KEY_MAX];
+    uint64_t root;
+    assert_int_equal(rl__bt_create(t, &root), RL_OK);
+    for (uint64_t k = 1; k <= n; k++) {
+        size_t kn = rl__id_key((int64_t)k, key);
+        assert_int_equal(rl__bt_put(t, root, key, kn, val, vn, 0), RL_OK);
+    }
+    return root;
+}
+
 static void test_btree_sequential(void **state)
 {
     rl__blk_db *db = new_db("btseq.rdb", 512);
@@ -168,11 +181,7 @@ static void test_btree_sequential(void **state)
     size_t kn;
     (void)state;
     assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
-    assert_int_equal(rl__bt_create(t, &root), RL_OK);
-    for (uint64_t k = 1; k <= n; k++) {
-        kn = rl__id_key((int64_t)k, key);
-        assert_int_equal(rl__bt_put(t, root, key, kn, val, 8, 0), RL_OK);
-    }
+    root = id_tree(t, n, val, 8);
     assert_int_equal(rl__bt_stats(t, root, &sp), RL_OK);
     assert_int_equal(sp.entries, n);
     nodes = sp.nodes;
@@ -249,11 +258,7 @@ static void test_btree_chain_going_back(void **state)
     int rc;
     (void)state;
     assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
-    assert_int_equal(rl__bt_create(t, &root), RL_OK);
-    for (uint64_t i = 1; i <= n; i++) {
-        kn = rl__id_key((int64_t)i, key);
-        assert_int_equal(rl__bt_put(t, root, key, kn, val, sizeof val, 0), RL_OK);
-    }
+    root = id_tree(t, n, val, sizeof val);
     assert_int_equal(rl__bt_seek(t, root, NULL, 0, &it), RL_OK);
     first = it.leaf;
     while (rl__bt_next(&it, &k, &kn, &v, &vn, NULL) == RL_OK)
