@@ -44,7 +44,7 @@
 
 /* ---- on-disk constants (docs/format.md) ---------------------------------- */
 
-#define RL__FORMAT_VERSION 3u
+#define RL__FORMAT_VERSION 4u
 #define RL__MAGIC "relatable db\r\n\x1a\n" /* 16 bytes */
 #define RL__MAGIC_SIZE 16
 #define RL__SLOT_MAGIC "RLSLOT01"
@@ -65,7 +65,8 @@
 #define RL__MAP_FREE_BIT (UINT64_C(1) << 63)
 #define RL__MAX_MAP_DEPTH 8u
 #define RL__CHAIN_HDR 24u /* length, tail, count at the start of a head */
-#define RL__FREE_ENTRY 16u /* freelist entry: phys, freed-by txn */
+#define RL__FREE_ENTRY 16u /* freelist entry: a run of free blocks, freed-by txn */
+#define RL__FREE_RUN_MAX 65536u /* blocks in one freelist entry at the most */
 
 /* Byte-range locks live far past any real end of file: one byte for the
  * writer, and one byte per snapshot a reader holds (2^61 + its txn id). */
@@ -171,6 +172,10 @@ uint64_t rl__fmt_first_block(uint32_t block_size);
  * area and before block_count. */
 int rl__fmt_reachable(uint32_t block_size, uint64_t phys, uint64_t block_count);
 int rl__fmt_block_size_ok(uint32_t block_size);
+/* A freelist entry: count (1..RL__FREE_RUN_MAX) free blocks from phys up,
+ * all freed by txn. */
+void rl__fmt_free_encode(uint8_t *e, uint64_t phys, uint64_t count, uint64_t txn);
+void rl__fmt_free_decode(const uint8_t *e, uint64_t *phys, uint64_t *count, uint64_t *txn);
 
 /* ---- cache.c ------------------------------------------------------------------ */
 
@@ -207,6 +212,8 @@ typedef struct rl__blk_free {
     size_t npending, cappending;
     uint64_t *chain; /* physical blocks of the on-disk freelist chain */
     size_t nchain, capchain;
+    rl__blk_freeent *merged, *scratch; /* rl__free_save: all, by phys */
+    size_t capmerged, capscratch;
     int valid;             /* matches the root valid_txn */
     uint64_t valid_txn;
 } rl__blk_free;
@@ -270,6 +277,10 @@ int rl__cache_init(rl__blk_cache *c, uint32_t block_size, size_t cap);
 void rl__cache_free(rl__blk_cache *c);
 /* Pinned page for phys, read and checked on a miss. */
 int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out);
+/* A walk that goes down the file (compaction) is about to read phys: if it
+ * is not cached, read it and the blocks below it, down to floor, with one
+ * read. A hint: errors are left for the read itself to report. */
+void rl__cache_prefetch_down(rl__blk_txn *t, uint64_t phys, uint64_t floor);
 /* Pinned page for a fresh block: contents are the caller's to build. */
 int rl__cache_fresh(rl__blk_txn *t, uint64_t phys, rl__blk_page **out);
 void rl__cache_unpin(rl__blk_page *p);

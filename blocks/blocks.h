@@ -108,6 +108,11 @@ struct rl__io {
      * read in all (short at the end of the file). */
     int (*readv)(rl__io *io, uint8_t *const *bufs, size_t nbufs, size_t each, uint64_t off,
                  size_t *got);
+    /* Optional (NULL: write is used for each): write nbufs runs of each
+     * bytes from bufs[0..nbufs), one after the other, from off on; all of
+     * them, or an errno. */
+    int (*writev)(rl__io *io, const uint8_t *const *bufs, size_t nbufs, size_t each,
+                  uint64_t off);
     int fd;   /* the descriptor, for implementations that use one */
     void *ctx; /* free for wrappers */
 };

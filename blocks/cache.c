@@ -312,6 +312,15 @@ static int read_ahead(rl__blk_txn *t, uint64_t phys)
     return RL_OK;
 }
 
+void rl__cache_prefetch_down(rl__blk_txn *t, uint64_t phys, uint64_t floor)
+{
+    uint64_t from = phys + 1 >= floor + RL__READ_AHEAD ? phys + 1 - RL__READ_AHEAD : floor;
+    if (phys >= t->root.block_count || from < t->db->first_block || hash_find(&t->db->cache, phys))
+        return;
+    if (read_ahead(t, from) != RL_OK)
+        rl__err_clear(&t->err);
+}
+
 int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
 {
     rl__blk_cache *c = &t->db->cache;
@@ -388,6 +397,40 @@ static int cmp_page_phys(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+#define RUN_MAX 64 /* pages written by one writev at the most */
+
+/* Write n dirty pages with consecutive block numbers, sealed and recorded
+ * in the commit list: one writev when the I/O has it. */
+static int write_run(rl__blk_txn *t, rl__blk_page **pages, size_t n)
+{
+    rl__blk_db *db = t->db;
+    const uint8_t *bufs[RUN_MAX] = {NULL};
+    uint32_t crcs[RUN_MAX];
+    uint64_t off = pages[0]->phys * db->block_size;
+    int e;
+    if (n == 1 || !db->io->writev) {
+        for (size_t i = 0; i < n; i++) {
+            int rc = rl__cache_write_page(t, pages[i]);
+            if (rc != RL_OK)
+                return rc;
+        }
+        return RL_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        crcs[i] = rl__fmt_block_seal(pages[i]->buf, db->block_size);
+        bufs[i] = pages[i]->buf;
+    }
+    e = db->io->writev(db->io, bufs, n, db->block_size, off);
+    if (e)
+        return rl__io_err(&t->err, e, "write", off);
+    for (size_t i = 0; i < n; i++) {
+        db->stats.blocks_written++;
+        list_record(t, pages[i]->phys, crcs[i]);
+        pages[i]->dirty = 0;
+    }
+    return RL_OK;
+}
+
 int rl__cache_flush(rl__blk_txn *t, uint64_t keep_from, uint64_t keep_to)
 {
     rl__blk_cache *c = &t->db->cache;
@@ -400,8 +443,11 @@ int rl__cache_flush(rl__blk_txn *t, uint64_t keep_from, uint64_t keep_to)
         if (p->dirty && (p->phys < keep_from || p->phys >= keep_to))
             dirty[n++] = p;
     qsort(dirty, n, sizeof *dirty, cmp_page_phys);
-    for (size_t i = 0; i < n && rc == RL_OK; i++)
-        rc = rl__cache_write_page(t, dirty[i]);
+    for (size_t i = 0, j; i < n && rc == RL_OK; i = j) {
+        for (j = i + 1; j < n && j - i < RUN_MAX && dirty[j]->phys == dirty[j - 1]->phys + 1; j++)
+            ;
+        rc = write_run(t, dirty + i, j - i); /* adjacent blocks: one write */
+    }
     free(dirty);
     return rc;
 }

@@ -174,7 +174,7 @@ static void map_node(walk *w, uint64_t phys, uint32_t level, uint64_t first, int
 
 static void freelist(walk *w)
 {
-    uint64_t phys = w->t->root.freelist_head, entries = 0;
+    uint64_t phys = w->t->root.freelist_head, blocks = 0;
     for (uint64_t hops = 0; phys != 0; hops++) {
         rl__blk_bhdr h;
         if (hops > w->t->root.block_count) {
@@ -187,13 +187,29 @@ static void freelist(walk *w)
             say(w, "block %llu should be a freelist block", (unsigned long long)phys);
             return;
         }
-        for (uint32_t off = 0; off < h.used; off += RL__FREE_ENTRY, entries++)
-            mark(w, rl__get64(w->buf + RL__HDR_SIZE + off), SEEN_FREE);
+        for (uint32_t off = 0; off < h.used; off += RL__FREE_ENTRY) {
+            uint64_t first, count, txn;
+            rl__fmt_free_decode(w->buf + RL__HDR_SIZE + off, &first, &count, &txn);
+            if (blocks + count > w->t->root.block_count) {
+                say(w, "the freelist lists more blocks than the file's %llu",
+                    (unsigned long long)w->t->root.block_count);
+                return;
+            }
+            if (first + count > w->t->root.block_count) {
+                say(w, "freelist block %llu lists %llu blocks from %llu, past the file's %llu",
+                    (unsigned long long)phys, (unsigned long long)count,
+                    (unsigned long long)first, (unsigned long long)w->t->root.block_count);
+                continue;
+            }
+            for (uint64_t i = 0; i < count; i++)
+                mark(w, first + i, SEEN_FREE);
+            blocks += count;
+        }
         phys = h.next;
     }
-    if (entries != w->t->root.free_count)
-        say(w, "the freelist holds %llu entries, the root says %llu",
-            (unsigned long long)entries, (unsigned long long)w->t->root.free_count);
+    if (blocks != w->t->root.free_count)
+        say(w, "the freelist lists %llu blocks, the root says %llu",
+            (unsigned long long)blocks, (unsigned long long)w->t->root.free_count);
 }
 
 int rl__blk_check(rl__blk_txn *t, char **report, int *problems)

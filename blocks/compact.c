@@ -149,6 +149,7 @@ int rl__compact_tail(rl__blk_txn *t, unsigned budget)
         int moved = 0, rc;
         if (free_here && free_here[phys - stop])
             continue; /* free: nothing to move, no need to read it */
+        rl__cache_prefetch_down(t, phys, stop);
         rc = rl__compact_move(t, phys, 0, &moved);
         if (rc != RL_OK) {
             free(free_here);

@@ -181,6 +181,10 @@ static int slot_check(const rl__blk_root *r, uint32_t bs, uint32_t n, rl__err *e
         (r->freelist_head != 0 && !rl__fmt_reachable(bs, r->freelist_head, r->block_count)))
         return RL__CORRUPT(err, "root slot %llu: link out of range",
                            (unsigned long long)r->txn);
+    if (r->free_count > r->block_count)
+        return RL__CORRUPT(err, "root slot %llu: %llu free blocks of %llu",
+                           (unsigned long long)r->txn, (unsigned long long)r->free_count,
+                           (unsigned long long)r->block_count);
     for (unsigned i = 0; i < RL__NSLOTS; i++)
         if (r->area_used[i] > rl__fmt_area_blocks(bs))
             return RL__CORRUPT(err, "root slot %llu: commit area %u uses %u blocks (at most %u)",
@@ -309,4 +313,20 @@ int rl__fmt_block_check(const uint8_t *b, uint32_t bs, uint64_t phys, rl__err *e
         return RL__CORRUPT(err, "block %llu: %u bytes used of %u", (unsigned long long)phys,
                            h.used, bs - RL__HDR_SIZE);
     return RL_OK;
+}
+
+/* Freelist entry: the run's first block in the low 48 bits of the first
+ * word, its length minus one in the high 16; then the freeing txn. */
+void rl__fmt_free_encode(uint8_t *e, uint64_t phys, uint64_t count, uint64_t txn)
+{
+    rl__put64(e, phys | (count - 1) << 48);
+    rl__put64(e + 8, txn);
+}
+
+void rl__fmt_free_decode(const uint8_t *e, uint64_t *phys, uint64_t *count, uint64_t *txn)
+{
+    uint64_t w = rl__get64(e);
+    *phys = w & RL__MAX_BLOCKNO;
+    *count = (w >> 48) + 1;
+    *txn = rl__get64(e + 8);
 }

@@ -11,8 +11,11 @@
 **
 ** On disk the freelist is a chain of FREELIST blocks linked by PHYSICAL
 ** number (it is rewritten whole at every commit, so it needs no map):
-** 16-byte entries (phys u64, freed-by txn u64). At commit, free blocks at
-** the very end of the file are dropped from the list and the file shrinks.
+** 16-byte entries, each a run of adjacent blocks freed by one txn (first
+** block u48 and length-1 u16, freed-by txn u64), so the whole space a
+** vacuum frees takes a few entries, not one per block. At commit, free
+** blocks at the very end of the file are dropped from the list and the
+** file shrinks.
 **
 ** A block freed by the transaction that wrote it ("fresh") was never
 ** reachable from a committed root, so it goes straight back to ready.
@@ -37,6 +40,8 @@ void rl__free_destroy(rl__blk_free *f)
     free(f->ready);
     free(f->pending);
     free(f->chain);
+    free(f->merged);
+    free(f->scratch);
     memset(f, 0, sizeof *f);
 }
 
@@ -82,24 +87,31 @@ static int cmp_phys_desc(const void *a, const void *b)
     return x->phys > y->phys ? -1 : x->phys < y->phys;
 }
 
-/* Read one freelist block's entries into pending. */
+/* Read one freelist block's runs into pending, one entry per block. */
 static int load_block(rl__blk_txn *t, rl__blk_page *p, uint64_t *next)
 {
     rl__blk_db *db = t->db;
+    rl__blk_free *f = &db->free;
     rl__blk_bhdr h;
     rl__fmt_bhdr_decode(p->buf, &h);
     if (h.type != RL__BLK_TYPE_FREELIST || h.used % RL__FREE_ENTRY != 0)
         return RL__CORRUPT(&t->err, "block %llu: expected a freelist block (type %u, %u bytes)",
                            (unsigned long long)p->phys, h.type, h.used);
     for (uint32_t off = 0; off < h.used; off += RL__FREE_ENTRY) {
-        const uint8_t *e = p->buf + RL__HDR_SIZE + off;
-        uint64_t phys = rl__get64(e), txn = rl__get64(e + 8);
-        if (phys < db->first_block || phys >= t->root.block_count || txn > t->root.txn)
-            return RL__CORRUPT(&t->err, "block %llu: freelist entry (%llu, txn %llu) out of range",
-                               (unsigned long long)p->phys, (unsigned long long)phys,
-                               (unsigned long long)txn);
-        if (push_pending(&db->free, phys, txn) != RL_OK)
+        uint64_t phys, count, txn;
+        rl__fmt_free_decode(p->buf + RL__HDR_SIZE + off, &phys, &count, &txn);
+        if (phys < db->first_block || phys + count > t->root.block_count || txn > t->root.txn)
+            return RL__CORRUPT(&t->err,
+                               "block %llu: freelist entry (%llu blocks from %llu, txn %llu) out of range",
+                               (unsigned long long)p->phys, (unsigned long long)count,
+                               (unsigned long long)phys, (unsigned long long)txn);
+        if (f->npending + count > t->root.free_count)
+            return RL__CORRUPT(&t->err, "freelist holds more than the %llu blocks the root slot says",
+                               (unsigned long long)t->root.free_count);
+        if (reserve((void **)&f->pending, &f->cappending, f->npending + count, sizeof *f->pending))
             return RL__FAIL(&t->err, RL_NOMEM, "no memory for the freelist");
+        for (uint64_t i = 0; i < count; i++)
+            (void)push_pending(f, phys + i, txn); /* room reserved above */
     }
     *next = h.next;
     return RL_OK;
@@ -130,7 +142,7 @@ int rl__free_load(rl__blk_txn *t)
             return rc;
     }
     if (f->npending != t->root.free_count)
-        return RL__CORRUPT(&t->err, "freelist holds %zu entries, root slot says %llu",
+        return RL__CORRUPT(&t->err, "freelist holds %zu blocks, root slot says %llu",
                            f->npending, (unsigned long long)t->root.free_count);
     if (f->npending > 1)
         qsort(f->pending, f->npending, sizeof *f->pending, cmp_txn_asc);
@@ -252,23 +264,97 @@ void rl__free_truncate_tail(rl__blk_txn *t)
     f->nready -= k;
 }
 
-/* The i-th entry of the list as saved: ready first, then pending. */
-static const rl__blk_freeent *entry_at(const rl__blk_free *f, size_t i)
+/* Merge the sorted segments of src (bounds seg[0..nseg], ascending phys)
+ * into one, using dst as scratch; returns the array that holds the result. */
+static rl__blk_freeent *merge_segments(rl__blk_freeent *src, rl__blk_freeent *dst, size_t *seg,
+                                       size_t nseg)
 {
-    return i < f->nready ? &f->ready[i] : &f->pending[i - f->nready];
+    while (nseg > 1) {
+        size_t out = 0;
+        for (size_t s = 0; s < nseg; s += 2) {
+            size_t i = seg[s], mid = seg[s + 1], end = s + 1 < nseg ? seg[s + 2] : mid;
+            size_t j = mid, w = i;
+            while (i < mid || j < end)
+                dst[w++] = j >= end || (i < mid && src[i].phys < src[j].phys) ? src[i++] : src[j++];
+            seg[out++] = seg[s];
+        }
+        seg[out] = seg[nseg];
+        nseg = out;
+        rl__blk_freeent *tmp = src;
+        src = dst;
+        dst = tmp;
+    }
+    return src;
 }
 
-static int write_chain(rl__blk_txn *t, const uint64_t *chain, size_t k)
+/* Every free block, ready and pending, in one array by block number: ready
+ * (descending) reversed, then each pending txn's blocks (ascending), merged.
+ * NULL if memory is short. */
+static rl__blk_freeent *merged_by_phys(rl__blk_free *f, size_t *n)
 {
-    rl__blk_free *f = &t->db->free;
-    size_t per = t->db->payload / RL__FREE_ENTRY, n = f->nready + f->npending, i = 0;
+    size_t total = f->nready + f->npending, nseg = 0, *seg;
+    *n = total;
+    if (reserve((void **)&f->merged, &f->capmerged, total + 1, sizeof *f->merged) ||
+        reserve((void **)&f->scratch, &f->capscratch, total + 1, sizeof *f->scratch))
+        return NULL;
+    seg = malloc((f->npending + 2) * sizeof *seg);
+    if (!seg)
+        return NULL;
+    for (size_t i = 0; i < f->nready; i++)
+        f->merged[i] = f->ready[f->nready - 1 - i];
+    seg[nseg++] = 0;
+    for (size_t i = 0; i < f->npending; i++) {
+        if (i == 0 || f->pending[i].txn != f->pending[i - 1].txn ||
+            f->pending[i].phys < f->pending[i - 1].phys)
+            seg[nseg++] = f->nready + i; /* a new ascending segment */
+        f->merged[f->nready + i] = f->pending[i];
+    }
+    seg[nseg] = total;
+    rl__blk_freeent *all = merge_segments(f->merged, f->scratch, seg, nseg);
+    free(seg);
+    return all;
+}
+
+/* Runs of all[i..]: adjacent blocks, as one entry; the entry names the
+ * newest txn among them, which can only delay reuse after a reload (a
+ * block ready now stays reusable by every later transaction). */
+static size_t run_at(const rl__blk_freeent *all, size_t n, size_t i, uint64_t *txn)
+{
+    size_t j = i + 1;
+    *txn = all[i].txn;
+    for (; j < n && j - i < RL__FREE_RUN_MAX && all[j].phys == all[i].phys + (j - i); j++)
+        if (all[j].txn > *txn)
+            *txn = all[j].txn;
+    return j - i;
+}
+
+static size_t count_runs(const rl__blk_freeent *all, size_t n)
+{
+    size_t runs = 0;
+    uint64_t txn;
+    for (size_t i = 0; i < n; runs++)
+        i += run_at(all, n, i, &txn);
+    return runs;
+}
+
+static int write_chain(rl__blk_txn *t, const uint64_t *chain, size_t k,
+                       const rl__blk_freeent *all, size_t n)
+{
+    size_t per = t->db->payload / RL__FREE_ENTRY, i = 0;
     for (size_t b = 0; b < k; b++) {
         rl__blk_page *p;
         rl__blk_bhdr h;
-        size_t cnt = n - i < per ? n - i : per;
+        size_t cnt = 0;
         int rc = rl__cache_fresh(t, chain[b], &p);
         if (rc != RL_OK)
             return rc;
+        for (; cnt < per && i < n; cnt++) {
+            uint64_t txn;
+            size_t len = run_at(all, n, i, &txn);
+            rl__fmt_free_encode(p->buf + RL__HDR_SIZE + cnt * RL__FREE_ENTRY, all[i].phys, len,
+                                txn);
+            i += len;
+        }
         memset(&h, 0, sizeof h);
         h.type = RL__BLK_TYPE_FREELIST;
         h.used = (uint32_t)(cnt * RL__FREE_ENTRY);
@@ -276,21 +362,52 @@ static int write_chain(rl__blk_txn *t, const uint64_t *chain, size_t k)
         h.txn = t->root.txn;
         h.next = b + 1 < k ? chain[b + 1] : 0;
         rl__fmt_bhdr_encode(p->buf, &h);
-        for (size_t j = 0; j < cnt; j++, i++) {
-            uint8_t *e = p->buf + RL__HDR_SIZE + j * RL__FREE_ENTRY;
-            rl__put64(e, entry_at(f, i)->phys);
-            rl__put64(e + 8, entry_at(f, i)->txn);
-        }
         rl__cache_unpin(p);
     }
     return RL_OK;
 }
 
+static int cmp_phys_asc(const void *a, const void *b)
+{
+    const rl__blk_freeent *x = a, *y = b;
+    return x->phys < y->phys ? -1 : x->phys > y->phys;
+}
+
+/* What this transaction freed is pending in the order it was freed; sort
+ * it by block, so that it is saved as runs. */
+static void sort_own_pending(rl__blk_txn *t)
+{
+    rl__blk_free *f = &t->db->free;
+    size_t k = f->npending;
+    while (k > 0 && f->pending[k - 1].txn == t->root.txn)
+        k--;
+    if (f->npending - k > 1)
+        qsort(f->pending + k, f->npending - k, sizeof *f->pending, cmp_phys_asc);
+}
+
+/* Drop from all (ascending) the blocks in taken[0..k) (descending). */
+static size_t drop_taken(rl__blk_freeent *all, size_t n, const rl__blk_freeent *taken, size_t k)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        while (k > 0 && taken[k - 1].phys < all[i].phys)
+            k--;
+        if (k > 0 && taken[k - 1].phys == all[i].phys)
+            continue;
+        all[w++] = all[i];
+    }
+    return w;
+}
+
+/* Save the freelist as a new chain of runs. Its own blocks come out of the
+ * commit area or the lowest ready blocks, and taking one may split a run,
+ * so the runs are counted again until the chain is long enough (a block
+ * or two more at the most). */
 int rl__free_save(rl__blk_txn *t)
 {
     rl__blk_free *f = &t->db->free;
-    size_t per = t->db->payload / RL__FREE_ENTRY, k, nold = f->nchain;
-    uint64_t *chain;
+    size_t per = t->db->payload / RL__FREE_ENTRY, k = 0, n, nold = f->nchain;
+    rl__blk_freeent *all;
     int rc = RL_OK;
     for (size_t i = 0; i < nold && rc == RL_OK; i++)
         rc = rl__free_release(t, f->chain[i], 0);
@@ -298,18 +415,29 @@ int rl__free_save(rl__blk_txn *t)
         return rc;
     f->nchain = 0;
     rl__free_truncate_tail(t);
-    k = (f->nready + f->npending + per - 1) / per;
-    if (reserve((void **)&f->chain, &f->capchain, k + 1, sizeof *f->chain))
+    sort_own_pending(t);
+    all = merged_by_phys(f, &n);
+    if (!all)
         return RL__FAIL(&t->err, RL_NOMEM, "no memory for the freelist");
-    chain = f->chain;
-    for (size_t b = 0; b < k && rc == RL_OK; b++)
-        rc = rl__free_alloc_hot(t, &chain[b]); /* rewritten whole each commit */
-    if (rc == RL_OK)
-        rc = write_chain(t, chain, k);
+    for (;;) {
+        size_t need = (count_runs(all, n) + per - 1) / per, before = f->nready;
+        if (need <= k)
+            break;
+        if (reserve((void **)&f->chain, &f->capchain, need + 1, sizeof *f->chain))
+            return RL__FAIL(&t->err, RL_NOMEM, "no memory for the freelist");
+        while (k < need && rc == RL_OK)
+            rc = rl__free_alloc_hot(t, &f->chain[k++]); /* rewritten whole each commit */
+        if (rc != RL_OK)
+            return rc;
+        /* rl__free_alloc pops the lowest ready blocks: they are still in
+         * the array, just past its end. */
+        n = drop_taken(all, n, f->ready + f->nready, before - f->nready);
+    }
+    rc = write_chain(t, f->chain, k, all, n);
     if (rc != RL_OK)
         return rc;
     f->nchain = k;
-    t->root.freelist_head = k ? chain[0] : 0;
+    t->root.freelist_head = k ? f->chain[0] : 0;
     t->root.free_count = f->nready + f->npending;
     return RL_OK;
 }

@@ -104,6 +104,42 @@ static int px_write(rl__io *io, const void *buf, size_t n, uint64_t off)
     return 0;
 }
 
+/* pwritev in batches of up to 64 buffers; what a short write leaves is
+ * written with px_write. */
+static int px_writev(rl__io *io, const uint8_t *const *bufs, size_t nbufs, size_t each,
+                     uint64_t off)
+{
+    struct iovec iov[64];
+    while (nbufs > 0) {
+        size_t k = nbufs < 64 ? nbufs : 64, done;
+        ssize_t r;
+        for (size_t i = 0; i < k; i++) {
+            iov[i].iov_base = (void *)bufs[i];
+            iov[i].iov_len = each;
+        }
+        do
+            r = pwritev(io->fd, iov, (int)k, (off_t)off);
+        while (r < 0 && errno == EINTR);
+        if (r < 0)
+            return errno;
+        done = (size_t)r;
+        for (size_t i = 0; i < k && done < k * each; i++) {
+            size_t start = i * each, skip = done > start ? done - start : 0;
+            int e;
+            if (skip >= each)
+                continue;
+            e = px_write(io, bufs[i] + skip, each - skip, off + start + skip);
+            if (e)
+                return e;
+            done = start + each;
+        }
+        bufs += k;
+        nbufs -= k;
+        off += k * each;
+    }
+    return 0;
+}
+
 static int px_sync(rl__io *io)
 {
     while (fdatasync(io->fd) != 0)
@@ -192,6 +228,7 @@ int rl__io_posix_open(const char *path, int flags, int mode, rl__io **out)
     io->probe = px_probe;
     io->close = px_close;
     io->readv = px_readv;
+    io->writev = px_writev;
     io->fd = fd;
     *out = io;
     return 0;

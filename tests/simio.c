@@ -135,6 +135,23 @@ static int s_write(rl__io *io, const void *buf, size_t n, uint64_t off)
     return 0;
 }
 
+/* A writev is one write of the runs put together: one operation to count,
+ * crash in or tear, as one pwritev is for the kernel. (There is no readv:
+ * reads take the library's plain path, so both paths are tested.) */
+static int s_writev(rl__io *io, const uint8_t *const *bufs, size_t nbufs, size_t each,
+                    uint64_t off)
+{
+    uint8_t *all = malloc(nbufs * each);
+    int e;
+    if (!all)
+        return ENOMEM;
+    for (size_t i = 0; i < nbufs; i++)
+        memcpy(all + i * each, bufs[i], each);
+    e = s_write(io, all, nbufs * each, off);
+    free(all);
+    return e;
+}
+
 static int s_sync(rl__io *io)
 {
     simdisk *d = io->ctx;
@@ -200,6 +217,7 @@ int simdisk_open(void *arg, const char *path, int flags, int mode, rl__io **out)
         return ENOMEM;
     io->read = s_read;
     io->write = s_write;
+    io->writev = s_writev;
     io->sync = s_sync;
     io->truncate = s_truncate;
     io->size = s_size;

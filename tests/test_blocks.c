@@ -651,6 +651,94 @@ static char *check_report(const char *path, int *problems)
     return report;
 }
 
+/* Walk the freelist chain of a closed file's newest root: blocks in the
+ * chain, and blocks its runs list. */
+static void freelist_shape(const char *path, uint32_t bs, rl__blk_root *r, uint64_t *chain_len,
+                           uint64_t *listed)
+{
+    uint8_t *b = malloc(bs);
+    uint64_t phys;
+    assert_int_equal(read_slot(path, newest_slot(path, bs), bs, r, NULL, NULL), RL_OK);
+    *chain_len = *listed = 0;
+    for (phys = r->freelist_head; phys != 0; (*chain_len)++) {
+        rl__blk_bhdr h;
+        tu_read_at(path, phys * bs, b, bs);
+        rl__fmt_bhdr_decode(b, &h);
+        assert_int_equal(h.type, RL__BLK_TYPE_FREELIST);
+        for (uint32_t off = 0; off < h.used; off += RL__FREE_ENTRY) {
+            uint64_t first, count, txn;
+            rl__fmt_free_decode(b + RL__HDR_SIZE + off, &first, &count, &txn);
+            *listed += count;
+        }
+        phys = h.next;
+    }
+    free(b);
+}
+
+static void free_entry_runs_long(uint8_t *b, void *arg)
+{
+    uint64_t first, count, txn;
+    rl__fmt_free_decode(b + RL__HDR_SIZE, &first, &count, &txn);
+    rl__fmt_free_encode(b + RL__HDR_SIZE, first, *(uint64_t *)arg, txn);
+}
+
+/* The freelist is saved as runs of adjacent blocks: freeing a large chain
+ * takes one freelist block, not one entry per block; the runs reload, are
+ * reused, and a run that reaches past the file is damage. */
+static void test_freelist_runs(void **state)
+{
+    const char *path = tu_path("runs.rdb");
+    rl__blk_db *db = new_db("runs.rdb", 512);
+    uint64_t head = make_chain(db, 2000000, 9), chain_len, listed, big = RL__FREE_RUN_MAX;
+    rl__blk_txn *t;
+    rl__blk_root r;
+    char *report;
+    int problems;
+    (void)state;
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    assert_int_equal(rl__blk_chain_free(t, head), RL_OK);
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    rl__blk_close(db);
+    freelist_shape(path, 512, &r, &chain_len, &listed);
+    print_message("%llu free blocks in %llu freelist block(s)\n", (unsigned long long)listed,
+                  (unsigned long long)chain_len);
+    assert_true(r.free_count > 4000); /* 2 MB in 512-byte blocks */
+    assert_int_equal(listed, r.free_count);
+    assert_true(chain_len <= 2); /* one entry per block would take 150 */
+    report = check_report(path, &problems);
+    if (problems)
+        fail_msg("%s", report);
+    free(report);
+    /* Reloaded from the file, the runs are reused: a new chain fills the
+     * free blocks instead of growing the file. */
+    db = open_db(path, 0);
+    {
+        uint64_t size = tu_file_size(path);
+        head = make_chain(db, 1000000, 10);
+        expect_chain(db, head, 1000000, 10);
+        assert_true(tu_file_size(path) <= size);
+    }
+    rl__blk_close(db);
+    report = check_report(path, &problems);
+    if (problems)
+        fail_msg("%s", report);
+    free(report);
+    /* A run longer than the file: open's write path and the check say so. */
+    freelist_shape(path, 512, &r, &chain_len, &listed);
+    assert_true(r.freelist_head != 0);
+    patch_block(path, 512, r.freelist_head, free_entry_runs_long, &big);
+    put_newest_root(path, 512, &r);
+    report = check_report(path, &problems);
+    assert_true(problems >= 1);
+    assert_true(strstr(report, "past the file") || strstr(report, "more blocks than the file"));
+    free(report);
+    db = open_db(path, 0); /* readers do not need the freelist; a writer does */
+    assert_int_equal(rl__blk_begin(db, 0, &t), RL_OK);
+    rl__blk_rollback(t);
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_CORRUPT);
+    rl__blk_close(db);
+}
+
 /* The map delta: small commits put their moves there (the map's nodes
  * keep the old blocks), it survives reopening, and the integrity walk
  * reads it, so a delta that points wrong is damage it reports. */
@@ -947,6 +1035,7 @@ int main(void)
         cmocka_unit_test(test_corruption_detected),
         cmocka_unit_test(test_integrity_walk),
         cmocka_unit_test(test_map_delta),
+        cmocka_unit_test(test_freelist_runs),
         cmocka_unit_test(test_misuse_errors),
         cmocka_unit_test(test_truncate_and_free),
         cmocka_unit_test(test_durability_syncs),

@@ -94,6 +94,14 @@ static int read_block(image *im, uint64_t phys, uint8_t *buf, rl__blk_bhdr *h, r
     return rl__fmt_block_check(buf, (uint32_t)block_size(im), phys, e) == RL_OK;
 }
 
+static int all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
 int rdump_load(image *im, FILE *f, FILE *out, int json)
 {
     uint8_t region[RL__REGION];
@@ -125,8 +133,10 @@ int rdump_load(image *im, FILE *f, FILE *out, int json)
         }
         im->slot_ok[i] =
             rl__fmt_slot_decode(region, im->h.block_size, &im->slot[i], NULL, NULL, &err) == RL_OK;
+        im->slot_empty[i] = !im->slot_ok[i] && all_zero(region, sizeof region);
         if (!im->slot_ok[i])
-            snprintf(im->slot_why[i], sizeof im->slot_why[i], "%s", err.msg);
+            snprintf(im->slot_why[i], sizeof im->slot_why[i], "%s",
+                     im->slot_empty[i] ? "empty, never written yet" : err.msg);
     }
     for (int i = 0; i < (int)RL__NSLOTS; i++)
         if (im->slot_ok[i] && (im->newest < 0 || im->slot[i].txn > im->slot[im->newest].txn))
@@ -378,7 +388,8 @@ static void slot_summary(image *im, int i)
                 (unsigned long long)r->free_count, r->ndelta, r->area_used[r->txn % RL__NSLOTS],
                 kind, im->newest == i ? "  <- newest" : "");
     else
-        fprintf(im->out, "root slot %d      invalid: %s\n", i, im->slot_why[i]);
+        fprintf(im->out, "root slot %d      %s%s\n", i, im->slot_empty[i] ? "" : "invalid: ",
+                im->slot_why[i]);
 }
 
 static void mark_live(image *im, uint64_t logical, uint64_t phys, void *state)
@@ -632,28 +643,29 @@ int rdump_map(image *im)
     return damaged;
 }
 
-/* Follow the freelist of the walked slot; fn (if not NULL) gets each free
- * block. Prints when print is set. Returns 1 on damage. */
-/* Walk (and print) the freelist; with state, mark its blocks and the
- * blocks it lists. Returns 1 if the list is damaged. */
+/* Walk (and print) the freelist of the walked slot, a run per line; with
+ * state, mark its blocks and the blocks it lists. Returns 1 if the list is
+ * damaged. A list that names more blocks than the file has is damage, so
+ * the work stays bounded by the file's size. */
 static int freelist_each(image *im, int print, uint8_t *state)
 {
     const rl__blk_root *r;
     uint8_t *buf;
-    uint64_t phys, steps = 0, entries = 0;
+    uint64_t phys, steps = 0, listed = 0;
     int first = 1, damaged = 0;
     if (im->walk < 0 || !(buf = malloc(block_size(im))))
         return 1;
     r = &im->slot[im->walk];
     if (print && !im->json)
-        fprintf(im->out, "%-8s %-10s %s\n", "block", "freed by", "(in freelist block)");
+        fprintf(im->out, "%-8s %-8s %-10s %s\n", "block", "count", "freed by",
+                "(in freelist block)");
     if (print)
         list_begin(im);
     for (phys = r->freelist_head; phys != 0 && steps < walk_limit(im); steps++) {
         rl__blk_bhdr h;
         rl__err why = {0};
         if (phys >= walk_limit(im) || !read_block(im, phys, buf, &h, &why) ||
-            h.type != RL__BLK_TYPE_FREELIST || h.used % 16 || h.used > block_size(im) - RL__HDR_SIZE) {
+            h.type != RL__BLK_TYPE_FREELIST || h.used % RL__FREE_ENTRY || h.used > block_size(im) - RL__HDR_SIZE) {
             if (print && !im->json)
                 fprintf(im->out, "damage: freelist block %llu: %s\n", (unsigned long long)phys,
                         why.code ? why.msg : "not a freelist block, or outside the root");
@@ -662,18 +674,19 @@ static int freelist_each(image *im, int print, uint8_t *state)
         }
         if (state && phys < file_blocks(im))
             state[phys] = BLOCK_FREELIST;
-        for (uint32_t i = 0; i < h.used / 16; i++, entries++) {
-            uint64_t b = rl__get64(buf + RL__HDR_SIZE + 16 * i);
-            uint64_t by = rl__get64(buf + RL__HDR_SIZE + 16 * i + 8);
-            if (state && b < file_blocks(im))
-                state[b] = BLOCK_FREE;
+        for (uint32_t i = 0; i < h.used / RL__FREE_ENTRY && listed <= file_blocks(im); i++) {
+            uint64_t b, count, by;
+            rl__fmt_free_decode(buf + RL__HDR_SIZE + RL__FREE_ENTRY * i, &b, &count, &by);
+            for (uint64_t k = 0; state && k < count && b + k < file_blocks(im); k++)
+                state[b + k] = BLOCK_FREE;
+            listed += count;
             if (print && im->json) {
-                fprintf(im->out, "%s\n  {\"block\": %llu, \"freed_by\": %llu, \"in\": %llu}",
-                        first ? "" : ",", (unsigned long long)b, (unsigned long long)by,
-                        (unsigned long long)phys);
-            } else if (print)
-                fprintf(im->out, "%-8llu %-10llu %llu\n", (unsigned long long)b,
+                fprintf(im->out, "%s\n  {\"block\": %llu, \"count\": %llu, \"freed_by\": %llu, \"in\": %llu}",
+                        first ? "" : ",", (unsigned long long)b, (unsigned long long)count,
                         (unsigned long long)by, (unsigned long long)phys);
+            } else if (print)
+                fprintf(im->out, "%-8llu %-8llu %-10llu %llu\n", (unsigned long long)b,
+                        (unsigned long long)count, (unsigned long long)by, (unsigned long long)phys);
             first = 0;
         }
         phys = h.next;
@@ -683,11 +696,11 @@ static int freelist_each(image *im, int print, uint8_t *state)
         if (print && !im->json)
             fprintf(im->out, "damage: the freelist does not end (a cycle?)\n");
     }
-    if (entries != r->free_count) {
+    if (listed != r->free_count) {
         damaged = 1;
         if (print && !im->json)
-            fprintf(im->out, "damage: the freelist holds %llu entries, the root says %llu\n",
-                    (unsigned long long)entries, (unsigned long long)r->free_count);
+            fprintf(im->out, "damage: the freelist lists %llu blocks, the root says %llu\n",
+                    (unsigned long long)listed, (unsigned long long)r->free_count);
     }
     if (print)
         list_end(im, first);

@@ -26,6 +26,7 @@ typedef struct image {
     rl__blk_root slot[RL__NSLOTS];
     int slot_ok[RL__NSLOTS];
     char slot_why[RL__NSLOTS][256];
+    int slot_empty[RL__NSLOTS]; /* all zero: never written */
     int newest; /* the valid slot with the highest txn; -1: none */
     int walk;   /* the slot the map/freelist/chain views walk; -1: none */
     int roles_known; /* the next two were counted (through the API) */
