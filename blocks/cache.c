@@ -141,6 +141,60 @@ int rl__cache_write_page(rl__blk_txn *t, rl__blk_page *p)
     return RL_OK;
 }
 
+#define RUN_MAX 64 /* pages written by one writev at the most */
+
+/* Write n dirty pages with consecutive block numbers, sealed and recorded
+ * in the commit list: one writev when the I/O has it. */
+static int write_run(rl__blk_txn *t, rl__blk_page **pages, size_t n)
+{
+    rl__blk_db *db = t->db;
+    const uint8_t *bufs[RUN_MAX] = {NULL};
+    uint32_t crcs[RUN_MAX];
+    uint64_t off = pages[0]->phys * db->block_size;
+    int e;
+    if (n == 1 || !db->io->writev) {
+        for (size_t i = 0; i < n; i++) {
+            int rc = rl__cache_write_page(t, pages[i]);
+            if (rc != RL_OK)
+                return rc;
+        }
+        return RL_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        crcs[i] = rl__fmt_block_seal(pages[i]->buf, db->block_size);
+        bufs[i] = pages[i]->buf;
+    }
+    e = db->io->writev(db->io, bufs, n, db->block_size, off);
+    if (e)
+        return rl__io_err(&t->err, e, "write", off);
+    for (size_t i = 0; i < n; i++) {
+        db->stats.blocks_written++;
+        list_record(t, pages[i]->phys, crcs[i]);
+        pages[i]->dirty = 0;
+    }
+    return RL_OK;
+}
+
+/* A dirty page written to make room takes its dirty, unpinned neighbours
+ * along in the same write: blocks a big transaction wrote one after the
+ * other (a bulk insert's leaves) go out as runs, not one by one. */
+static int write_with_neighbours(rl__blk_txn *t, rl__blk_page *p)
+{
+    rl__blk_cache *c = &t->db->cache;
+    rl__blk_page *run[RUN_MAX], *q;
+    uint64_t lo = p->phys, hi = p->phys;
+    size_t n = 0;
+    if (!t->db->io->writev)
+        return rl__cache_write_page(t, p);
+    while (hi - lo + 1 < RUN_MAX && lo > 0 && (q = hash_find(c, lo - 1)) && q->dirty && !q->pins)
+        lo--;
+    while (hi - lo + 1 < RUN_MAX && (q = hash_find(c, hi + 1)) && q->dirty && !q->pins)
+        hi++;
+    for (uint64_t b = lo; b <= hi; b++)
+        run[n++] = b == p->phys ? p : hash_find(c, b);
+    return write_run(t, run, n);
+}
+
 /* Find an unpinned page to give up, writing it first if dirty (unless
  * clean_only: then dirty pages stay, and *victim may come back NULL). */
 static int evict_one(rl__blk_txn *t, rl__blk_page **victim, int clean_only)
@@ -152,7 +206,7 @@ static int evict_one(rl__blk_txn *t, rl__blk_page **victim, int clean_only)
             continue;
         if (p->dirty) {
             rl__blk_txn *w = t->db->writer ? t->db->writer : t;
-            int rc = rl__cache_write_page(w, p);
+            int rc = write_with_neighbours(w, p);
             if (rc != RL_OK) {
                 if (w != t)
                     t->err = w->err;
@@ -395,40 +449,6 @@ static int cmp_page_phys(const void *a, const void *b)
     uint64_t x = (*(rl__blk_page *const *)a)->phys;
     uint64_t y = (*(rl__blk_page *const *)b)->phys;
     return x < y ? -1 : x > y;
-}
-
-#define RUN_MAX 64 /* pages written by one writev at the most */
-
-/* Write n dirty pages with consecutive block numbers, sealed and recorded
- * in the commit list: one writev when the I/O has it. */
-static int write_run(rl__blk_txn *t, rl__blk_page **pages, size_t n)
-{
-    rl__blk_db *db = t->db;
-    const uint8_t *bufs[RUN_MAX] = {NULL};
-    uint32_t crcs[RUN_MAX];
-    uint64_t off = pages[0]->phys * db->block_size;
-    int e;
-    if (n == 1 || !db->io->writev) {
-        for (size_t i = 0; i < n; i++) {
-            int rc = rl__cache_write_page(t, pages[i]);
-            if (rc != RL_OK)
-                return rc;
-        }
-        return RL_OK;
-    }
-    for (size_t i = 0; i < n; i++) {
-        crcs[i] = rl__fmt_block_seal(pages[i]->buf, db->block_size);
-        bufs[i] = pages[i]->buf;
-    }
-    e = db->io->writev(db->io, bufs, n, db->block_size, off);
-    if (e)
-        return rl__io_err(&t->err, e, "write", off);
-    for (size_t i = 0; i < n; i++) {
-        db->stats.blocks_written++;
-        list_record(t, pages[i]->phys, crcs[i]);
-        pages[i]->dirty = 0;
-    }
-    return RL_OK;
 }
 
 int rl__cache_flush(rl__blk_txn *t, uint64_t keep_from, uint64_t keep_to)
