@@ -185,6 +185,7 @@ struct rl__blk_page {
     uint8_t *buf;
     rl__blk_page *hnext;          /* hash chain */
     rl__blk_page *lprev, *lnext;  /* LRU list, most recent first */
+    rl__blk_page *dprev, *dnext;  /* the dirty pages' list, while dirty */
     unsigned pins;
     unsigned dirty;
 };
@@ -193,7 +194,8 @@ typedef struct rl__blk_cache {
     rl__blk_page **buckets;
     size_t nbuckets;
     size_t count, cap;
-    rl__blk_page lru; /* sentinel */
+    rl__blk_page lru;   /* sentinel */
+    rl__blk_page dirty; /* sentinel of the dirty pages: a flush visits only them */
     uint32_t block_size;
 } rl__blk_cache;
 
@@ -284,7 +286,9 @@ void rl__cache_prefetch_down(rl__blk_txn *t, uint64_t phys, uint64_t floor);
 /* Pinned page for a fresh block: contents are the caller's to build. */
 int rl__cache_fresh(rl__blk_txn *t, uint64_t phys, rl__blk_page **out);
 void rl__cache_unpin(rl__blk_page *p);
-void rl__cache_mark_dirty(rl__blk_page *p);
+void rl__cache_mark_dirty(rl__blk_cache *c, rl__blk_page *p);
+/* The page need not be written (it died, or was copied elsewhere). */
+void rl__cache_clean(rl__blk_page *p);
 /* Write every dirty page (ascending phys) but those in [keep_from, keep_to). */
 int rl__cache_flush(rl__blk_txn *t, uint64_t keep_from, uint64_t keep_to);
 /* If blocks first..first+n-1 are all dirty pages: seal them, copy them to

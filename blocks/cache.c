@@ -7,7 +7,10 @@
 ** fresh blocks (INV 1), so the cache may write one out early to make room:
 ** no committed root can reach it. That keeps a huge transaction within the
 ** budget. Every page written is recorded in the transaction's commit list
-** (physical number and CRC) until the list overflows.
+** (physical number and CRC) until the list overflows. Dirty pages are
+** also on a list of their own, so a flush visits only them, and pages
+** with adjacent block numbers are written with one writev (a page written
+** to make room takes its dirty neighbours along).
 **
 ** Read-ahead: when a transaction misses the block right after the one it
 ** missed last (a scan over leaves a vacuum or a bulk load laid out in
@@ -20,6 +23,8 @@
 **   1. A pinned page is never evicted or reused; pins last one call.
 **   2. A page read from the file passed rl__fmt_block_check (INV 3).
 **   3. count <= cap unless every page is pinned.
+**   4. A page is on the dirty list exactly when its dirty flag is set
+**      (rl__cache_mark_dirty and rl__cache_clean change both).
 ** Callers hold db->mu.
 */
 #include <stdlib.h>
@@ -43,7 +48,28 @@ int rl__cache_init(rl__blk_cache *c, uint32_t block_size, size_t cap)
     if (!c->buckets)
         return RL_NOMEM;
     c->lru.lnext = c->lru.lprev = &c->lru;
+    c->dirty.dnext = c->dirty.dprev = &c->dirty;
     return RL_OK;
+}
+
+void rl__cache_mark_dirty(rl__blk_cache *c, rl__blk_page *p)
+{
+    if (p->dirty)
+        return;
+    p->dirty = 1;
+    p->dnext = c->dirty.dnext;
+    p->dprev = &c->dirty;
+    c->dirty.dnext->dprev = p;
+    c->dirty.dnext = p;
+}
+
+void rl__cache_clean(rl__blk_page *p)
+{
+    if (!p->dirty)
+        return;
+    p->dirty = 0;
+    p->dprev->dnext = p->dnext;
+    p->dnext->dprev = p->dprev;
 }
 
 static void lru_unlink(rl__blk_page *p)
@@ -85,6 +111,7 @@ static void hash_insert(rl__blk_cache *c, rl__blk_page *p)
 
 static void page_remove(rl__blk_cache *c, rl__blk_page *p)
 {
+    rl__cache_clean(p);
     hash_remove(c, p);
     lru_unlink(p);
     c->count--;
@@ -137,7 +164,7 @@ int rl__cache_write_page(rl__blk_txn *t, rl__blk_page *p)
         return rl__io_err(&t->err, e, "write", off);
     db->stats.blocks_written++;
     list_record(t, p->phys, crc);
-    p->dirty = 0;
+    rl__cache_clean(p);
     return RL_OK;
 }
 
@@ -170,7 +197,7 @@ static int write_run(rl__blk_txn *t, rl__blk_page **pages, size_t n)
     for (size_t i = 0; i < n; i++) {
         db->stats.blocks_written++;
         list_record(t, pages[i]->phys, crcs[i]);
-        pages[i]->dirty = 0;
+        rl__cache_clean(pages[i]);
     }
     return RL_OK;
 }
@@ -428,7 +455,7 @@ int rl__cache_fresh(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
         page_publish(c, p);
     }
     memset(p->buf, 0, c->block_size);
-    p->dirty = 1;
+    rl__cache_mark_dirty(c, p);
     *out = p;
     return RL_OK;
 }
@@ -437,11 +464,6 @@ void rl__cache_unpin(rl__blk_page *p)
 {
     if (p)
         p->pins--;
-}
-
-void rl__cache_mark_dirty(rl__blk_page *p)
-{
-    p->dirty = 1;
 }
 
 static int cmp_page_phys(const void *a, const void *b)
@@ -459,8 +481,8 @@ int rl__cache_flush(rl__blk_txn *t, uint64_t keep_from, uint64_t keep_to)
     int rc = RL_OK;
     if (!dirty)
         return RL__FAIL(&t->err, RL_NOMEM, "no memory to flush the cache");
-    for (rl__blk_page *p = c->lru.lnext; p != &c->lru; p = p->lnext)
-        if (p->dirty && (p->phys < keep_from || p->phys >= keep_to))
+    for (rl__blk_page *p = c->dirty.dnext; p != &c->dirty; p = p->dnext)
+        if (p->phys < keep_from || p->phys >= keep_to)
             dirty[n++] = p;
     qsort(dirty, n, sizeof *dirty, cmp_page_phys);
     for (size_t i = 0, j; i < n && rc == RL_OK; i = j) {
@@ -487,20 +509,15 @@ int rl__cache_take_run(rl__blk_txn *t, uint64_t first, uint32_t n, uint8_t *dst)
         memcpy(dst + (size_t)j * bs, p->buf, bs);
         list_record(t, p->phys, crc);
         t->db->stats.blocks_written++;
-        p->dirty = 0;
+        rl__cache_clean(p);
     }
     return 1;
 }
 
 void rl__cache_drop_dirty(rl__blk_cache *c)
 {
-    rl__blk_page *p = c->lru.lnext;
-    while (p != &c->lru) {
-        rl__blk_page *next = p->lnext;
-        if (p->dirty)
-            page_remove(c, p);
-        p = next;
-    }
+    while (c->dirty.dnext != &c->dirty)
+        page_remove(c, c->dirty.dnext);
 }
 
 void rl__cache_drop_all(rl__blk_cache *c)

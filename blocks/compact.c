@@ -61,7 +61,7 @@ static int move_chain_block(rl__blk_txn *t, uint64_t phys, const rl__blk_bhdr *h
         if (rc == RL_OK) {
             rl__blk_bhdr nh;
             memcpy(p->buf, old->buf, t->db->block_size);
-            old->dirty = 0;
+            rl__cache_clean(old);
             rl__cache_unpin(old);
             rl__fmt_bhdr_decode(p->buf, &nh);
             nh.self = np;

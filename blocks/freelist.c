@@ -241,7 +241,7 @@ int rl__free_release(rl__blk_txn *t, uint64_t phys, int fresh)
 void rl__free_page_dies(rl__blk_txn *t, rl__blk_page *p)
 {
     if (rl__fmt_area_of(t->db->block_size, p->phys, NULL) < 0)
-        p->dirty = 0; /* never reached a root: nothing to write */
+        rl__cache_clean(p); /* never reached a root: nothing to write */
 }
 
 uint64_t rl__free_lowest(const rl__blk_db *db)
@@ -431,7 +431,8 @@ int rl__free_save(rl__blk_txn *t)
             return rc;
         /* rl__free_alloc pops the lowest ready blocks: they are still in
          * the array, just past its end. */
-        n = drop_taken(all, n, f->ready + f->nready, before - f->nready);
+        if (before > f->nready)
+            n = drop_taken(all, n, f->ready + f->nready, before - f->nready);
     }
     rc = write_chain(t, f->chain, k, all, n);
     if (rc != RL_OK)

@@ -186,7 +186,7 @@ int rl__blk_writable(rl__blk_txn *t, uint64_t phys, int hot, uint64_t *new_phys,
         return rc;
     rl__fmt_bhdr_decode(old->buf, &h);
     if (h.txn == t->root.txn) { /* fresh: ours to change in place */
-        rl__cache_mark_dirty(old);
+        rl__cache_mark_dirty(&t->db->cache, old);
         *new_phys = phys;
         *out = old;
         return RL_OK;
@@ -251,7 +251,7 @@ static int ensure_depth(rl__blk_txn *t, uint64_t logical)
             rc = rl__cache_get(t, top, &p);
             if (rc == RL_OK) {
                 rl__put64(entry_at(p, 0), t->root.map_root);
-                rl__cache_mark_dirty(p);
+                rl__cache_mark_dirty(&t->db->cache, p);
                 rl__cache_unpin(p);
             }
         }
