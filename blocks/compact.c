@@ -8,7 +8,12 @@
 ** READY_FRACTION), the blocks at the end are looked at from the end down,
 ** and each live one is moved into the lowest ready block below it. The
 ** budget grows with the free space (a quarter of the ready blocks, at
-** least the caller's minimum, at most MAX_BUDGET), so a file that lost
+** least the caller's minimum, at most MAX_BUDGET blocks and 32 MiB: big
+** batches cost less per block, as each commit also pays its syncs and a
+** pass over the freelist. After a 1M-row vacuum, 8,192 instead of 1,024
+** took the 2,000 one-row commits that follow from 0.78-0.98 s to
+** 0.75-0.77 s and their p99 from 7.2-7.7 ms to 0.6 ms; the slowest went
+** from 31-35 ms to 62 ms), so a file that lost
 ** most of its rows shrinks within a few commits. After
 ** rl__blk_compact_soon (a whole-database vacuum), the next FORCED_COMMITS
 ** commits move every live block they can, with no budget or threshold,
@@ -30,7 +35,8 @@
 
 #define MIN_READY 32     /* compact only with at least this many ready blocks */
 #define READY_FRACTION 8 /* ... and at least 1/8 of the file ready */
-#define MAX_BUDGET 1024  /* blocks moved by one commit at the most */
+#define MAX_BUDGET 8192        /* blocks moved by one commit at the most ... */
+#define MAX_BUDGET_BYTES (32u << 20) /* ... and bytes */
 #define FORCED_COMMITS 8 /* commits that compact fully after rl__blk_compact_soon */
 
 /* Move a live chain block at phys; *moved = 0 if phys is not live. */
@@ -139,7 +145,10 @@ int rl__compact_tail(rl__blk_txn *t, unsigned budget)
     } else if (!worth_it(t)) {
         return RL_OK;
     } else if (db->free.nready / 4 > budget) {
-        budget = (unsigned)(db->free.nready / 4 < MAX_BUDGET ? db->free.nready / 4 : MAX_BUDGET);
+        unsigned most = MAX_BUDGET_BYTES / db->block_size < MAX_BUDGET
+                            ? MAX_BUDGET_BYTES / db->block_size
+                            : MAX_BUDGET;
+        budget = (unsigned)(db->free.nready / 4 < most ? db->free.nready / 4 : most);
     }
     window = force ? t->root.block_count : 4 * (uint64_t)budget;
     phys = t->root.block_count;
