@@ -280,6 +280,8 @@ int rl_begin(rl_db *db, int mode, rl_txn **out)
     t->s.cat = t->shared;
     t->s.err = rl__blk_txn_err(t->bt);
     t->s.autovacuum_ratio = db->autovacuum;
+    t->s.read_only = !rl__blk_txn_is_write(t->bt);
+    t->s.state_table = -1;
     *out = t;
     return RL_OK;
 }

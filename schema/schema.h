@@ -225,6 +225,12 @@ typedef struct rl__stx {
     int cat_private;
     double autovacuum_ratio; /* < 0: off */
     rl__err *err;
+    /* A read transaction's last table state (rl__tbl_state): its snapshot
+     * never changes, so point reads need not read the state block again.
+     * state_table < 0: none kept; write transactions keep none. */
+    int read_only;
+    int state_table;
+    rl__tstate state;
 } rl__stx;
 
 /* A row handed to the user: values point into buf (or, for a query's

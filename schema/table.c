@@ -71,7 +71,12 @@ int rl__tbl_state(rl__stx *s, int table, rl__tstate *st)
 {
     const rl__table *tb = tbl_of(s, table);
     rl__blk_ref ref;
-    int rc = rl__blk_block_get(s->bt, tb->state, 0, &ref);
+    int rc;
+    if (s->read_only && s->state_table == table) {
+        *st = s->state;
+        return RL_OK;
+    }
+    rc = rl__blk_block_get(s->bt, tb->state, 0, &ref);
     if (rc != RL_OK)
         return rc;
     if (ref.type != RL__TYPE_STATE || ref.used < STATE_SIZE ||
@@ -83,6 +88,10 @@ int rl__tbl_state(rl__stx *s, int table, rl__tstate *st)
     st->live = rl__get64(ref.data + 24);
     st->dead = rl__get64(ref.data + 32);
     rl__blk_block_put(&ref);
+    if (rc == RL_OK && s->read_only) {
+        s->state_table = table;
+        s->state = *st;
+    }
     return rc;
 }
 
@@ -316,6 +325,14 @@ static int decode_row(rl__stx *s, int table, int64_t id, const uint8_t *v, size_
     if (rc == RL_OK)
         rc = rl__rec_decode(tb, rec, n, f, s->err);
     row->buf.n = 0;
+    if (rc == RL_OK) { /* room for every value to copy, at once */
+        size_t need = 0;
+        for (int c = 1; c < tb->ncols; c++)
+            if (f[c].type >= RL_TCHAR && !f[c].chain && !(borrow && !chained))
+                need += (size_t)f[c].n + 1;
+        if (need && rl__buf_reserve(&row->buf, need) != RL_OK)
+            rc = RL__FAIL(s->err, RL_NOMEM, "no memory for a row");
+    }
     if (rc == RL_OK)
         vals[0] = rl_int(id);
     for (int c = 1; c < tb->ncols && rc == RL_OK; c++) {
