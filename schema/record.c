@@ -170,6 +170,38 @@ static int get_value(const uint8_t *body, size_t n, size_t *off, rl_type type,
     }
 }
 
+int rl__rec_decode_borrowed(const rl__table *tbl, const uint8_t *body, size_t n,
+                            rl_value *vals, rl__err *err)
+{
+    size_t off = (size_t)(tbl->ncols - 1 + 7) / 8;
+    if (n < off)
+        return RL__CORRUPT(err, "table %s: record too short", tbl->name);
+    for (int c = 1; c < tbl->ncols; c++) {
+        rl__field f;
+        if (body[(size_t)(c - 1) / 8] & (1u << ((c - 1) % 8))) {
+            vals[c].type = RL_TNULL;
+            continue;
+        }
+        if (get_value(body, n, &off, tbl->cols[c].type, &f) != RL_OK)
+            return RL__CORRUPT(err, "table %s: a record's column %s is damaged", tbl->name,
+                               tbl->cols[c].name);
+        if (f.chain)
+            return RL_DONE; /* a large value: the caller reads its chain */
+        vals[c].type = f.type;
+        if (f.type == RL_TINTEGER)
+            vals[c].v.i = f.i;
+        else if (f.type == RL_TREAL)
+            vals[c].v.r = f.r;
+        else {
+            vals[c].v.b.p = f.p;
+            vals[c].v.b.n = (size_t)f.n;
+        }
+    }
+    if (off != n)
+        return RL__CORRUPT(err, "table %s: a record has %zu stray bytes", tbl->name, n - off);
+    return RL_OK;
+}
+
 int rl__rec_decode(const rl__table *tbl, const uint8_t *body, size_t n,
                    rl__field *fields, rl__err *err)
 {

@@ -122,6 +122,7 @@ typedef struct rl__field {
     uint64_t chain;   /* large value's chain head, or 0 */
 } rl__field;
 
+
 /* Append the record of a row (its user columns; the id is the key) to
  * out; large values must already be in chains, given per column in
  * chains[] (0 = inline). */
@@ -130,6 +131,12 @@ int rl__rec_encode(const rl__table *tbl, const rl_value *vals, const uint64_t *c
 /* Decode a record into fields[1..ncols); fields[0] is left alone. */
 int rl__rec_decode(const rl__table *tbl, const uint8_t *body, size_t n,
                    rl__field *fields, rl__err *err);
+
+/* Decode a record straight into vals[1..], TEXT, CHAR and BLOB values
+ * pointing into body (the row's reads borrow them). RL_DONE when a value
+ * lives in a chain (rl__rec_decode then); RL_CORRUPT as rl__rec_decode. */
+int rl__rec_decode_borrowed(const rl__table *tbl, const uint8_t *body, size_t n,
+                            rl_value *vals, rl__err *err);
 
 /* ---- B+tree (byte-string keys and values) ---------------------------------- */
 

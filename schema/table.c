@@ -301,11 +301,35 @@ static int row_chain(rl__stx *s, rl_row *row, const rl__field *f, size_t *at)
 
 #define BORROWED SIZE_MAX /* at[c] of a value that points into the record */
 
-/* Decode a stored record into row; with borrow, inline TEXT, CHAR and
- * BLOB values point into v instead of being copied (not for a record that
- * lives in a chain: its bytes are a temporary copy). */
-static int decode_row(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
-                      int chained, rl_row *row, int borrow)
+/* A row whose values all point into the record v (no large value in a
+ * chain; RL_DONE if there is one): the common case of a scan, decoded in
+ * one pass. */
+static int decode_borrowed(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
+                           rl_row *row)
+{
+    const rl__table *tb = tbl_of(s, table);
+    int reuse = row->vals && row->ncols == tb->ncols && !row->colmap;
+    rl_value *vals = reuse ? row->vals : calloc((size_t)tb->ncols, sizeof *vals);
+    int rc = vals ? rl__rec_decode_borrowed(tb, v, vn, vals, s->err)
+                  : RL__FAIL(s->err, RL_NOMEM, "no memory for a row");
+    if (rc != RL_OK) {
+        if (!reuse)
+            free(vals);
+        return rc; /* a reused row's values are not to be read now */
+    }
+    vals[0] = rl_int(id);
+    row->buf.n = 0;
+    if (!reuse)
+        free(row->vals);
+    row->vals = vals;
+    row->ncols = tb->ncols;
+    row->table = table;
+    return RL_OK;
+}
+
+/* decode_row's general case: values in chains, copied values. */
+static int decode_general(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
+                          int chained, rl_row *row, int borrow)
 {
     const rl__table *tb = tbl_of(s, table);
     rl__field fs[STACK_COLS];
@@ -372,6 +396,20 @@ static int decode_row(rl__stx *s, int table, int64_t id, const uint8_t *v, size_
     row->ncols = tb->ncols;
     row->table = table;
     return RL_OK;
+}
+
+/* Decode a stored record into row; with borrow, inline TEXT, CHAR and
+ * BLOB values point into v instead of being copied (not for a record that
+ * lives in a chain: its bytes are a temporary copy). */
+static int decode_row(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
+                      int chained, rl_row *row, int borrow)
+{
+    if (borrow && !chained) {
+        int rc = decode_borrowed(s, table, id, v, vn, row);
+        if (rc != RL_DONE)
+            return rc;
+    }
+    return decode_general(s, table, id, v, vn, chained, row, borrow);
 }
 
 int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
