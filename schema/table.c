@@ -327,7 +327,36 @@ static int decode_borrowed(rl__stx *s, int table, int64_t id, const uint8_t *v, 
     return RL_OK;
 }
 
-/* decode_row's general case: values in chains, copied values. */
+/* decode_borrowed, then every TEXT, CHAR and BLOB value copied into the
+ * row's own buffer (sized once, so the values' pointers stay put), each
+ * followed by a NUL. */
+static int decode_copied(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
+                         rl_row *row)
+{
+    size_t need = 0;
+    int rc = decode_borrowed(s, table, id, v, vn, row);
+    if (rc != RL_OK)
+        return rc;
+    for (int c = 1; c < row->ncols; c++)
+        if (row->vals[c].type >= RL_TCHAR)
+            need += row->vals[c].v.b.n + 1;
+    if (need && rl__buf_reserve(&row->buf, need) != RL_OK)
+        return RL__FAIL(s->err, RL_NOMEM, "no memory for a row");
+    for (int c = 1; c < row->ncols; c++) {
+        rl_value *x = &row->vals[c];
+        uint8_t *to = row->buf.p + row->buf.n;
+        if (x->type < RL_TCHAR)
+            continue;
+        if (x->v.b.n)
+            memcpy(to, x->v.b.p, x->v.b.n);
+        to[x->v.b.n] = '\0';
+        x->v.b.p = to;
+        row->buf.n += x->v.b.n + 1;
+    }
+    return RL_OK;
+}
+
+/* decode_row's general case: values in chains. */
 static int decode_general(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
                           int chained, rl_row *row, int borrow)
 {
@@ -404,8 +433,9 @@ static int decode_general(rl__stx *s, int table, int64_t id, const uint8_t *v, s
 static int decode_row(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
                       int chained, rl_row *row, int borrow)
 {
-    if (borrow && !chained) {
-        int rc = decode_borrowed(s, table, id, v, vn, row);
+    if (!chained) {
+        int rc = borrow ? decode_borrowed(s, table, id, v, vn, row)
+                        : decode_copied(s, table, id, v, vn, row);
         if (rc != RL_DONE)
             return rc;
     }
