@@ -301,6 +301,31 @@ static int row_chain(rl__stx *s, rl_row *row, const rl__field *f, size_t *at)
 
 #define BORROWED SIZE_MAX /* at[c] of a value that points into the record */
 
+/* The value array to decode a row into: the row's own when it has the
+ * right size (a cursor's row, decoded again), else a new one. */
+static rl_value *row_vals(rl_row *row, int ncols, int *reuse)
+{
+    *reuse = row->vals && row->ncols == ncols && !row->colmap;
+    return *reuse ? row->vals : calloc((size_t)ncols, sizeof *row->vals);
+}
+
+/* Give the decoded vals to row, or drop them after a failure (rc): a
+ * reused array stays the row's, but its values are not to be read. */
+static int row_take_vals(rl_row *row, rl_value *vals, int reuse, int ncols, int table, int rc)
+{
+    if (rc != RL_OK) {
+        if (!reuse)
+            free(vals);
+        return rc;
+    }
+    if (!reuse)
+        free(row->vals);
+    row->vals = vals;
+    row->ncols = ncols;
+    row->table = table;
+    return RL_OK;
+}
+
 /* A row whose values all point into the record v (no large value in a
  * chain; RL_DONE if there is one): the common case of a scan, decoded in
  * one pass. */
@@ -308,23 +333,15 @@ static int decode_borrowed(rl__stx *s, int table, int64_t id, const uint8_t *v, 
                            rl_row *row)
 {
     const rl__table *tb = tbl_of(s, table);
-    int reuse = row->vals && row->ncols == tb->ncols && !row->colmap;
-    rl_value *vals = reuse ? row->vals : calloc((size_t)tb->ncols, sizeof *vals);
+    int reuse;
+    rl_value *vals = row_vals(row, tb->ncols, &reuse);
     int rc = vals ? rl__rec_decode_borrowed(tb, v, vn, vals, s->err)
                   : RL__FAIL(s->err, RL_NOMEM, "no memory for a row");
-    if (rc != RL_OK) {
-        if (!reuse)
-            free(vals);
-        return rc; /* a reused row's values are not to be read now */
+    if (rc == RL_OK) {
+        vals[0] = rl_int(id);
+        row->buf.n = 0;
     }
-    vals[0] = rl_int(id);
-    row->buf.n = 0;
-    if (!reuse)
-        free(row->vals);
-    row->vals = vals;
-    row->ncols = tb->ncols;
-    row->table = table;
-    return RL_OK;
+    return row_take_vals(row, vals, reuse, tb->ncols, table, rc);
 }
 
 /* decode_borrowed, then every TEXT, CHAR and BLOB value copied into the
@@ -366,9 +383,8 @@ static int decode_general(rl__stx *s, int table, int64_t id, const uint8_t *v, s
     int small = tb->ncols <= STACK_COLS;
     rl__field *f = small ? fs : calloc((size_t)tb->ncols, sizeof *f);
     size_t *at = small ? ats : calloc((size_t)tb->ncols, sizeof *at);
-    /* A row decoded again (a cursor's) keeps its value array. */
-    int reuse = row->vals && row->ncols == tb->ncols && !row->colmap;
-    rl_value *vals = reuse ? row->vals : calloc((size_t)tb->ncols, sizeof *vals);
+    int reuse;
+    rl_value *vals = row_vals(row, tb->ncols, &reuse);
     rl__buf spill = {0};
     const uint8_t *rec = NULL;
     size_t n = 0;
@@ -414,17 +430,7 @@ static int decode_general(rl__stx *s, int table, int64_t id, const uint8_t *v, s
         free(at);
     }
     rl__buf_free(&spill);
-    if (rc != RL_OK) {
-        if (!reuse)
-            free(vals);
-        return rc; /* a reused row's values are not to be read now */
-    }
-    if (!reuse)
-        free(row->vals);
-    row->vals = vals;
-    row->ncols = tb->ncols;
-    row->table = table;
-    return RL_OK;
+    return row_take_vals(row, vals, reuse, tb->ncols, table, rc);
 }
 
 /* Decode a stored record into row; with borrow, inline TEXT, CHAR and
