@@ -44,7 +44,7 @@
 
 /* ---- on-disk constants (docs/format.md) ---------------------------------- */
 
-#define RL__FORMAT_VERSION 4u
+#define RL__FORMAT_VERSION 5u
 #define RL__MAGIC "relatable db\r\n\x1a\n" /* 16 bytes */
 #define RL__MAGIC_SIZE 16
 #define RL__SLOT_MAGIC "RLSLOT01"

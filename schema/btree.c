@@ -5,15 +5,21 @@
 **
 ** Node payload, a slotted page (docs/format.md, "B+tree node"):
 **     0   u8   kind: 1 leaf, 2 interior
-**     1   u8   0
+**     1   u8   layout of the cells (every node of a tree has its root's)
 **     2   u16  n, the number of cells
 **     4   u16  start: offset of the lowest cell byte (cells fill the page
 **              from its end downwards)
 **     6   u16  frag: bytes of dead cells between start and the end
 **     8   u16 x n  slots: offsets of the cells, in key order
-**   leaf cell:     varint key length, varint (value length << 1 | flag),
-**                  key, value; the flag bit is the caller's
-**   interior cell: varint key length, key, u64 child (keys >= key)
+** Cell layouts (the flag bit is the caller's; child: keys >= key):
+**   RL__BT_BYTES  leaf: varint key length, varint (value length << 1 |
+**                 flag), key, value; interior: varint key length, key,
+**                 u48 child
+**   RL__BT_IDS    keys are id keys (rl__id_key), whose first byte gives
+**                 their length: leaf: key, varint (value length << 1 |
+**                 flag), value; interior: key, u48 child (tables)
+**   RL__BT_KEYS   no values: leaf: varint key length, key; interior as
+**                 RL__BT_BYTES (indexes)
 ** The block header's next link holds, in a leaf, the next leaf (0: the
 ** last), so a tree's leaves are a chain of blocks in key order; in an
 ** interior node, the first child (keys below cell 0's key).
@@ -41,10 +47,11 @@
 #define KIND_INTERIOR 2
 #define NODE_HDR 8
 #define MAX_DEPTH 24
+#define CHILD_SIZE 6 /* a child's logical number in an interior cell, u48 */
 
 typedef struct node {
     rl__blk_ref ref;
-    uint8_t kind;
+    uint8_t kind, layout;
     uint32_t n, start, frag, size;
 } node;
 
@@ -84,25 +91,68 @@ uint32_t rl__bt_max_cell(uint32_t payload)
     return (payload - NODE_HDR) / 4 - 2;
 }
 
-static size_t cell_size(int leaf, const cell *c)
+/* The length of the id key starting with byte first (rl__id_key); 0 if no
+ * id key starts with it. */
+static size_t id_key_len(uint8_t first)
 {
-    return leaf ? varint_len(c->klen) + varint_len((uint64_t)c->vlen << 1) + c->klen + c->vlen
-                : varint_len(c->klen) + c->klen + 8;
+    unsigned n = first >= 0x80 ? first - 0x80u : 0x7fu - first;
+    return n <= 8 ? n + 1 : 0;
 }
 
-static void cell_write(int leaf, const cell *c, uint8_t *p)
+/* Whether a cell can go into a tree of this layout. */
+static int cell_fits_layout(uint8_t layout, const cell *c)
 {
-    p += put_var(p, c->klen);
-    if (leaf)
-        p += put_var(p, ((uint64_t)c->vlen << 1) | (c->flag != 0));
+    if (layout == RL__BT_IDS)
+        return c->klen > 0 && id_key_len(c->key[0]) == c->klen;
+    return layout != RL__BT_KEYS || (c->vlen == 0 && !c->flag);
+}
+
+static size_t cell_size(const node *nd, const cell *c)
+{
+    size_t head = nd->layout == RL__BT_IDS ? 0 : varint_len(c->klen);
+    if (nd->kind != KIND_LEAF)
+        return head + c->klen + CHILD_SIZE;
+    if (nd->layout == RL__BT_KEYS)
+        return head + c->klen;
+    return head + c->klen + varint_len((uint64_t)c->vlen << 1) + c->vlen;
+}
+
+static void cell_write(const node *nd, const cell *c, uint8_t *p)
+{
+    int leaf = nd->kind == KIND_LEAF;
+    uint64_t vl = ((uint64_t)c->vlen << 1) | (c->flag != 0);
+    if (nd->layout != RL__BT_IDS)
+        p += put_var(p, c->klen);
+    if (leaf && nd->layout == RL__BT_BYTES)
+        p += put_var(p, vl);
     memcpy(p, c->key, c->klen);
     p += c->klen;
-    if (leaf) {
-        if (c->vlen)
-            memcpy(p, c->val, c->vlen);
-    } else {
-        rl__put64(p, c->child);
+    if (!leaf) {
+        rl__put48(p, c->child);
+        return;
     }
+    if (nd->layout == RL__BT_IDS)
+        p += put_var(p, vl);
+    if (nd->layout != RL__BT_KEYS && c->vlen)
+        memcpy(p, c->val, c->vlen);
+}
+
+/* RL_OK if c can be a leaf cell of a tree of this layout: its key in the
+ * layout's form, and its leaf cell and the interior cell its key may
+ * become both no larger than a cell may be (INV 2). */
+static int entry_check(rl__blk_txn *t, uint8_t layout, const cell *c)
+{
+    node leaf = {.kind = KIND_LEAF, .layout = layout};
+    node inner = {.kind = KIND_INTERIOR, .layout = layout};
+    size_t max = rl__bt_max_cell(rl__blk_payload_of(t));
+    size_t ls = cell_size(&leaf, c), is = cell_size(&inner, c);
+    if (c->klen > RL__BT_MAX_KEY || ls > max || is > max)
+        return RL__FAIL(rl__blk_txn_err(t), RL_TOOBIG, "a B+tree cell of %zu bytes (key %zu)",
+                        ls > is ? ls : is, c->klen);
+    if (!cell_fits_layout(layout, c))
+        return RL__FAIL(rl__blk_txn_err(t), RL_MISUSE,
+                        "a B+tree entry that does not fit its tree's layout %u", layout);
+    return RL_OK;
 }
 
 /* ---- reading a node ------------------------------------------------------ */
@@ -116,21 +166,29 @@ static uint32_t slot(const node *nd, uint32_t i)
 static int cell_read(const node *nd, uint32_t i, cell *c)
 {
     size_t off = slot(nd, i), end = nd->size;
-    uint64_t kl, vl = 0, flag = 0;
+    uint64_t kl, vl = 0;
     const uint8_t *d = nd->ref.data;
-    if (off < nd->start || off >= end || rl__get_varint(d, end, &off, &kl) != RL_OK ||
-        (nd->kind == KIND_LEAF && rl__get_varint(d, end, &off, &vl) != RL_OK))
+    int leaf = nd->kind == KIND_LEAF, ids = nd->layout == RL__BT_IDS;
+    int has_value = leaf && nd->layout != RL__BT_KEYS;
+    if (off < nd->start || off >= end)
         return RL_CORRUPT;
-    flag = vl & 1;
-    vl >>= 1;
-    if (kl > end - off || (nd->kind == KIND_LEAF ? vl > end - off - kl : 8 > end - off - kl))
+    if (ids ? (kl = id_key_len(d[off])) == 0 : rl__get_varint(d, end, &off, &kl) != RL_OK)
+        return RL_CORRUPT;
+    if (has_value && !ids && rl__get_varint(d, end, &off, &vl) != RL_OK)
+        return RL_CORRUPT;
+    if (kl > end - off)
         return RL_CORRUPT;
     c->key = d + off;
     c->klen = (size_t)kl;
-    c->val = d + off + kl;
-    c->vlen = (size_t)vl;
-    c->child = nd->kind == KIND_LEAF ? 0 : rl__get64(d + off + kl);
-    c->flag = (int)(flag & 1);
+    off += kl;
+    if (has_value && ids && rl__get_varint(d, end, &off, &vl) != RL_OK)
+        return RL_CORRUPT;
+    if (leaf ? (vl >> 1) > end - off : CHILD_SIZE > end - off)
+        return RL_CORRUPT;
+    c->val = d + off;
+    c->vlen = (size_t)(vl >> 1);
+    c->child = leaf ? 0 : rl__get48(d + off);
+    c->flag = (int)(vl & 1);
     return RL_OK;
 }
 
@@ -156,11 +214,13 @@ static int node_open(rl__blk_txn *t, uint64_t logical, int write, node *nd)
     if (rc != RL_OK)
         return rc;
     nd->kind = nd->ref.data[0];
+    nd->layout = nd->ref.data[1];
     nd->n = rl__get16(nd->ref.data + 2);
     nd->start = rl__get16(nd->ref.data + 4);
     nd->frag = rl__get16(nd->ref.data + 6);
     nd->size = nd->ref.cap;
     if (nd->ref.type != RL__TYPE_BTREE || (nd->kind != KIND_LEAF && nd->kind != KIND_INTERIOR) ||
+        nd->layout > RL__BT_KEYS ||
         NODE_HDR + 2 * nd->n > nd->start || nd->start > nd->size ||
         nd->frag > nd->size - nd->start ||
         (nd->kind == KIND_INTERIOR && (nd->n == 0 || link_of(nd) == 0))) {
@@ -173,6 +233,7 @@ static int node_open(rl__blk_txn *t, uint64_t logical, int write, node *nd)
 static void header_store(node *nd)
 {
     nd->ref.wdata[0] = nd->kind;
+    nd->ref.wdata[1] = nd->layout;
     rl__put16(nd->ref.wdata + 2, (uint16_t)nd->n);
     rl__put16(nd->ref.wdata + 4, (uint16_t)nd->start);
     rl__put16(nd->ref.wdata + 6, (uint16_t)nd->frag);
@@ -181,12 +242,14 @@ static void header_store(node *nd)
 
 /* A new empty node of the tree whose root is root (0: the new node is a
  * root itself); every node's owner is its tree's root. */
-static int node_new(rl__blk_txn *t, uint8_t kind, uint64_t root, uint64_t *logical, node *nd)
+static int node_new(rl__blk_txn *t, uint8_t kind, uint8_t layout, uint64_t root,
+                    uint64_t *logical, node *nd)
 {
     int rc = rl__blk_block_alloc(t, RL__TYPE_BTREE, root, logical, &nd->ref);
     if (rc != RL_OK)
         return rc;
     nd->kind = kind;
+    nd->layout = layout;
     nd->n = 0;
     nd->size = nd->ref.cap;
     nd->start = nd->size;
@@ -205,16 +268,21 @@ static int key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
  * rest of the cell when it is used). RL_CORRUPT if it does not fit. */
 static int key_at(const node *nd, uint32_t i, const uint8_t **key, size_t *klen)
 {
-    size_t off = slot(nd, i), end = nd->size, skip = 0;
+    size_t off = slot(nd, i), end = nd->size;
     uint64_t kl;
     const uint8_t *d = nd->ref.data;
     if (off < nd->start || off >= end)
         return RL_CORRUPT;
-    if (d[off] < 0x80) /* keys are short: one byte of length */
+    if (nd->layout == RL__BT_IDS) {
+        if ((kl = id_key_len(d[off])) == 0)
+            return RL_CORRUPT;
+    } else if (d[off] < 0x80) { /* keys are short: one byte of length */
         kl = d[off++];
-    else if (rl__get_varint(d, end, &off, &kl) != RL_OK)
+    } else if (rl__get_varint(d, end, &off, &kl) != RL_OK) {
         return RL_CORRUPT;
-    if (nd->kind == KIND_LEAF) { /* step over the value length */
+    }
+    if (nd->kind == KIND_LEAF && nd->layout == RL__BT_BYTES) { /* step over the value length */
+        size_t skip = 0;
         while (off + skip < end && skip < 10 && (d[off + skip] & 0x80))
             skip++;
         off += skip + 1;
@@ -286,9 +354,9 @@ static int defragment(node *nd)
         cell c;
         size_t sz;
         cell_read(nd, i, &c);
-        sz = cell_size(nd->kind == KIND_LEAF, &c);
+        sz = cell_size(nd, &c);
         at -= (uint32_t)sz;
-        cell_write(nd->kind == KIND_LEAF, &c, tmp + at);
+        cell_write(nd, &c, tmp + at);
         rl__put16(nd->ref.wdata + NODE_HDR + 2 * i, (uint16_t)at);
     }
     memcpy(nd->ref.wdata + at, tmp + at, nd->size - at);
@@ -307,7 +375,7 @@ static uint32_t free_space(const node *nd)
  * *fitted = 0 when the node is too full. */
 static int insert_cell(node *nd, uint32_t i, const cell *c, int *fitted)
 {
-    size_t sz = cell_size(nd->kind == KIND_LEAF, c);
+    size_t sz = cell_size(nd, c);
     *fitted = 0;
     if (free_space(nd) < sz + 2) {
         if (free_space(nd) + nd->frag < sz + 2)
@@ -316,7 +384,7 @@ static int insert_cell(node *nd, uint32_t i, const cell *c, int *fitted)
             return RL_NOMEM;
     }
     nd->start -= (uint32_t)sz;
-    cell_write(nd->kind == KIND_LEAF, c, nd->ref.wdata + nd->start);
+    cell_write(nd, c, nd->ref.wdata + nd->start);
     memmove(nd->ref.wdata + NODE_HDR + 2 * (i + 1), nd->ref.wdata + NODE_HDR + 2 * i,
             2 * (size_t)(nd->n - i));
     rl__put16(nd->ref.wdata + NODE_HDR + 2 * i, (uint16_t)nd->start);
@@ -331,9 +399,9 @@ static void remove_cell(node *nd, uint32_t i)
     cell c;
     cell_read(nd, i, &c);
     if (slot(nd, i) == nd->start)
-        nd->start += (uint32_t)cell_size(nd->kind == KIND_LEAF, &c);
+        nd->start += (uint32_t)cell_size(nd, &c);
     else
-        nd->frag += (uint32_t)cell_size(nd->kind == KIND_LEAF, &c);
+        nd->frag += (uint32_t)cell_size(nd, &c);
     memmove(nd->ref.wdata + NODE_HDR + 2 * i, nd->ref.wdata + NODE_HDR + 2 * (i + 1),
             2 * (size_t)(nd->n - i - 1));
     nd->n--;
@@ -394,10 +462,10 @@ static int split_insert(rl__blk_txn *t, uint64_t root, node *nd, uint32_t i, con
                 cells[k] = *c;
             else
                 cell_read(&old, j++, &cells[k]);
-            sz[k] = cell_size(leaf, &cells[k]);
+            sz[k] = cell_size(nd, &cells[k]);
         }
         m = split_point(sz, total, i == nd->n && (!leaf || link_of(nd) == 0), leaf);
-        rc = node_new(t, nd->kind, root, right, &r);
+        rc = node_new(t, nd->kind, nd->layout, root, right, &r);
     }
     if (rc == RL_OK) {
         *seplen = cells[m].klen;
@@ -424,10 +492,12 @@ static int split_insert(rl__blk_txn *t, uint64_t root, node *nd, uint32_t i, con
 
 /* ---- whole-tree operations -------------------------------------------------------- */
 
-int rl__bt_create(rl__blk_txn *t, uint64_t *root)
+int rl__bt_create(rl__blk_txn *t, int layout, uint64_t *root)
 {
     node nd;
-    int rc = node_new(t, KIND_LEAF, 0, root, &nd);
+    int rc = layout >= RL__BT_BYTES && layout <= RL__BT_KEYS
+                 ? node_new(t, KIND_LEAF, (uint8_t)layout, 0, root, &nd)
+                 : RL__FAIL(rl__blk_txn_err(t), RL_MISUSE, "no B+tree layout %d", layout);
     if (rc == RL_OK)
         rl__blk_block_put(&nd.ref);
     return rc;
@@ -438,6 +508,7 @@ static int descend(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn,
                    uint64_t *path, int *depth, uint64_t *leaf)
 {
     uint64_t at = root;
+    uint8_t layout = 0;
     for (*depth = 0;; (*depth)++) {
         node nd;
         int rc;
@@ -446,6 +517,12 @@ static int descend(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn,
         rc = node_open(t, at, 0, &nd);
         if (rc != RL_OK)
             return rc;
+        if (*depth == 0)
+            layout = nd.layout;
+        else if (nd.layout != layout) {
+            rl__blk_block_put(&nd.ref);
+            return corrupt(t, at, "node of another cell layout than its tree's root");
+        }
         if (nd.kind == KIND_LEAF) {
             rl__blk_block_put(&nd.ref);
             *leaf = at;
@@ -525,7 +602,7 @@ static int grow_root(rl__blk_txn *t, uint64_t root, const cell *sep)
     int fitted, rc = node_open(t, root, 1, &r);
     if (rc != RL_OK)
         return rc;
-    rc = node_new(t, r.kind, root, &lnum, &left);
+    rc = node_new(t, r.kind, r.layout, root, &lnum, &left);
     if (rc != RL_OK) {
         rl__blk_block_put(&r.ref);
         return rc;
@@ -588,19 +665,20 @@ int rl__bt_put(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, const
     int replace = (how & RL__BT_REPLACE) != 0;
     cell c = {k, kn, v, vn, 0, (how & RL__BT_FLAG) != 0};
     int depth, found, rc;
-    if (kn > RL__BT_MAX_KEY || cell_size(1, &c) > rl__bt_max_cell(rl__blk_payload_of(t)))
-        return RL__FAIL(rl__blk_txn_err(t), RL_TOOBIG, "B+tree cell of %zu bytes (key %zu)",
-                        cell_size(1, &c), kn);
+    if (kn > RL__BT_MAX_KEY)
+        return RL__FAIL(rl__blk_txn_err(t), RL_TOOBIG, "a B+tree key of %zu bytes", kn);
     rc = descend(t, root, k, kn, path, &depth, &leaf);
     if (rc == RL_OK) {
         node nd;
         uint32_t i;
-        int exact;
+        int exact = 0;
         rc = node_open(t, leaf, 0, &nd);
+        if (rc != RL_OK)
+            return rc;
+        rc = entry_check(t, nd.layout, &c);
         if (rc == RL_OK && lower_bound(&nd, k, kn, &i, &exact) != RL_OK)
             rc = corrupt(t, leaf, "damaged cell");
-        if (rc == RL_OK)
-            rl__blk_block_put(&nd.ref);
+        rl__blk_block_put(&nd.ref);
         if (rc == RL_OK && exact && !replace)
             return RL_DUPLICATE;
     }
@@ -669,6 +747,7 @@ typedef struct walker {
     rl__blk_txn *t;
     uint64_t root;      /* every node's owner */
     int free_them;      /* free every node after its children */
+    int layout;         /* every node's: the root's (-1: not seen yet) */
     rl__bt_space sp;    /* what it counted */
     uint64_t next_leaf; /* where the last leaf's chain link leads */
 } walker;
@@ -700,6 +779,12 @@ static int walk(walker *w, uint64_t logical, uint32_t depth)
         rl__blk_block_put(&nd.ref);
         return corrupt(w->t, logical, "node belongs to another tree");
     }
+    if (w->layout < 0)
+        w->layout = nd.layout;
+    if (nd.layout != w->layout) {
+        rl__blk_block_put(&nd.ref);
+        return corrupt(w->t, logical, "node of another cell layout than its tree's root");
+    }
     w->sp.nodes++;
     w->sp.capacity += nd.size;
     w->sp.used += NODE_HDR + 2 * nd.n + (nd.size - nd.start - nd.frag);
@@ -729,6 +814,7 @@ static int walk_tree(walker *w, uint64_t root, int skip_root)
     if (!skip_root)
         rc = walk(w, root, 0);
     else if ((rc = node_open(w->t, root, 0, &nd)) == RL_OK) {
+        w->layout = nd.layout;
         rc = children_of(w->t, root, &nd, &children, &nch);
         for (uint32_t i = 0; i < nch && rc == RL_OK; i++)
             rc = walk(w, children[i], 1);
@@ -741,13 +827,13 @@ static int walk_tree(walker *w, uint64_t root, int skip_root)
 
 int rl__bt_free(rl__blk_txn *t, uint64_t root)
 {
-    walker w = {t, root, 1, {0}, 0};
+    walker w = {t, root, 1, -1, {0}, 0};
     return walk_tree(&w, root, 0);
 }
 
 int rl__bt_clear(rl__blk_txn *t, uint64_t root)
 {
-    walker w = {t, root, 1, {0}, 0};
+    walker w = {t, root, 1, -1, {0}, 0};
     node nd;
     int rc = walk_tree(&w, root, 1);
     if (rc == RL_OK)
@@ -766,7 +852,7 @@ int rl__bt_clear(rl__blk_txn *t, uint64_t root)
 
 int rl__bt_stats(rl__blk_txn *t, uint64_t root, rl__bt_space *sp)
 {
-    walker w = {t, root, 0, {0}, 0};
+    walker w = {t, root, 0, -1, {0}, 0};
     int rc = walk_tree(&w, root, 0);
     *sp = w.sp;
     return rc;
@@ -787,6 +873,7 @@ uint64_t rl__bt_full_leaves(uint32_t payload, const rl__bt_space *sp)
 struct rl__bt_builder {
     rl__blk_txn *t;
     uint64_t root;
+    uint8_t layout;           /* the tree's (its root's) */
     uint32_t levels;          /* levels with an open node */
     uint64_t open[MAX_DEPTH]; /* the open node of each level (0: leaves) */
     node nodes[MAX_DEPTH];
@@ -799,7 +886,8 @@ struct rl__bt_builder {
 static int build_open(rl__bt_builder *b, uint32_t level, uint64_t first_child)
 {
     node *nd = &b->nodes[level];
-    int rc = node_new(b->t, level ? KIND_INTERIOR : KIND_LEAF, b->root, &b->open[level], nd);
+    int rc = node_new(b->t, level ? KIND_INTERIOR : KIND_LEAF, b->layout, b->root,
+                      &b->open[level], nd);
     if (rc == RL_OK && level > 0)
         set_link(nd, first_child);
     if (rc == RL_OK && level >= b->levels)
@@ -877,6 +965,7 @@ int rl__bt_build_begin(rl__blk_txn *t, uint64_t root, rl__bt_builder **out)
     }
     b->t = t;
     b->root = root;
+    b->layout = nd.layout;
     *out = b;
     return RL_OK;
 }
@@ -885,9 +974,9 @@ int rl__bt_build_add(rl__bt_builder *b, const uint8_t *k, size_t kn, const uint8
                      size_t vn, unsigned how)
 {
     cell c = {k, kn, v, vn, 0, (how & RL__BT_FLAG) != 0};
-    int rc;
-    if (kn > RL__BT_MAX_KEY || cell_size(1, &c) > rl__bt_max_cell(rl__blk_payload_of(b->t)))
-        return RL__FAIL(rl__blk_txn_err(b->t), RL_TOOBIG, "a B+tree entry of %zu bytes", kn + vn);
+    int rc = entry_check(b->t, b->layout, &c);
+    if (rc != RL_OK)
+        return rc;
     /* keys out of order come from a damaged source (a tree's leaf chain) */
     if (b->levels > 0 && key_cmp(k, kn, b->last, b->last_len) <= 0)
         return RL__FAIL(rl__blk_txn_err(b->t), RL_CORRUPT,
@@ -977,6 +1066,7 @@ static void iter_node(const rl__bt_iter *it, node *nd)
 {
     nd->ref = it->ref;
     nd->kind = it->ref.data[0];
+    nd->layout = it->ref.data[1];
     nd->n = rl__get16(it->ref.data + 2);
     nd->start = rl__get16(it->ref.data + 4);
     nd->frag = rl__get16(it->ref.data + 6);
@@ -1015,6 +1105,7 @@ static int follows_last_key(const rl__bt_iter *it, const node *nd)
 static int next_leaf(rl__bt_iter *it, node *nd)
 {
     uint64_t next = link_of(nd);
+    uint8_t layout = nd->layout;
     int rc = keep_last_key(it, nd);
     rl__blk_block_put(&it->ref);
     if (rc != RL_OK)
@@ -1024,9 +1115,9 @@ static int next_leaf(rl__bt_iter *it, node *nd)
     if (++it->steps > rl__blk_block_count(it->t))
         return corrupt(it->t, next, "leaf chain loops");
     rc = node_open(it->t, next, 0, nd);
-    if (rc == RL_OK && nd->kind != KIND_LEAF) {
+    if (rc == RL_OK && (nd->kind != KIND_LEAF || nd->layout != layout)) {
         rl__blk_block_put(&nd->ref);
-        rc = corrupt(it->t, next, "leaf chain reaches an interior node");
+        rc = corrupt(it->t, next, "leaf chain reaches an interior node or another tree's leaf");
     } else if (rc == RL_OK && !follows_last_key(it, nd)) {
         rl__blk_block_put(&nd->ref);
         rc = corrupt(it->t, next, "leaf chain goes back in key order");

@@ -6,7 +6,8 @@
 ** Key encoding, one component per column, compared as bytes (docs/format.md,
 ** "Index keys"):
 **     NULL      0x05
-**     INTEGER   0x10, then the id-key form of the value (rl__id_key)
+**     INTEGER   the id-key form of the value (rl__id_key), whose first
+**               byte (0x77 to 0x88) is no other type's
 **     REAL      0x20, then 8 bytes big-endian: the IEEE bits with the sign
 **               bit flipped (positive) or all bits inverted (negative)
 **     CHAR, TEXT, BLOB
@@ -14,7 +15,8 @@
 **               0x00 0x01; a value longer than RL__IX_MAX_BYTES is cut
 **               there and ends 0x00 0x02 instead (its order among values
 **               sharing that prefix is then the id's)
-** so byte order is value order, NULLs first.
+** so byte order is value order, NULLs first. A column holds one type, so
+** the order between types only has to put NULLs first.
 **
 ** Invariants:
 **   1. An index holds exactly one key per row of its table.
@@ -30,7 +32,6 @@
 #include "schema.h"
 
 #define TAG_NULL 0x05
-#define TAG_INT 0x10
 #define TAG_REAL 0x20
 #define TAG_BYTES 0x30
 
@@ -60,7 +61,6 @@ int rl__ix_encode_value(rl__buf *b, const rl_value *v)
         b->p[b->n++] = TAG_NULL;
         return RL_OK;
     case RL_TINTEGER:
-        b->p[b->n++] = TAG_INT;
         b->n += rl__id_key(v->v.i, b->p + b->n);
         return RL_OK;
     case RL_TREAL:
@@ -277,11 +277,6 @@ size_t rl__ix_component_len(const uint8_t *p, size_t n)
     switch (p[0]) {
     case TAG_NULL:
         return 1;
-    case TAG_INT:
-        if (n < 2)
-            return 0;
-        i = p[1] >= 0x80 ? (size_t)(p[1] - 0x80) : (size_t)(0x7f - p[1]);
-        return 2 + i <= n ? 2 + i : 0;
     case TAG_REAL:
         return n >= 9 ? 9 : 0;
     case TAG_BYTES:
@@ -293,8 +288,9 @@ size_t rl__ix_component_len(const uint8_t *p, size_t n)
             i++;
         }
         return 0;
-    default:
-        return 0;
+    default: /* an INTEGER, if p[0] starts an id key */
+        i = p[0] >= 0x80 ? (size_t)(p[0] - 0x80) : (size_t)(0x7f - p[0]);
+        return i <= 8 && 1 + i <= n ? 1 + i : 0;
     }
 }
 

@@ -423,6 +423,7 @@ static int plan(rl__query *q, const int *ocols)
     q->index = best;
     q->col = tb->indexes[best].cols[0];
     q->covered = covers(q->where, q->col);
+    eq = in = lo = hi = NULL; /* forget the id's range bounds found above */
     collect_bounds(q->where, q->col, &eq, &in, &lo, &hi);
     if (eq || in) {
         q->in_list = 1;

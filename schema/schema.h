@@ -144,7 +144,12 @@ int rl__rec_decode_borrowed(const rl__table *tbl, const uint8_t *body, size_t n,
 
 /* The largest cell (key + value + lengths) a node of this payload takes. */
 uint32_t rl__bt_max_cell(uint32_t payload);
-int rl__bt_create(rl__blk_txn *t, uint64_t *root);
+/* Cell layouts (docs/format.md, "B+tree node"): any keys and values;
+ * keys that are id keys (rl__id_key), with values (tables); keys without
+ * values (indexes). */
+enum { RL__BT_BYTES, RL__BT_IDS, RL__BT_KEYS };
+/* A new empty tree whose cells have this layout. */
+int rl__bt_create(rl__blk_txn *t, int layout, uint64_t *root);
 /* Copy key's value into val and its cell flag into *flag (either may be
  * NULL); RL_NOTFOUND when absent. */
 int rl__bt_get(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__buf *val,

@@ -170,7 +170,7 @@ int rl__tbl_create(rl__stx *s, const char *name, const rl_column *cols, int ncol
     if (rc == RL_OK)
         rc = cat_private(s);
     if (rc == RL_OK)
-        rc = rl__bt_create(s->bt, &st.tree);
+        rc = rl__bt_create(s->bt, RL__BT_IDS, &st.tree);
     if (rc == RL_OK)
         rc = rl__blk_block_alloc(s->bt, RL__TYPE_STATE, 0, &state, &ref);
     if (rc != RL_OK)
@@ -193,7 +193,7 @@ int rl__tbl_create_index(rl__stx *s, const char *name, int table, const int *col
         return RL__FAIL(s->err, RL_EXISTS, "index %s already exists", name);
     rc = cat_private(s);
     if (rc == RL_OK)
-        rc = rl__bt_create(s->bt, &root);
+        rc = rl__bt_create(s->bt, RL__BT_KEYS, &root);
     if (rc == RL_OK)
         rc = rl__cat_add_index(s->cat, table, name, cols, ncols, unique, root, s->err);
     if (rc == RL_OK)
@@ -1062,7 +1062,7 @@ int rl__tbl_truncate(rl__stx *s, int table)
     if (rc == RL_OK)
         rc = rl__bt_free(s->bt, st.tree);
     if (rc == RL_OK)
-        rc = rl__bt_create(s->bt, &st.tree);
+        rc = rl__bt_create(s->bt, RL__BT_IDS, &st.tree);
     st.live = st.dead = 0;
     return rc == RL_OK ? state_write(s, table, &st) : rc;
 }
@@ -1076,7 +1076,7 @@ int rl__tbl_vacuum(rl__stx *s, int table)
     int rc = rl__tbl_state(s, table, &st);
     if (rc != RL_OK)
         return rc;
-    rc = rl__bt_create(s->bt, &tree);
+    rc = rl__bt_create(s->bt, RL__BT_IDS, &tree);
     if (rc == RL_OK)
         rc = rl__bt_build_begin(s->bt, tree, &b);
     if (rc != RL_OK)

@@ -377,6 +377,53 @@ static void test_row_outlives_changes(void **state)
     OK(db, rl_close(db));
 }
 
+/* A bound on the id next to a bound on an indexed column: the index range
+ * is the column's alone. (The planner once took the id's bound as the
+ * column's: `c >= 'DES' AND id < 30` on a TEXT index found no rows.) */
+static void test_id_bound_beside_index_bound(void **state)
+{
+    static const rl_column tcols[] = {{"c", RL_TTEXT, 0, 0, NULL, 0}, {"n", RL_TINTEGER, 0, 0, NULL, 0}};
+    static const int id_ops[] = {RL_LT, RL_LE, RL_GT, RL_GE}, col_ops[] = {RL_LT, RL_GE};
+    const char *ic[] = {"c"}, *in[] = {"n"};
+    rl_db *db;
+    rl_txn *t;
+    char plan[256];
+    (void)state;
+    unlink(tu_path("idbound.rdb"));
+    OK(NULL, rl_open(tu_path("idbound.rdb"), NULL, &db));
+    OK(db, rl_begin(db, RL_WRITE, &t));
+    OK(db, rl_create_table(t, "plain", tcols, 2));
+    OK(db, rl_create_table(t, "indexed", tcols, 2));
+    for (int i = 0; i < 60; i++) {
+        rl_value v[3] = {rl_null(), rl_text(words[i % 10]), rl_int(i % 13 - 6)};
+        OK(db, rl_insert(t, "plain", v, 3, NULL));
+        OK(db, rl_insert(t, "indexed", v, 3, NULL));
+    }
+    OK(db, rl_create_index(t, "indexed_c", "indexed", ic, 1, 0));
+    OK(db, rl_create_index(t, "indexed_n", "indexed", in, 1, 0));
+    for (int k = 0; k < 2 * 4 * 2; k++) {
+        int on_text = k / 8, id_op = id_ops[k / 2 % 4], col_op = col_ops[k % 2];
+        rl_value bound = on_text ? rl_text("DES") : rl_int(-2);
+        uint64_t want = 0, got = 0;
+        rl_query q;
+        rl_cond *c = rl_and(rl_cmp(on_text ? "c" : "n", col_op, bound), rl_cmp("id", id_op, rl_int(30)));
+        memset(&q, 0, sizeof q);
+        q.where = c;
+        q.table = "plain";
+        OK(db, rl_query_count(t, &q, &want));
+        q.table = "indexed";
+        OK(db, rl_explain(t, &q, plan, sizeof plan));
+        assert_non_null(strstr(plan, on_text ? "USING INDEX indexed_c" : "USING INDEX indexed_n"));
+        OK(db, rl_query_count(t, &q, &got));
+        if (got != want || want == 0)
+            fail_msg("%s with id op %d: %llu rows, expected %llu", plan, id_op,
+                     (unsigned long long)got, (unsigned long long)want);
+        rl_cond_free(c);
+    }
+    rl_rollback(t);
+    rl_close(db);
+}
+
 static void test_explain_and_errors(void **state)
 {
     rl_db *db;
@@ -589,6 +636,7 @@ int main(void)
         cmocka_unit_test(test_random_queries),
         cmocka_unit_test(test_row_outlives_changes),
         cmocka_unit_test(test_explain_and_errors),
+        cmocka_unit_test(test_id_bound_beside_index_bound),
         cmocka_unit_test(test_joins),
     };
     tu_setup_dir("query");

@@ -31,7 +31,7 @@ check() { # NAME STATUS-WANTED PATTERN -- ARGS
 # ones changed after that leave free blocks behind.
 for task in 1 2 3 4; do "$taskman" "$db" status $task done > /dev/null; done
 
-check "summary: version and blocks"  0 "^format version +4" -- "$db"
+check "summary: version and blocks"  0 "^format version +5" -- "$db"
 check "summary: the newest slot"    0 "<- newest" -- "$db"
 check "summary: tables with rows"    0 "^  tasks +7 +2 +3 +[0-9.]+% 0 blocks$" -- "$db"
 check "summary: btree by role"       0 "^    btree +11 \(tables 4, indexes 7\)$" -- "$db"

@@ -42,14 +42,39 @@ typedef struct kv {
     int live;
 } kv;
 
+static int bt_layout = RL__BT_BYTES; /* the cell layout btree_run tests */
+
+/* For RL__BT_IDS trees, key k is the id key of id_of(k): of every length,
+ * negative ones too, in the same order as k. */
+static int64_t id_of(uint64_t k)
+{
+    return (int64_t)(k * 7919) - 300000;
+}
+
 static size_t make_key(uint64_t k, uint8_t *out)
 {
     size_t n = 8 + (size_t)(k % 5) * 3; /* 8 to 20 bytes */
+    if (bt_layout == RL__BT_IDS)
+        return rl__id_key(id_of(k), out);
     for (int i = 0; i < 8; i++)
         out[i] = (uint8_t)(k >> (56 - 8 * i));
     for (size_t i = 8; i < n; i++)
         out[i] = (uint8_t)(k * i);
     return n;
+}
+
+/* The k whose key make_key made. */
+static uint64_t key_num(const uint8_t *key, size_t kn)
+{
+    uint64_t num = 0;
+    int64_t id;
+    if (bt_layout == RL__BT_IDS) {
+        assert_int_equal(rl__key_id(key, kn, &id), RL_OK);
+        return (uint64_t)(id + 300000) / 7919;
+    }
+    for (int i = 0; i < 8; i++)
+        num = (num << 8) | key[i];
+    return num;
 }
 
 static void make_val(uint64_t k, uint32_t n, uint8_t *out)
@@ -80,22 +105,23 @@ static void btree_run(uint32_t bs, long steps, uint64_t seed)
     uint64_t root, rs = seed;
     uint32_t vmax = bs >= 4096 ? 200 : 60;
     assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
-    assert_int_equal(rl__bt_create(t, &root), RL_OK);
+    assert_int_equal(rl__bt_create(t, bt_layout, &root), RL_OK);
     for (long s = 0; s < steps; s++) {
         uint64_t op = tu_rand(&rs) % 10, k = tu_rand(&rs) % universe;
         uint8_t key[32], val[200];
         size_t kn = make_key(k, key);
-        uint32_t vlen = (uint32_t)(tu_rand(&rs) % vmax);
+        uint32_t vlen = bt_layout == RL__BT_KEYS ? 0 : (uint32_t)(tu_rand(&rs) % vmax);
+        unsigned flag = bt_layout != RL__BT_KEYS && (k & 1) ? RL__BT_FLAG : 0;
         make_val(k, vlen, val);
         if (op < 5) { /* insert */
-            int rc = rl__bt_put(t, root, key, kn, val, vlen, (k & 1) ? RL__BT_FLAG : 0);
+            int rc = rl__bt_put(t, root, key, kn, val, vlen, flag);
             assert_int_equal(rc, model[k].live ? RL_DUPLICATE : RL_OK);
             if (!model[k].live) {
                 model[k] = (kv){k, vlen, 1};
                 live++;
             }
         } else if (op < 7) { /* replace, with a value of another length */
-            assert_int_equal(rl__bt_put(t, root, key, kn, val, vlen, RL__BT_REPLACE | ((k & 1) ? RL__BT_FLAG : 0)), RL_OK);
+            assert_int_equal(rl__bt_put(t, root, key, kn, val, vlen, RL__BT_REPLACE | flag), RL_OK);
             live += !model[k].live;
             model[k] = (kv){k, vlen, 1};
         } else if (op < 9) { /* delete */
@@ -126,13 +152,12 @@ static void btree_run(uint32_t bs, long steps, uint64_t seed)
         assert_int_equal(rl__bt_seek(t, root, NULL, 0, &it), RL_OK);
         int flag = -1;
         while (rl__bt_next(&it, &k, &kn, &v, &vn, &flag) == RL_OK) {
-            uint64_t num = 0;
-            for (int i = 0; i < 8; i++)
-                num = (num << 8) | k[i];
+            uint64_t num = key_num(k, kn);
             assert_true(first || num > prev);
             assert_true(num < universe && model[num].live);
             assert_int_equal(vn, model[num].vlen);
-            assert_int_equal(flag, (int)(num & 1)); /* the cell flag round-trips */
+            /* the cell flag round-trips */
+            assert_int_equal(flag, bt_layout == RL__BT_KEYS ? 0 : (int)(num & 1));
             prev = num;
             first = 0;
             seen++;
@@ -143,7 +168,7 @@ static void btree_run(uint32_t bs, long steps, uint64_t seed)
     assert_int_equal(rl__bt_stats(t, root, &sp), RL_OK);
     assert_int_equal(sp.entries, live);
     assert_true(sp.leaves < sp.nodes && sp.used < sp.capacity && sp.leaf_used < sp.used);
-    print_message("B+tree, %u-byte blocks: %llu keys in %llu nodes\n", bs,
+    print_message("B+tree, layout %d, %u-byte blocks: %llu keys in %llu nodes\n", bt_layout, bs,
                   (unsigned long long)live, (unsigned long long)sp.nodes);
     assert_int_equal(rl__bt_free(t, root), RL_OK);
     assert_int_equal(rl__blk_commit(t), RL_OK);
@@ -154,8 +179,11 @@ static void btree_run(uint32_t bs, long steps, uint64_t seed)
 static void test_btree_random(void **state)
 {
     (void)state;
-    btree_run(512, tu_scale(20000), 7);
-    btree_run(4096, tu_scale(20000), 8);
+    for (bt_layout = RL__BT_BYTES; bt_layout <= RL__BT_KEYS; bt_layout++) {
+        btree_run(512, tu_scale(20000), 7);
+        btree_run(4096, tu_scale(20000), 8);
+    }
+    bt_layout = RL__BT_BYTES;
 }
 
 /* A tree of ids 1..n, each with the value val (vn bytes), put one by one. */
@@ -163,7 +191,7 @@ static uint64_t id_tree(rl__blk_txn *t, uint64_t n, const uint8_t *val, size_t v
 {
     uint8_t key[RL__ID_KEY_MAX];
     uint64_t root;
-    assert_int_equal(rl__bt_create(t, &root), RL_OK);
+    assert_int_equal(rl__bt_create(t, RL__BT_IDS, &root), RL_OK);
     for (uint64_t k = 1; k <= n; k++) {
         size_t kn = rl__id_key((int64_t)k, key);
         assert_int_equal(rl__bt_put(t, root, key, kn, val, vn, 0), RL_OK);
@@ -185,10 +213,10 @@ static void test_btree_sequential(void **state)
     assert_int_equal(rl__bt_stats(t, root, &sp), RL_OK);
     assert_int_equal(sp.entries, n);
     nodes = sp.nodes;
-    /* A cell is 1 + 1 + 3 + 8 bytes plus a 2-byte slot for these ids: 15
-     * per cell, and (472 - 8) / 15 = 30 per 512-byte leaf; ascending keys
-     * fill them. */
-    leaves = (n + 29) / 30;
+    /* A cell of an id tree is the key (3 bytes for these ids), the value
+     * length (1) and the value (8), plus a 2-byte slot: 14 per cell, and
+     * (472 - 8) / 14 = 33 per 512-byte leaf; ascending keys fill them. */
+    leaves = (n + 32) / 33;
     print_message("%llu ascending keys: %llu nodes over %llu full leaves\n",
                   (unsigned long long)n, (unsigned long long)nodes, (unsigned long long)leaves);
     assert_true(nodes <= leaves + leaves / 8 + 4);
@@ -202,7 +230,7 @@ static void test_btree_sequential(void **state)
     assert_int_equal(rl__bt_get(t, root, key, kn, NULL, NULL), RL_NOTFOUND);
     { /* rebuilt, it would take about as many leaves (keys of ids < 2^14 are shorter) */
         uint64_t full = rl__bt_full_leaves(512 - 40, &sp);
-        assert_true(full <= leaves && full + 1 + leaves / 30 >= leaves);
+        assert_true(full <= leaves && full + 1 + leaves / 33 >= leaves);
     }
     /* Seek lands on the first key >= the one asked for. */
     {
@@ -228,7 +256,9 @@ static void test_btree_sequential(void **state)
         first = ref.next;
         for (uint32_t i = 0; i < rl__get16(ref.data + 2); i++) {
             size_t off = rl__get16(ref.data + 8 + 2 * i);
-            rl__put64(ref.wdata + off + 1 + ref.data[off], first); /* 1-byte key length */
+            /* an id tree's interior cell: the id key (its length in its
+             * first byte), then the u48 child */
+            rl__put48(ref.wdata + off + 1 + (ref.data[off] - 0x80), first);
         }
         rl__blk_block_put(&ref);
         assert_int_equal(rl__bt_stats(t, root, &sp), RL_CORRUPT);
@@ -244,6 +274,65 @@ static void test_btree_sequential(void **state)
  * count never ends it: the keys going back must. The builder, fed keys
  * out of order, refuses them too (it fails without either check: the CI
  * hang of fuzz_db in rl_commit's autovacuum). */
+/* Each cell layout takes only the bytes it needs, refuses entries not of
+ * its form, and a node of another layout in a tree is damage. */
+static void test_btree_layouts(void **state)
+{
+    rl__blk_db *db = new_db("btlayout.rdb", 512);
+    rl__blk_txn *t;
+    uint64_t ids, keys, n = 2000, second = 0;
+    rl__bt_space sp;
+    rl__bt_iter it;
+    const uint8_t *k, *v;
+    size_t kn, vn;
+    uint8_t key[RL__ID_KEY_MAX], val[10] = "ten bytes", text[8] = "abcdefgh";
+    (void)state;
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    assert_int_equal(rl__bt_create(t, 7, &ids), RL_MISUSE);
+    ids = id_tree(t, n, val, sizeof val);
+    assert_int_equal(rl__bt_create(t, RL__BT_KEYS, &keys), RL_OK);
+    for (uint64_t i = 0; i < n; i++) {
+        for (int b = 0; b < 8; b++)
+            key[b] = (uint8_t)(i >> (56 - 8 * b));
+        assert_int_equal(rl__bt_put(t, keys, key, 8, NULL, 0, 0), RL_OK);
+    }
+    /* Leaf bytes: header and slots, then an id cell is key, value length
+     * and value (ids 256..2000: 3 + 1 + 10), a key-only cell the key's
+     * length and the key (1 + 8). */
+    assert_int_equal(rl__bt_stats(t, ids, &sp), RL_OK);
+    assert_int_equal(sp.leaf_used, 8 * sp.leaves + 2 * n + 255 * (2 + 1 + 10) + (n - 255) * (3 + 1 + 10));
+    assert_int_equal(rl__bt_stats(t, keys, &sp), RL_OK);
+    assert_int_equal(sp.leaf_used, 8 * sp.leaves + 2 * n + n * (1 + 8));
+    /* entries of the wrong form */
+    assert_int_equal(rl__bt_put(t, ids, text, 3, val, 1, 0), RL_MISUSE);
+    kn = rl__id_key(100000, key);
+    assert_int_equal(rl__bt_put(t, ids, key, kn - 1, val, 1, 0), RL_MISUSE);
+    assert_int_equal(rl__bt_put(t, keys, text, 8, val, 1, 0), RL_MISUSE);
+    assert_int_equal(rl__bt_put(t, keys, text, 8, NULL, 0, RL__BT_FLAG), RL_MISUSE);
+    assert_int_equal(rl__bt_put(t, keys, text, 8, NULL, 0, 0), RL_OK);
+    /* a leaf that says it has another layout */
+    assert_int_equal(rl__bt_seek(t, ids, NULL, 0, &it), RL_OK);
+    while (!second && rl__bt_next(&it, &k, &kn, &v, &vn, NULL) == RL_OK)
+        if (kn == 3) /* a leaf past the first holds a 3-byte key */
+            second = it.leaf;
+    rl__bt_iter_close(&it);
+    {
+        rl__blk_ref ref;
+        assert_int_equal(rl__blk_block_get(t, second, 1, &ref), RL_OK);
+        ref.wdata[1] = RL__BT_KEYS;
+        rl__blk_block_put(&ref);
+    }
+    assert_int_equal(rl__bt_stats(t, ids, &sp), RL_CORRUPT);
+    assert_non_null(strstr(rl__blk_txn_err(t)->msg, "layout"));
+    assert_int_equal(rl__bt_seek(t, ids, NULL, 0, &it), RL_OK);
+    while (rl__bt_next(&it, &k, &kn, &v, &vn, NULL) == RL_OK)
+        ;
+    rl__bt_iter_close(&it);
+    assert_non_null(strstr(rl__blk_txn_err(t)->msg, "another tree's leaf"));
+    rl__blk_rollback(t);
+    rl__blk_close(db);
+}
+
 static void test_btree_chain_going_back(void **state)
 {
     rl__blk_db *db = new_db("btloop.rdb", 512);
@@ -271,7 +360,7 @@ static void test_btree_chain_going_back(void **state)
     rl__blk_block_put(&ref);
 
     /* copy the looped tree into a new one, as vacuum does */
-    assert_int_equal(rl__bt_create(t, &copy), RL_OK);
+    assert_int_equal(rl__bt_create(t, RL__BT_IDS, &copy), RL_OK);
     assert_int_equal(rl__bt_build_begin(t, copy, &b), RL_OK);
     assert_int_equal(rl__bt_seek(t, root, NULL, 0, &it), RL_OK);
     while ((rc = rl__bt_next(&it, &k, &kn, &v, &vn, NULL)) == RL_OK && seen++ < 10 * n) {
@@ -287,7 +376,7 @@ static void test_btree_chain_going_back(void **state)
     rl__bt_build_abort(b);
 
     /* the builder on its own: a repeated key, then a smaller one */
-    assert_int_equal(rl__bt_create(t, &copy), RL_OK);
+    assert_int_equal(rl__bt_create(t, RL__BT_IDS, &copy), RL_OK);
     assert_int_equal(rl__bt_build_begin(t, copy, &b), RL_OK);
     kn = rl__id_key(5, key);
     assert_int_equal(rl__bt_build_add(b, key, kn, val, 4, 0), RL_OK);
@@ -319,7 +408,7 @@ static void test_btree_builder(void **state)
         uint64_t root;
         long seen = 0;
         assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
-        assert_int_equal(rl__bt_create(t, &root), RL_OK);
+        assert_int_equal(rl__bt_create(t, RL__BT_BYTES, &root), RL_OK);
         assert_int_equal(rl__bt_build_begin(t, root, &b), RL_OK);
         for (long i = 0; i < n; i++) {
             uint8_t key[120];
@@ -557,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_btree_random),
         cmocka_unit_test(test_btree_sequential),
         cmocka_unit_test(test_btree_builder),
+        cmocka_unit_test(test_btree_layouts),
         cmocka_unit_test(test_btree_chain_going_back),
         cmocka_unit_test(test_id_keys),
         cmocka_unit_test(test_record_codec),
