@@ -246,6 +246,7 @@ struct rl__blk_db {
     uint8_t *commit_buf; /* a slot region and a commit area: the commit's write */
     uint8_t *ahead;   /* RL__READ_AHEAD blocks for read-ahead, guarded by mu */
     int compact_commits; /* commits left that compact fully (compact.c) */
+    int tidy_map;        /* the next commit tidies the block map first (compact.c) */
 };
 
 #define RL__READ_AHEAD 16 /* blocks read at once when misses run in order */
@@ -313,6 +314,10 @@ int rl__map_lookup(rl__blk_txn *t, uint64_t logical, uint64_t *phys);
 int rl__map_set(rl__blk_txn *t, uint64_t logical, uint64_t value);
 int rl__map_alloc_logical(rl__blk_txn *t, uint64_t *logical);
 int rl__map_free_logical(rl__blk_txn *t, uint64_t logical);
+/* Thread the free logical numbers into one list in ascending order (new
+ * blocks then take the lowest), and drop the map's nodes and limit down
+ * to the highest number in use (map.c). */
+int rl__map_tidy(rl__blk_txn *t);
 /* Copy the live map node at phys (header h) to a new place; *moved = 0
  * if phys is not a live node. */
 int rl__map_relocate_node(rl__blk_txn *t, uint64_t phys, const rl__blk_bhdr *h,

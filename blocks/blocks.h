@@ -212,6 +212,11 @@ rl__blk_db *rl__blk_txn_db(rl__blk_txn *t);
  * blocks: freed blocks become reusable only at a later commit (the reuse
  * rule), so this takes a few commits. */
 void rl__blk_compact_soon(rl__blk_db *db);
+/* Thread the free logical numbers in ascending order, so that the blocks
+ * made next (a vacuum's new trees) take the lowest, and drop the block
+ * map's unused tail (map.c); rl__blk_compact_soon's next commit does it
+ * again, once the old trees are freed. */
+int rl__blk_map_tidy(rl__blk_txn *t);
 
 /* The integrity walk of a read transaction's snapshot (check.c): every
  * block reachable once or free, never both, never neither; checksums,

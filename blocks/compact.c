@@ -137,6 +137,12 @@ int rl__compact_tail(rl__blk_txn *t, unsigned budget)
     int force = db->compact_commits > 0;
     uint64_t phys, stop, window;
     uint8_t *free_here;
+    if (db->tidy_map) { /* before moving: it frees map nodes to move into */
+        int rc = rl__map_tidy(t);
+        db->tidy_map = 0;
+        if (rc != RL_OK)
+            return rc;
+    }
     rl__free_truncate_tail(t);
     if (force) {
         budget = UINT32_MAX; /* rl__blk_compact_soon: everything, at once */
@@ -175,5 +181,17 @@ void rl__blk_compact_soon(rl__blk_db *db)
 {
     pthread_mutex_lock(&db->mu);
     db->compact_commits = FORCED_COMMITS;
+    db->tidy_map = 1;
     pthread_mutex_unlock(&db->mu);
+}
+
+int rl__blk_map_tidy(rl__blk_txn *t)
+{
+    int rc;
+    if (!t || !t->write)
+        return RL_MISUSE;
+    pthread_mutex_lock(&t->db->mu);
+    rc = rl__map_tidy(t);
+    pthread_mutex_unlock(&t->db->mu);
+    return rc;
 }

@@ -30,6 +30,8 @@
 **   D2. At most one delta entry per logical number; the delta wins.
 ** Callers hold db->mu.
 */
+#include <stdlib.h>
+
 #include "blk_int.h"
 
 /* F^depth, saturating at UINT64_MAX. */
@@ -435,5 +437,185 @@ int rl__map_free_logical(rl__blk_txn *t, uint64_t logical)
     rc = base_set(t, logical, RL__MAP_FREE_BIT | t->root.free_logical);
     if (rc == RL_OK)
         t->root.free_logical = logical;
+    return rc;
+}
+
+/* ---- tidying: the free list in order, the unused tail dropped ------------ */
+
+/* Free the map subtree at phys, a node of level, and every node under it. */
+static int free_subtree(rl__blk_txn *t, uint64_t phys, uint32_t level)
+{
+    uint32_t fanout = t->db->fanout;
+    uint64_t *children = NULL;
+    rl__blk_page *p;
+    rl__blk_bhdr h;
+    int fresh, rc = rl__cache_get(t, phys, &p);
+    if (rc != RL_OK)
+        return rc;
+    rc = node_check(t, p, level);
+    rl__fmt_bhdr_decode(p->buf, &h);
+    fresh = h.txn == t->root.txn;
+    if (rc == RL_OK && level > 0) {
+        children = malloc(fanout * sizeof *children);
+        if (!children)
+            rc = RL__FAIL(&t->err, RL_NOMEM, "no memory to tidy the block map");
+        for (uint32_t i = 0; children && i < fanout; i++)
+            children[i] = rl__get64(entry_at(p, i));
+    }
+    if (rc == RL_OK && fresh)
+        rl__free_page_dies(t, p);
+    rl__cache_unpin(p);
+    for (uint32_t i = 0; rc == RL_OK && children && i < fanout; i++)
+        if (children[i] != 0)
+            rc = free_subtree(t, children[i], level - 1);
+    free(children);
+    return rc == RL_OK ? rl__free_release(t, phys, fresh) : rc;
+}
+
+/* Whether the node at phys has a nonzero entry from index from on. */
+static int has_entries_from(rl__blk_txn *t, uint64_t phys, uint32_t level, unsigned from,
+                            int *any)
+{
+    rl__blk_page *p;
+    int rc = rl__cache_get(t, phys, &p);
+    *any = 0;
+    if (rc != RL_OK)
+        return rc;
+    rc = node_check(t, p, level);
+    for (unsigned i = from; rc == RL_OK && i < t->db->fanout && !*any; i++)
+        *any = rl__get64(entry_at(p, i)) != 0;
+    rl__cache_unpin(p);
+    return rc;
+}
+
+/* Clear every entry of the subtree at *phys (a node of level whose first
+ * logical number is base) that covers only numbers >= top, freeing the
+ * nodes under them; the nodes that change are copied and *phys follows. */
+static int drop_above(rl__blk_txn *t, uint64_t *phys, uint32_t level, uint64_t base,
+                      uint64_t top)
+{
+    uint32_t fanout = t->db->fanout;
+    uint64_t span = map_capacity(fanout, level); /* numbers under one entry */
+    uint64_t skip = top > base ? (top - base) / span : 0;
+    unsigned from = skip < fanout ? (unsigned)skip : fanout;
+    rl__blk_page *p = NULL;
+    int any, rc = has_entries_from(t, *phys, level, from, &any);
+    if (rc != RL_OK || !any)
+        return rc;
+    rc = rl__blk_writable(t, *phys, 0, phys, &p);
+    for (unsigned i = from; rc == RL_OK && i < fanout; i++) {
+        uint64_t e = rl__get64(entry_at(p, i)), child_base = base + i * span;
+        if (e == 0)
+            continue;
+        if (level > 0 && child_base < top) { /* the child that straddles top */
+            rc = drop_above(t, &e, level - 1, child_base, top);
+        } else {
+            if (level > 0)
+                rc = free_subtree(t, e, level - 1);
+            e = 0;
+        }
+        if (rc == RL_OK)
+            rl__put64(entry_at(p, i), e);
+    }
+    rl__cache_unpin(p);
+    return rc;
+}
+
+/* Copy the entries of the leaf covering logical numbers [first, first +
+ * fanout) into e (zeros where there is no such leaf). */
+static int leaf_entries(rl__blk_txn *t, uint64_t first, uint64_t *e)
+{
+    uint64_t phys = 0;
+    rl__blk_page *p;
+    int rc = node_on_path(t, first, 0, &phys);
+    memset(e, 0, t->db->fanout * sizeof *e);
+    if (rc != RL_OK || phys == 0)
+        return rc;
+    rc = rl__cache_get(t, phys, &p);
+    if (rc != RL_OK)
+        return rc;
+    rc = node_check(t, p, 0);
+    for (uint32_t i = 0; rc == RL_OK && i < t->db->fanout; i++)
+        e[i] = rl__get64(entry_at(p, i));
+    rl__cache_unpin(p);
+    return rc;
+}
+
+static int in_use(uint64_t e)
+{
+    return e != 0 && !(e & RL__MAP_FREE_BIT);
+}
+
+/* One past the highest logical number in use (1 if none is); e has room
+ * for a leaf's entries. */
+static int live_top(rl__blk_txn *t, uint64_t *e, uint64_t *top)
+{
+    uint32_t fanout = t->db->fanout;
+    uint64_t limit = t->root.logical_limit;
+    *top = 1;
+    for (uint64_t first = (limit - 1) / fanout * fanout;; first -= fanout) {
+        int rc = leaf_entries(t, first, e);
+        if (rc != RL_OK)
+            return rc;
+        for (uint64_t l = first + fanout < limit ? first + fanout : limit; l-- > first;)
+            if (l > 0 && in_use(e[l - first])) {
+                *top = l + 1;
+                return RL_OK;
+            }
+        if (first == 0)
+            return RL_OK;
+    }
+}
+
+/* Thread the free numbers below top into one list in ascending order,
+ * rewriting only the entries that change; e has room for a leaf's. */
+static int relink_ascending(rl__blk_txn *t, uint64_t *e, uint64_t top)
+{
+    uint32_t fanout = t->db->fanout;
+    uint64_t prev = 0, prev_e = 0, head = 0;
+    int rc = RL_OK;
+    for (uint64_t first = 0; first < top && rc == RL_OK; first += fanout) {
+        rc = leaf_entries(t, first, e);
+        for (uint64_t l = first ? first : 1; rc == RL_OK && l < first + fanout && l < top; l++) {
+            if (!(e[l - first] & RL__MAP_FREE_BIT))
+                continue;
+            if (prev == 0)
+                head = l;
+            else if (prev_e != (RL__MAP_FREE_BIT | l))
+                rc = base_set(t, prev, RL__MAP_FREE_BIT | l);
+            prev = l;
+            prev_e = e[l - first];
+        }
+    }
+    if (rc == RL_OK && prev != 0 && prev_e != RL__MAP_FREE_BIT)
+        rc = base_set(t, prev, RL__MAP_FREE_BIT);
+    if (rc == RL_OK)
+        t->root.free_logical = head;
+    return rc;
+}
+
+int rl__map_tidy(rl__blk_txn *t)
+{
+    uint64_t top = 0, root;
+    uint64_t *e = malloc(t->db->fanout * sizeof *e);
+    int rc = e ? RL_OK : RL__FAIL(&t->err, RL_NOMEM, "no memory to tidy the block map");
+    if (rc == RL_OK && t->root.logical_limit <= 1) {
+        free(e);
+        return RL_OK; /* no logical number was ever used */
+    }
+    if (rc == RL_OK)
+        rc = live_top(t, e, &top);
+    if (rc == RL_OK)
+        rc = relink_ascending(t, e, top);
+    free(e);
+    root = t->root.map_root; /* the relinking may have copied it */
+    if (rc == RL_OK && top < t->root.logical_limit && t->root.map_depth > 0) {
+        rc = drop_above(t, &root, t->root.map_depth - 1, 0, top);
+        if (rc == RL_OK) {
+            t->root.map_root = root;
+            t->root.logical_limit = top;
+            t->changed = 1;
+        }
+    }
     return rc;
 }

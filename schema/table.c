@@ -1074,9 +1074,10 @@ int rl__tbl_vacuum(rl__stx *s, int table)
     rl__bt_builder *b = NULL;
     uint64_t tree = 0;
     int rc = rl__tbl_state(s, table, &st);
-    if (rc != RL_OK)
-        return rc;
-    rc = rl__bt_create(s->bt, RL__BT_IDS, &tree);
+    if (rc == RL_OK) /* the new tree takes the lowest logical numbers */
+        rc = rl__blk_map_tidy(s->bt);
+    if (rc == RL_OK)
+        rc = rl__bt_create(s->bt, RL__BT_IDS, &tree);
     if (rc == RL_OK)
         rc = rl__bt_build_begin(s->bt, tree, &b);
     if (rc != RL_OK)
@@ -1099,11 +1100,12 @@ int rl__tbl_vacuum(rl__stx *s, int table)
     st.tree = tree;
     st.dead = 0;
     rc = state_write(s, table, &st);
-    for (int x = 0; x < tbl_of(s, table)->nindexes && rc == RL_OK; x++) {
+    for (int x = 0; x < tbl_of(s, table)->nindexes && rc == RL_OK; x++)
         rc = rl__bt_clear(s->bt, tbl_of(s, table)->indexes[x].root); /* refill them full */
-        if (rc == RL_OK)
-            rc = rl__ix_build(s, table, x);
-    }
+    if (rc == RL_OK) /* ... in the lowest logical numbers left */
+        rc = rl__blk_map_tidy(s->bt);
+    for (int x = 0; x < tbl_of(s, table)->nindexes && rc == RL_OK; x++)
+        rc = rl__ix_build(s, table, x);
     return rc;
 }
 

@@ -739,6 +739,88 @@ static void test_freelist_runs(void **state)
     rl__blk_close(db);
 }
 
+/* Tidying the map: the free logical numbers are threaded in ascending
+ * order (new blocks take the lowest), the map past the highest number in
+ * use goes, and a reader of an older snapshot still reads every block it
+ * saw. */
+static void test_map_tidy(void **state)
+{
+    const char *path = tu_path("tidy.rdb");
+    rl__blk_db *db = new_db("tidy.rdb", 512);
+    enum { N = 2000, KEPT = N / 4 };
+    uint64_t lg[N], seed = 5, got;
+    int freed[N] = {0};
+    rl__blk_txn *t, *r;
+    rl__blk_ref ref;
+    char *report;
+    int problems;
+    (void)state;
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    for (int i = 0; i < N; i++) {
+        T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, 0, &lg[i], &ref));
+        rl__put32(ref.wdata, (uint32_t)i);
+        rl__blk_block_set_used(&ref, 4);
+        rl__blk_block_put(&ref);
+        assert_true(i == 0 || lg[i] > lg[i - 1]);
+    }
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    assert_int_equal(rl__blk_begin(db, 0, &r), RL_OK); /* sees all N */
+    /* Free the top three quarters and every third block below, in a
+     * random order: the free list is threaded in that order. */
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    for (int k = 0; k < 3 * N; k++) {
+        int i = k < 2 * N ? (int)(tu_rand(&seed) % N) : k - 2 * N;
+        if (!freed[i] && (i >= KEPT || i % 3 == 0)) {
+            T_OK(t, rl__blk_block_free(t, lg[i]));
+            freed[i] = 1;
+        }
+    }
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    assert_int_equal(t->root.logical_limit, lg[N - 1] + 1);
+    T_OK(t, rl__blk_map_tidy(t));
+    /* the highest number in use is block KEPT - 1's (KEPT - 1 is not a multiple of 3) */
+    assert_int_equal(t->root.logical_limit, lg[KEPT - 1] + 1);
+    for (int i = 0; i < 12; i += 3) { /* the lowest free numbers first, in order */
+        T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, 0, &got, &ref));
+        rl__blk_block_put(&ref);
+        assert_int_equal(got, lg[i]);
+    }
+    assert_int_equal(rl__blk_block_get(t, lg[N - 1], 0, &ref), RL_CORRUPT); /* past the limit */
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    for (int i = 0; i < N; i++) { /* the reader's snapshot is whole */
+        T_OK(r, rl__blk_block_get(r, lg[i], 0, &ref));
+        assert_int_equal(rl__get32(ref.data), (uint32_t)i);
+        rl__blk_block_put(&ref);
+    }
+    rl__blk_rollback(r);
+    /* Tidy again right away: nothing to do, nothing changes. */
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    got = t->root.logical_limit;
+    T_OK(t, rl__blk_map_tidy(t));
+    assert_int_equal(t->root.logical_limit, got);
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    rl__blk_close(db);
+    report = check_report(path, &problems);
+    if (problems)
+        fail_msg("%s", report);
+    free(report);
+    /* Reopened, the blocks kept read back and new ones go on from there. */
+    db = open_db(path, 0);
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    for (int i = 0; i < KEPT; i++)
+        if (!freed[i]) {
+            T_OK(t, rl__blk_block_get(t, lg[i], 0, &ref));
+            assert_int_equal(rl__get32(ref.data), (uint32_t)i);
+            rl__blk_block_put(&ref);
+        }
+    T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, 0, &got, &ref));
+    rl__blk_block_put(&ref);
+    assert_int_equal(got, lg[12]);
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    rl__blk_close(db);
+}
+
 /* The map delta: small commits put their moves there (the map's nodes
  * keep the old blocks), it survives reopening, and the integrity walk
  * reads it, so a delta that points wrong is damage it reports. */
@@ -1036,6 +1118,7 @@ int main(void)
         cmocka_unit_test(test_integrity_walk),
         cmocka_unit_test(test_map_delta),
         cmocka_unit_test(test_freelist_runs),
+        cmocka_unit_test(test_map_tidy),
         cmocka_unit_test(test_misuse_errors),
         cmocka_unit_test(test_truncate_and_free),
         cmocka_unit_test(test_durability_syncs),
