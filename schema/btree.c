@@ -19,7 +19,10 @@
 **                 their length: leaf: key, varint (value length << 1 |
 **                 flag), value; interior: key, u48 child (tables)
 **   RL__BT_KEYS   no values: leaf: varint key length, key; interior as
-**                 RL__BT_BYTES (indexes)
+**                 RL__BT_BYTES
+**   RL__BT_INDEX(k) keys of k index values and an id (index.c), whose
+**                 encodings give their lengths, and no values: leaf: key;
+**                 interior: key, u48 child (indexes of k columns)
 ** The block header's next link holds, in a leaf, the next leaf (0: the
 ** last), so a tree's leaves are a chain of blocks in key order; in an
 ** interior node, the first child (keys below cell 0's key).
@@ -99,20 +102,49 @@ static size_t id_key_len(uint8_t first)
     return n <= 8 ? n + 1 : 0;
 }
 
+/* Whether the keys of a layout give their own length (cells then hold
+ * none), and whether its leaf cells have values. */
+static int self_sized(uint8_t layout)
+{
+    return layout == RL__BT_IDS || layout >= RL__BT_INDEX(1);
+}
+
+static int has_values(uint8_t layout)
+{
+    return layout == RL__BT_BYTES || layout == RL__BT_IDS;
+}
+
+/* The length of the self-sized key at p, with avail bytes there: an id
+ * key, or an index key's values and id; 0 if no such key fits. */
+static size_t self_key_len(uint8_t layout, const uint8_t *p, size_t avail)
+{
+    size_t off = 0, n;
+    if (layout == RL__BT_IDS) {
+        n = avail ? id_key_len(p[0]) : 0;
+        return n <= avail ? n : 0;
+    }
+    for (unsigned part = 0; part <= (unsigned)(layout - RL__BT_INDEX(0)); part++) { /* values, then the id */
+        if ((n = rl__ix_component_len(p + off, avail - off)) == 0)
+            return 0;
+        off += n;
+    }
+    return off;
+}
+
 /* Whether a cell can go into a tree of this layout. */
 static int cell_fits_layout(uint8_t layout, const cell *c)
 {
-    if (layout == RL__BT_IDS)
-        return c->klen > 0 && id_key_len(c->key[0]) == c->klen;
-    return layout != RL__BT_KEYS || (c->vlen == 0 && !c->flag);
+    if (self_sized(layout) && self_key_len(layout, c->key, c->klen) != c->klen)
+        return 0;
+    return has_values(layout) || (c->vlen == 0 && !c->flag);
 }
 
 static size_t cell_size(const node *nd, const cell *c)
 {
-    size_t head = nd->layout == RL__BT_IDS ? 0 : varint_len(c->klen);
+    size_t head = self_sized(nd->layout) ? 0 : varint_len(c->klen);
     if (nd->kind != KIND_LEAF)
         return head + c->klen + CHILD_SIZE;
-    if (nd->layout == RL__BT_KEYS)
+    if (!has_values(nd->layout))
         return head + c->klen;
     return head + c->klen + varint_len((uint64_t)c->vlen << 1) + c->vlen;
 }
@@ -121,7 +153,7 @@ static void cell_write(const node *nd, const cell *c, uint8_t *p)
 {
     int leaf = nd->kind == KIND_LEAF;
     uint64_t vl = ((uint64_t)c->vlen << 1) | (c->flag != 0);
-    if (nd->layout != RL__BT_IDS)
+    if (!self_sized(nd->layout))
         p += put_var(p, c->klen);
     if (leaf && nd->layout == RL__BT_BYTES)
         p += put_var(p, vl);
@@ -133,7 +165,7 @@ static void cell_write(const node *nd, const cell *c, uint8_t *p)
     }
     if (nd->layout == RL__BT_IDS)
         p += put_var(p, vl);
-    if (nd->layout != RL__BT_KEYS && c->vlen)
+    if (has_values(nd->layout) && c->vlen)
         memcpy(p, c->val, c->vlen);
 }
 
@@ -169,10 +201,11 @@ static int cell_read(const node *nd, uint32_t i, cell *c)
     uint64_t kl, vl = 0;
     const uint8_t *d = nd->ref.data;
     int leaf = nd->kind == KIND_LEAF, ids = nd->layout == RL__BT_IDS;
-    int has_value = leaf && nd->layout != RL__BT_KEYS;
+    int has_value = leaf && has_values(nd->layout);
     if (off < nd->start || off >= end)
         return RL_CORRUPT;
-    if (ids ? (kl = id_key_len(d[off])) == 0 : rl__get_varint(d, end, &off, &kl) != RL_OK)
+    if (self_sized(nd->layout) ? (kl = self_key_len(nd->layout, d + off, end - off)) == 0
+                               : rl__get_varint(d, end, &off, &kl) != RL_OK)
         return RL_CORRUPT;
     if (has_value && !ids && rl__get_varint(d, end, &off, &vl) != RL_OK)
         return RL_CORRUPT;
@@ -220,7 +253,7 @@ static int node_open(rl__blk_txn *t, uint64_t logical, int write, node *nd)
     nd->frag = rl__get16(nd->ref.data + 6);
     nd->size = nd->ref.cap;
     if (nd->ref.type != RL__TYPE_BTREE || (nd->kind != KIND_LEAF && nd->kind != KIND_INTERIOR) ||
-        nd->layout > RL__BT_KEYS ||
+        nd->layout > RL__BT_INDEX(RL__BT_INDEX_MAX) ||
         NODE_HDR + 2 * nd->n > nd->start || nd->start > nd->size ||
         nd->frag > nd->size - nd->start ||
         (nd->kind == KIND_INTERIOR && (nd->n == 0 || link_of(nd) == 0))) {
@@ -273,8 +306,8 @@ static int key_at(const node *nd, uint32_t i, const uint8_t **key, size_t *klen)
     const uint8_t *d = nd->ref.data;
     if (off < nd->start || off >= end)
         return RL_CORRUPT;
-    if (nd->layout == RL__BT_IDS) {
-        if ((kl = id_key_len(d[off])) == 0)
+    if (self_sized(nd->layout)) {
+        if ((kl = self_key_len(nd->layout, d + off, end - off)) == 0)
             return RL_CORRUPT;
     } else if (d[off] < 0x80) { /* keys are short: one byte of length */
         kl = d[off++];
@@ -495,7 +528,7 @@ static int split_insert(rl__blk_txn *t, uint64_t root, node *nd, uint32_t i, con
 int rl__bt_create(rl__blk_txn *t, int layout, uint64_t *root)
 {
     node nd;
-    int rc = layout >= RL__BT_BYTES && layout <= RL__BT_KEYS
+    int rc = layout >= RL__BT_BYTES && layout <= RL__BT_INDEX(RL__BT_INDEX_MAX)
                  ? node_new(t, KIND_LEAF, (uint8_t)layout, 0, root, &nd)
                  : RL__FAIL(rl__blk_txn_err(t), RL_MISUSE, "no B+tree layout %d", layout);
     if (rc == RL_OK)

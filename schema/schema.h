@@ -146,8 +146,11 @@ int rl__rec_decode_borrowed(const rl__table *tbl, const uint8_t *body, size_t n,
 uint32_t rl__bt_max_cell(uint32_t payload);
 /* Cell layouts (docs/format.md, "B+tree node"): any keys and values;
  * keys that are id keys (rl__id_key), with values (tables); keys without
- * values (indexes). */
+ * values; keys of k index values (rl__ix_encode_value) and an id, without
+ * values (indexes of k columns, 1 <= k <= RL__BT_INDEX_MAX). */
 enum { RL__BT_BYTES, RL__BT_IDS, RL__BT_KEYS };
+#define RL__BT_INDEX(k) (RL__BT_KEYS + (k))
+#define RL__BT_INDEX_MAX 16
 /* A new empty tree whose cells have this layout. */
 int rl__bt_create(rl__blk_txn *t, int layout, uint64_t *root);
 /* Copy key's value into val and its cell flag into *flag (either may be

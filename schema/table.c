@@ -191,9 +191,12 @@ int rl__tbl_create_index(rl__stx *s, const char *name, int table, const int *col
     int t2, x2, rc;
     if (rl__cat_find_index(s->cat, name, &t2, &x2) == 0)
         return RL__FAIL(s->err, RL_EXISTS, "index %s already exists", name);
+    if (ncols < 1 || ncols > RL__BT_INDEX_MAX)
+        return RL__FAIL(s->err, RL_INVALID, "index %s: %d columns (1..%d allowed)", name, ncols,
+                        RL__BT_INDEX_MAX);
     rc = cat_private(s);
     if (rc == RL_OK)
-        rc = rl__bt_create(s->bt, RL__BT_KEYS, &root);
+        rc = rl__bt_create(s->bt, RL__BT_INDEX(ncols), &root);
     if (rc == RL_OK)
         rc = rl__cat_add_index(s->cat, table, name, cols, ncols, unique, root, s->err);
     if (rc == RL_OK)

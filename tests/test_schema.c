@@ -56,6 +56,16 @@ static size_t make_key(uint64_t k, uint8_t *out)
     size_t n = 8 + (size_t)(k % 5) * 3; /* 8 to 20 bytes */
     if (bt_layout == RL__BT_IDS)
         return rl__id_key(id_of(k), out);
+    if (bt_layout == RL__BT_INDEX(1)) { /* a BLOB value (k, zeros escaped), then the id k */
+        uint8_t v[12] = {0};
+        rl__buf b = {out, 0, 64};
+        rl_value val;
+        for (int i = 0; i < 8; i++)
+            v[i] = (uint8_t)(k >> (56 - 8 * i));
+        val = rl_blob(v, 8 + k % 5);
+        assert_int_equal(rl__ix_encode_value(&b, &val), RL_OK);
+        return b.n + rl__id_key((int64_t)k, out + b.n);
+    }
     for (int i = 0; i < 8; i++)
         out[i] = (uint8_t)(k >> (56 - 8 * i));
     for (size_t i = 8; i < n; i++)
@@ -72,6 +82,11 @@ static uint64_t key_num(const uint8_t *key, size_t kn)
         assert_int_equal(rl__key_id(key, kn, &id), RL_OK);
         return (uint64_t)(id + 300000) / 7919;
     }
+    if (bt_layout == RL__BT_INDEX(1)) {
+        size_t vn = rl__ix_component_len(key, kn);
+        assert_int_equal(rl__key_id(key + vn, kn - vn, &id), RL_OK);
+        return (uint64_t)id;
+    }
     for (int i = 0; i < 8; i++)
         num = (num << 8) | key[i];
     return num;
@@ -85,7 +100,7 @@ static void make_val(uint64_t k, uint32_t n, uint8_t *out)
 
 static void expect_val(rl__blk_txn *t, uint64_t root, uint64_t k, uint32_t vlen)
 {
-    uint8_t key[32], want[200];
+    uint8_t key[64], want[200];
     rl__buf got = {0};
     size_t kn = make_key(k, key);
     assert_int_equal(rl__bt_get(t, root, key, kn, &got, NULL), RL_OK);
@@ -104,14 +119,15 @@ static void btree_run(uint32_t bs, long steps, uint64_t seed)
     kv *model = calloc(universe, sizeof *model);
     uint64_t root, rs = seed;
     uint32_t vmax = bs >= 4096 ? 200 : 60;
+    int keys_only = bt_layout >= RL__BT_KEYS; /* no values, no flag */
     assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
     assert_int_equal(rl__bt_create(t, bt_layout, &root), RL_OK);
     for (long s = 0; s < steps; s++) {
         uint64_t op = tu_rand(&rs) % 10, k = tu_rand(&rs) % universe;
-        uint8_t key[32], val[200];
+        uint8_t key[64], val[200];
         size_t kn = make_key(k, key);
-        uint32_t vlen = bt_layout == RL__BT_KEYS ? 0 : (uint32_t)(tu_rand(&rs) % vmax);
-        unsigned flag = bt_layout != RL__BT_KEYS && (k & 1) ? RL__BT_FLAG : 0;
+        uint32_t vlen = keys_only ? 0 : (uint32_t)(tu_rand(&rs) % vmax);
+        unsigned flag = !keys_only && (k & 1) ? RL__BT_FLAG : 0;
         make_val(k, vlen, val);
         if (op < 5) { /* insert */
             int rc = rl__bt_put(t, root, key, kn, val, vlen, flag);
@@ -157,7 +173,7 @@ static void btree_run(uint32_t bs, long steps, uint64_t seed)
             assert_true(num < universe && model[num].live);
             assert_int_equal(vn, model[num].vlen);
             /* the cell flag round-trips */
-            assert_int_equal(flag, bt_layout == RL__BT_KEYS ? 0 : (int)(num & 1));
+            assert_int_equal(flag, keys_only ? 0 : (int)(num & 1));
             prev = num;
             first = 0;
             seen++;
@@ -179,7 +195,7 @@ static void btree_run(uint32_t bs, long steps, uint64_t seed)
 static void test_btree_random(void **state)
 {
     (void)state;
-    for (bt_layout = RL__BT_BYTES; bt_layout <= RL__BT_KEYS; bt_layout++) {
+    for (bt_layout = RL__BT_BYTES; bt_layout <= RL__BT_INDEX(1); bt_layout++) {
         btree_run(512, tu_scale(20000), 7);
         btree_run(4096, tu_scale(20000), 8);
     }
@@ -288,7 +304,7 @@ static void test_btree_layouts(void **state)
     uint8_t key[RL__ID_KEY_MAX], val[10] = "ten bytes", text[8] = "abcdefgh";
     (void)state;
     assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
-    assert_int_equal(rl__bt_create(t, 7, &ids), RL_MISUSE);
+    assert_int_equal(rl__bt_create(t, RL__BT_INDEX(RL__BT_INDEX_MAX) + 1, &ids), RL_MISUSE);
     ids = id_tree(t, n, val, sizeof val);
     assert_int_equal(rl__bt_create(t, RL__BT_KEYS, &keys), RL_OK);
     for (uint64_t i = 0; i < n; i++) {
@@ -303,6 +319,31 @@ static void test_btree_layouts(void **state)
     assert_int_equal(sp.leaf_used, 8 * sp.leaves + 2 * n + 255 * (2 + 1 + 10) + (n - 255) * (3 + 1 + 10));
     assert_int_equal(rl__bt_stats(t, keys, &sp), RL_OK);
     assert_int_equal(sp.leaf_used, 8 * sp.leaves + 2 * n + n * (1 + 8));
+    /* an index tree of one INTEGER column: a cell is the key alone */
+    {
+        uint64_t ix;
+        rl__buf kb = {0};
+        assert_int_equal(rl__bt_create(t, RL__BT_INDEX(1), &ix), RL_OK);
+        for (uint64_t i = 0; i < n; i++) {
+            rl_value iv = rl_int((int64_t)(i % 7) - 3);
+            kb.n = 0;
+            assert_int_equal(rl__ix_encode_value(&kb, &iv), RL_OK);
+            assert_int_equal(rl__buf_reserve(&kb, RL__ID_KEY_MAX), RL_OK);
+            kb.n += rl__id_key((int64_t)i + 1, kb.p + kb.n);
+            assert_int_equal(rl__bt_put(t, ix, kb.p, kb.n, NULL, 0, 0), RL_OK);
+        }
+        assert_int_equal(rl__bt_stats(t, ix, &sp), RL_OK);
+        { /* each cell: the value's encoding and the id's, and its slot */
+            uint64_t want = 8 * sp.leaves;
+            for (uint64_t i = 0; i < n; i++)
+                want += 2 + rl__id_key((int64_t)(i % 7) - 3, key) + rl__id_key((int64_t)i + 1, key);
+            assert_int_equal(sp.leaf_used, want);
+        }
+        /* a key whose encodings do not add up to its length */
+        assert_int_equal(rl__bt_put(t, ix, kb.p, kb.n - 1, NULL, 0, 0), RL_MISUSE);
+        assert_int_equal(rl__bt_put(t, ix, text, 8, NULL, 0, 0), RL_MISUSE);
+        rl__buf_free(&kb);
+    }
     /* entries of the wrong form */
     assert_int_equal(rl__bt_put(t, ids, text, 3, val, 1, 0), RL_MISUSE);
     kn = rl__id_key(100000, key);
