@@ -17,7 +17,9 @@
 ** most of its rows shrinks within a few commits. After
 ** rl__blk_compact_soon (a whole-database vacuum), the next FORCED_COMMITS
 ** commits move every live block they can, with no budget or threshold,
-** until no free block is left:
+** until no free block is left, the first of them after tidying the block
+** map (map.c: the old trees' logical numbers are free by then, and the
+** map's nodes past the highest one in use go):
 **   - a chain block: copied through rl__blk_writable, its map entry set;
 **   - a map node: its path is copied (rl__map_relocate_node);
 **   - anything else (a freelist block, a block freed but not yet reusable)
