@@ -77,6 +77,20 @@ static int node_check(rl__blk_txn *t, rl__blk_page *p, uint32_t level)
     return RL_OK;
 }
 
+/* node_check, and that the node's first logical number is base: a node
+ * named in two places of a damaged map fails it in one of them. */
+static int node_check_at(rl__blk_txn *t, rl__blk_page *p, uint32_t level, uint64_t base)
+{
+    rl__blk_bhdr h;
+    int rc = node_check(t, p, level);
+    rl__fmt_bhdr_decode(p->buf, &h);
+    if (rc == RL_OK && h.logical != base)
+        return RL__CORRUPT(&t->err, "block %llu: a map node for logical numbers from %llu, found where those from %llu go",
+                           (unsigned long long)p->phys, (unsigned long long)h.logical,
+                           (unsigned long long)base);
+    return rc;
+}
+
 /* The raw leaf entry of a logical number. */
 static int map_get_raw(rl__blk_txn *t, uint64_t logical, uint64_t *entry)
 {
@@ -447,17 +461,19 @@ int rl__map_free_logical(rl__blk_txn *t, uint64_t logical)
 
 /* ---- tidying: the free list in order, the unused tail dropped ------------ */
 
-/* Free the map subtree at phys, a node of level, and every node under it. */
-static int free_subtree(rl__blk_txn *t, uint64_t phys, uint32_t level)
+/* Free the map subtree at phys, a node of level covering numbers from
+ * base, and every node under it. */
+static int free_subtree(rl__blk_txn *t, uint64_t phys, uint32_t level, uint64_t base)
 {
     uint32_t fanout = t->db->fanout;
+    uint64_t span = map_capacity(fanout, level); /* numbers under one entry */
     uint64_t *children = NULL;
     rl__blk_page *p;
     rl__blk_bhdr h;
     int fresh, rc = rl__cache_get(t, phys, &p);
     if (rc != RL_OK)
         return rc;
-    rc = node_check(t, p, level);
+    rc = node_check_at(t, p, level, base);
     rl__fmt_bhdr_decode(p->buf, &h);
     fresh = h.txn == t->root.txn;
     if (rc == RL_OK && level > 0) {
@@ -472,7 +488,7 @@ static int free_subtree(rl__blk_txn *t, uint64_t phys, uint32_t level)
     rl__cache_unpin(p);
     for (uint32_t i = 0; rc == RL_OK && children && i < fanout; i++)
         if (children[i] != 0)
-            rc = free_subtree(t, children[i], level - 1);
+            rc = free_subtree(t, children[i], level - 1, base + i * span);
     free(children);
     return rc == RL_OK ? rl__free_release(t, phys, fresh) : rc;
 }
@@ -516,7 +532,7 @@ static int drop_above(rl__blk_txn *t, uint64_t *phys, uint32_t level, uint64_t b
             rc = drop_above(t, &e, level - 1, child_base, top);
         } else {
             if (level > 0)
-                rc = free_subtree(t, e, level - 1);
+                rc = free_subtree(t, e, level - 1, child_base);
             e = 0;
         }
         if (rc == RL_OK)
@@ -526,24 +542,56 @@ static int drop_above(rl__blk_txn *t, uint64_t *phys, uint32_t level, uint64_t b
     return rc;
 }
 
-/* Copy the entries of the leaf covering logical numbers [first, first +
- * fanout) into e (zeros where there is no such leaf). */
-static int leaf_entries(rl__blk_txn *t, uint64_t first, uint64_t *e)
+/* A walk over the map's leaves in order of their numbers (ascending, or
+ * descending with down), skipping absent subtrees and numbers at or past
+ * the logical limit; fn gets each leaf's first number and a copy of its
+ * entries, and ends the walk by returning RL_DONE. A damaged map that
+ * names more nodes than the file has blocks is RL_CORRUPT, not a walk
+ * without end. */
+typedef int (*leaf_fn)(rl__blk_txn *t, uint64_t first, const uint64_t *e, void *arg);
+
+typedef struct leaf_walk {
+    int down;
+    uint64_t budget; /* nodes left to visit */
+    leaf_fn fn;
+    void *arg;
+} leaf_walk;
+
+static int walk_leaves(rl__blk_txn *t, leaf_walk *w, uint64_t phys, uint32_t level,
+                       uint64_t base)
 {
-    uint64_t phys = 0;
+    uint32_t fanout = t->db->fanout;
+    uint64_t span = map_capacity(fanout, level), *e = malloc(fanout * sizeof *e);
     rl__blk_page *p;
-    int rc = node_on_path(t, first, 0, &phys);
-    memset(e, 0, t->db->fanout * sizeof *e);
-    if (rc != RL_OK || phys == 0)
-        return rc;
-    rc = rl__cache_get(t, phys, &p);
-    if (rc != RL_OK)
-        return rc;
-    rc = node_check(t, p, 0);
-    for (uint32_t i = 0; rc == RL_OK && i < t->db->fanout; i++)
-        e[i] = rl__get64(entry_at(p, i));
-    rl__cache_unpin(p);
+    int rc = e ? RL_OK : RL__FAIL(&t->err, RL_NOMEM, "no memory to tidy the block map");
+    if (rc == RL_OK && w->budget-- == 0)
+        rc = RL__CORRUPT(&t->err, "the block map names more nodes than the file has blocks");
+    if (rc == RL_OK)
+        rc = rl__cache_get(t, phys, &p);
+    if (rc == RL_OK) {
+        rc = node_check_at(t, p, level, base);
+        for (uint32_t i = 0; rc == RL_OK && i < fanout; i++)
+            e[i] = rl__get64(entry_at(p, i));
+        rl__cache_unpin(p);
+    }
+    if (rc == RL_OK && level == 0)
+        rc = w->fn(t, base, e, w->arg);
+    for (uint32_t k = 0; rc == RL_OK && level > 0 && k < fanout; k++) {
+        uint32_t i = w->down ? fanout - 1 - k : k;
+        uint64_t child_base = base + i * span;
+        if (e[i] != 0 && child_base < t->root.logical_limit)
+            rc = walk_leaves(t, w, e[i], level - 1, child_base);
+    }
+    free(e);
     return rc;
+}
+
+static int each_leaf(rl__blk_txn *t, int down, leaf_fn fn, void *arg)
+{
+    leaf_walk w = {down, t->root.block_count, fn, arg};
+    int rc = t->root.map_depth == 0 ? RL_OK
+                                    : walk_leaves(t, &w, t->root.map_root, t->root.map_depth - 1, 0);
+    return rc == RL_DONE ? RL_OK : rc;
 }
 
 static int in_use(uint64_t e)
@@ -551,68 +599,69 @@ static int in_use(uint64_t e)
     return e != 0 && !(e & RL__MAP_FREE_BIT);
 }
 
-/* One past the highest logical number in use (1 if none is); e has room
- * for a leaf's entries. */
-static int live_top(rl__blk_txn *t, uint64_t *e, uint64_t *top)
+/* live_top's leaf_fn: the leaf's highest number in use, if any. */
+static int top_in_leaf(rl__blk_txn *t, uint64_t first, const uint64_t *e, void *arg)
 {
-    uint32_t fanout = t->db->fanout;
-    uint64_t limit = t->root.logical_limit;
+    uint64_t *top = arg, limit = t->root.logical_limit;
+    for (uint64_t l = first + t->db->fanout < limit ? first + t->db->fanout : limit; l-- > first;)
+        if (l > 0 && in_use(e[l - first])) {
+            *top = l + 1;
+            return RL_DONE;
+        }
+    return RL_OK;
+}
+
+/* One past the highest logical number in use (1 if none is). */
+static int live_top(rl__blk_txn *t, uint64_t *top)
+{
     *top = 1;
-    for (uint64_t first = (limit - 1) / fanout * fanout;; first -= fanout) {
-        int rc = leaf_entries(t, first, e);
-        if (rc != RL_OK)
-            return rc;
-        for (uint64_t l = first + fanout < limit ? first + fanout : limit; l-- > first;)
-            if (l > 0 && in_use(e[l - first])) {
-                *top = l + 1;
-                return RL_OK;
-            }
-        if (first == 0)
-            return RL_OK;
+    return each_leaf(t, 1, top_in_leaf, top);
+}
+
+typedef struct relink {
+    uint64_t top, prev, prev_e, head;
+} relink;
+
+/* relink_ascending's leaf_fn: link each free number to the one before. */
+static int relink_leaf(rl__blk_txn *t, uint64_t first, const uint64_t *e, void *arg)
+{
+    relink *r = arg;
+    uint64_t end = first + t->db->fanout < r->top ? first + t->db->fanout : r->top;
+    int rc = RL_OK;
+    if (first >= r->top)
+        return RL_DONE;
+    for (uint64_t l = first ? first : 1; rc == RL_OK && l < end; l++) {
+        if (!(e[l - first] & RL__MAP_FREE_BIT))
+            continue;
+        if (r->prev == 0)
+            r->head = l;
+        else if (r->prev_e != (RL__MAP_FREE_BIT | l))
+            rc = base_set(t, r->prev, RL__MAP_FREE_BIT | l);
+        r->prev = l;
+        r->prev_e = e[l - first];
     }
+    return rc;
 }
 
 /* Thread the free numbers below top into one list in ascending order,
- * rewriting only the entries that change; e has room for a leaf's. */
-static int relink_ascending(rl__blk_txn *t, uint64_t *e, uint64_t top)
+ * rewriting only the entries that change. */
+static int relink_ascending(rl__blk_txn *t, uint64_t top)
 {
-    uint32_t fanout = t->db->fanout;
-    uint64_t prev = 0, prev_e = 0, head = 0;
-    int rc = RL_OK;
-    for (uint64_t first = 0; first < top && rc == RL_OK; first += fanout) {
-        rc = leaf_entries(t, first, e);
-        for (uint64_t l = first ? first : 1; rc == RL_OK && l < first + fanout && l < top; l++) {
-            if (!(e[l - first] & RL__MAP_FREE_BIT))
-                continue;
-            if (prev == 0)
-                head = l;
-            else if (prev_e != (RL__MAP_FREE_BIT | l))
-                rc = base_set(t, prev, RL__MAP_FREE_BIT | l);
-            prev = l;
-            prev_e = e[l - first];
-        }
-    }
-    if (rc == RL_OK && prev != 0 && prev_e != RL__MAP_FREE_BIT)
-        rc = base_set(t, prev, RL__MAP_FREE_BIT);
+    relink r = {top, 0, 0, 0};
+    int rc = each_leaf(t, 0, relink_leaf, &r);
+    if (rc == RL_OK && r.prev != 0 && r.prev_e != RL__MAP_FREE_BIT)
+        rc = base_set(t, r.prev, RL__MAP_FREE_BIT);
     if (rc == RL_OK)
-        t->root.free_logical = head;
+        t->root.free_logical = r.head;
     return rc;
 }
 
 int rl__map_tidy(rl__blk_txn *t)
 {
     uint64_t top = 0, root;
-    uint64_t *e = malloc(t->db->fanout * sizeof *e);
-    int rc = e ? RL_OK : RL__FAIL(&t->err, RL_NOMEM, "no memory to tidy the block map");
-    if (rc == RL_OK && t->root.logical_limit <= 1) {
-        free(e);
-        return RL_OK; /* no logical number was ever used */
-    }
+    int rc = live_top(t, &top);
     if (rc == RL_OK)
-        rc = live_top(t, e, &top);
-    if (rc == RL_OK)
-        rc = relink_ascending(t, e, top);
-    free(e);
+        rc = relink_ascending(t, top);
     root = t->root.map_root; /* the relinking may have copied it */
     if (rc == RL_OK && top < t->root.logical_limit && t->root.map_depth > 0) {
         rc = drop_above(t, &root, t->root.map_depth - 1, 0, top);
