@@ -306,7 +306,12 @@ static int key_at(const node *nd, uint32_t i, const uint8_t **key, size_t *klen)
     const uint8_t *d = nd->ref.data;
     if (off < nd->start || off >= end)
         return RL_CORRUPT;
-    if (self_sized(nd->layout)) {
+    if (nd->layout == RL__BT_IDS) { /* the common case, inline: 1 + n bytes */
+        uint8_t first = d[off];
+        kl = first >= 0x80 ? first - 0x7fu : 0x80u - first;
+        if (kl > RL__ID_KEY_MAX || kl > end - off)
+            return RL_CORRUPT;
+    } else if (self_sized(nd->layout)) {
         if ((kl = self_key_len(nd->layout, d + off, end - off)) == 0)
             return RL_CORRUPT;
     } else if (d[off] < 0x80) { /* keys are short: one byte of length */
