@@ -212,6 +212,12 @@ typedef struct rl__blk_free {
     size_t nready, capready;
     rl__blk_freeent *pending; /* not yet reusable; ascending txn */
     size_t npending, cappending;
+    /* Reusable now too, freed by the transaction that wrote them, in the
+     * order freed: merged into ready when ready's order is needed
+     * (inserting each into ready would move the array each time). */
+    rl__blk_freeent *fresh;
+    size_t nfresh, capfresh;
+    uint64_t fresh_min; /* the lowest of them (UINT64_MAX: none) */
     uint64_t *chain; /* physical blocks of the on-disk freelist chain */
     size_t nchain, capchain;
     rl__blk_freeent *merged, *scratch; /* rl__free_save: all, by phys */
@@ -355,6 +361,8 @@ int rl__free_save(rl__blk_txn *t);
 void rl__free_truncate_tail(rl__blk_txn *t);
 /* Lowest ready block, or UINT64_MAX. */
 uint64_t rl__free_lowest(const rl__blk_db *db);
+/* Blocks reusable now (ready and fresh). */
+size_t rl__free_ready_count(const rl__blk_db *db);
 
 /* Move up to budget live blocks from the file's tail into free blocks
  * lower down (compact.c). */

@@ -114,7 +114,7 @@ int rl__compact_move(rl__blk_txn *t, uint64_t phys, int strict, int *moved)
  * holes does not shuffle blocks at every commit. */
 static int worth_it(const rl__blk_txn *t)
 {
-    uint64_t ready = t->db->free.nready;
+    uint64_t ready = rl__free_ready_count(t->db);
     return ready >= MIN_READY && ready >= t->root.block_count / READY_FRACTION;
 }
 
@@ -148,7 +148,7 @@ int rl__compact_tail(rl__blk_txn *t, unsigned budget)
     rl__free_truncate_tail(t);
     if (force) {
         budget = UINT32_MAX; /* rl__blk_compact_soon: everything, at once */
-        if (--db->compact_commits == 0 || db->free.nready + db->free.npending == 0)
+        if (--db->compact_commits == 0 || rl__free_ready_count(db) + db->free.npending == 0)
             db->compact_commits = 0;
     } else if (!worth_it(t)) {
         return RL_OK;
