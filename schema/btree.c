@@ -124,7 +124,12 @@ static size_t self_key_len(uint8_t layout, const uint8_t *p, size_t avail)
         return n <= avail ? n : 0;
     }
     for (unsigned part = 0; part <= (unsigned)(layout - RL__BT_INDEX(0)); part++) { /* values, then the id */
-        if ((n = rl__ix_component_len(p + off, avail - off)) == 0)
+        uint8_t first = off < avail ? p[off] : 0;
+        if (first >= 0x77 && first <= 0x88) /* an INTEGER or the id: inline */
+            n = first >= 0x80 ? first - 0x7fu : 0x80u - first;
+        else
+            n = rl__ix_component_len(p + off, avail - off);
+        if (n == 0 || n > avail - off)
             return 0;
         off += n;
     }
