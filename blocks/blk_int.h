@@ -266,8 +266,9 @@ struct rl__blk_txn {
     uint64_t base_txn; /* root.txn when the transaction began */
     uint64_t orig_block_count;
     uint64_t last_miss;     /* the last block the cache read for t (read-ahead) */
-    /* Read transactions: recent map lookups, direct-mapped by logical
-     * number (a snapshot never changes, so they never go stale). */
+    /* Recent map lookups, direct-mapped by logical number. A read
+     * snapshot never changes; a write transaction's changes to the map
+     * forget the entry of the number they change (map.c). */
     struct {
         uint64_t logical, phys; /* logical 0: empty */
     } memo[RL__MAP_MEMO];

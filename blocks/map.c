@@ -172,13 +172,22 @@ int rl__map_maps_to(rl__blk_txn *t, uint64_t logical, uint64_t phys, int *yes)
     return rc;
 }
 
+/* A write transaction changes the map: every change forgets the memo's
+ * entry for its number (base_set, rl__map_set). */
+static void memo_forget(rl__blk_txn *t, uint64_t logical)
+{
+    unsigned m = (unsigned)(logical % RL__MAP_MEMO);
+    if (t->memo[m].logical == logical)
+        t->memo[m].logical = 0;
+}
+
 int rl__map_lookup(rl__blk_txn *t, uint64_t logical, uint64_t *phys)
 {
     unsigned m = (unsigned)(logical % RL__MAP_MEMO);
     uint64_t e;
     int rc;
-    if (!t->write && t->memo[m].logical == logical && logical != 0) {
-        *phys = t->memo[m].phys; /* a read snapshot's map never changes */
+    if (t->memo[m].logical == logical && logical != 0) {
+        *phys = t->memo[m].phys;
         return RL_OK;
     }
     e = rl__map_delta_get(&t->root, logical);
@@ -188,10 +197,8 @@ int rl__map_lookup(rl__blk_txn *t, uint64_t logical, uint64_t *phys)
     if (e == 0 || (e & RL__MAP_FREE_BIT))
         return RL__CORRUPT(&t->err, "logical block %llu is %s", (unsigned long long)logical,
                            e ? "free" : "unused");
-    if (!t->write) {
-        t->memo[m].logical = logical;
-        t->memo[m].phys = e;
-    }
+    t->memo[m].logical = logical;
+    t->memo[m].phys = e;
     *phys = e;
     return RL_OK;
 }
@@ -291,6 +298,7 @@ static int base_set(rl__blk_txn *t, uint64_t logical, uint64_t value)
     unsigned pidx = 0;
     uint64_t node;
     int rc = ensure_depth(t, logical);
+    memo_forget(t, logical);
     if (rc != RL_OK)
         return rc;
     node = t->root.map_root;
@@ -366,6 +374,7 @@ int rl__map_set(rl__blk_txn *t, uint64_t logical, uint64_t value)
     int found, fresh, rc;
     uint32_t i = delta_pos(&t->root, logical, &found);
     t->changed = 1;
+    memo_forget(t, logical);
     if (found) {
         t->root.delta[i].phys = value;
         return RL_OK;
@@ -659,7 +668,9 @@ static int relink_ascending(rl__blk_txn *t, uint64_t top)
 int rl__map_tidy(rl__blk_txn *t)
 {
     uint64_t top = 0, root;
-    int rc = live_top(t, &top);
+    int rc;
+    memset(t->memo, 0, sizeof t->memo); /* (it holds numbers in use only; to be plain) */
+    rc = live_top(t, &top);
     if (rc == RL_OK)
         rc = relink_ascending(t, top);
     root = t->root.map_root; /* the relinking may have copied it */
