@@ -204,16 +204,33 @@ int rl__ix_update_row(rl__stx *s, int table, const rl_value *vals, int add)
     return rc;
 }
 
-/* Keys collected for a build: offsets into one buffer. */
+/* Keys collected for a build: where each is in one buffer (offset in the
+ * low 48 bits, length above), and its first 8 bytes as a big-endian number
+ * (zeros past its end), which decides most comparisons without touching
+ * the buffer. */
 typedef struct keyref {
-    size_t off, len;
+    uint64_t prefix, at;
 } keyref;
+
+#define KEYREF_OFF(r) ((r)->at & ((UINT64_C(1) << 48) - 1))
+#define KEYREF_LEN(r) ((size_t)((r)->at >> 48))
+
+static keyref keyref_make(const uint8_t *k, size_t off, size_t len)
+{
+    keyref r = {0, (uint64_t)off | (uint64_t)len << 48};
+    for (size_t i = 0; i < 8; i++)
+        r.prefix = r.prefix << 8 | (i < len ? k[i] : 0);
+    return r;
+}
 
 static int keyref_cmp(const uint8_t *base, const keyref *x, const keyref *y)
 {
-    size_t n = x->len < y->len ? x->len : y->len;
-    int c = memcmp(base + x->off, base + y->off, n);
-    return c ? c : (x->len > y->len) - (x->len < y->len);
+    size_t xl = KEYREF_LEN(x), yl = KEYREF_LEN(y), n = xl < yl ? xl : yl;
+    int c;
+    if (x->prefix != y->prefix)
+        return x->prefix < y->prefix ? -1 : 1;
+    c = n > 8 ? memcmp(base + KEYREF_OFF(x) + 8, base + KEYREF_OFF(y) + 8, n - 8) : 0;
+    return c ? c : (xl > yl) - (xl < yl);
 }
 
 /* Merge sort (qsort has no context argument for base). */
@@ -257,8 +274,7 @@ static int gather_keys(rl__stx *s, int table, const rl__index *ix, rl__buf *all,
             }
         }
         if (rc == RL_OK) {
-            (*refs)[*n].off = all->n;
-            (*refs)[(*n)++].len = b.n;
+            (*refs)[(*n)++] = keyref_make(b.p, all->n, b.n);
             memcpy(all->p + all->n, b.p, b.n);
             all->n += b.n;
         }
@@ -335,14 +351,15 @@ int rl__ix_build(rl__stx *s, int table, int index)
         free(tmp);
     }
     for (size_t i = 1; rc == RL_OK && ix->unique && i < n; i++)
-        if (clash(ix, all.p + refs[i - 1].off, refs[i - 1].len, all.p + refs[i].off, refs[i].len))
+        if (clash(ix, all.p + KEYREF_OFF(&refs[i - 1]), KEYREF_LEN(&refs[i - 1]),
+                  all.p + KEYREF_OFF(&refs[i]), KEYREF_LEN(&refs[i])))
             rc = RL__FAIL(s->err, RL_DUPLICATE, "%s: two rows share the values of unique "
                           "index %s", tb->name, ix->name);
     if (rc == RL_OK && n > 0) { /* sorted: the builder fills every node */
         rl__bt_builder *b = NULL;
         rc = rl__bt_build_begin(s->bt, ix->root, &b);
         for (size_t i = 0; rc == RL_OK && i < n; i++)
-            rc = rl__bt_build_add(b, all.p + refs[i].off, refs[i].len, NULL, 0, 0);
+            rc = rl__bt_build_add(b, all.p + KEYREF_OFF(&refs[i]), KEYREF_LEN(&refs[i]), NULL, 0, 0);
         if (rc == RL_OK)
             rc = rl__bt_build_end(b);
         else
