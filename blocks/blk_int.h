@@ -293,6 +293,9 @@ int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out);
 void rl__cache_prefetch_down(rl__blk_txn *t, uint64_t phys, uint64_t floor);
 /* Pinned page for a fresh block: contents are the caller's to build. */
 int rl__cache_fresh(rl__blk_txn *t, uint64_t phys, rl__blk_page **out);
+/* rl__cache_fresh with the bytes of src (a whole block) instead of zeros:
+ * a copy costs one pass over the page, not two. src must stay pinned. */
+int rl__cache_fresh_copy(rl__blk_txn *t, uint64_t phys, const uint8_t *src, rl__blk_page **out);
 void rl__cache_unpin(rl__blk_page *p);
 void rl__cache_mark_dirty(rl__blk_cache *c, rl__blk_page *p);
 /* The page need not be written (it died, or was copied elsewhere). */

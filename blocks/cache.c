@@ -439,7 +439,8 @@ int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
     return RL_OK;
 }
 
-int rl__cache_fresh(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
+/* rl__cache_fresh, with the page's bytes copied from src (NULL: zeros). */
+static int fresh_page(rl__blk_txn *t, uint64_t phys, const uint8_t *src, rl__blk_page **out)
 {
     rl__blk_cache *c = &t->db->cache;
     rl__blk_page *p = hash_find(c, phys);
@@ -454,10 +455,23 @@ int rl__cache_fresh(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
             return rc;
         page_publish(c, p);
     }
-    memset(p->buf, 0, c->block_size);
+    if (src)
+        memcpy(p->buf, src, c->block_size);
+    else
+        memset(p->buf, 0, c->block_size);
     rl__cache_mark_dirty(c, p);
     *out = p;
     return RL_OK;
+}
+
+int rl__cache_fresh(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
+{
+    return fresh_page(t, phys, NULL, out);
+}
+
+int rl__cache_fresh_copy(rl__blk_txn *t, uint64_t phys, const uint8_t *src, rl__blk_page **out)
+{
+    return fresh_page(t, phys, src, out);
 }
 
 void rl__cache_unpin(rl__blk_page *p)

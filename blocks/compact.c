@@ -59,24 +59,20 @@ static int move_chain_block(rl__blk_txn *t, uint64_t phys, const rl__blk_bhdr *h
         return RL_OK;
     }
     if (h->txn == t->root.txn) { /* fresh: copy by hand, free it at once */
-        rc = rl__free_alloc(t, &np);
-        if (rc == RL_OK)
-            rc = rl__cache_fresh(t, np, &p);
-        if (rc != RL_OK)
-            return rc;
-        rl__blk_page *old;
+        rl__blk_page *old = NULL;
         rc = rl__cache_get(t, phys, &old);
+        if (rc == RL_OK && (rc = rl__free_alloc(t, &np)) == RL_OK)
+            rc = rl__cache_fresh_copy(t, np, old->buf, &p);
         if (rc == RL_OK) {
             rl__blk_bhdr nh;
-            memcpy(p->buf, old->buf, t->db->block_size);
             rl__cache_clean(old);
-            rl__cache_unpin(old);
             rl__fmt_bhdr_decode(p->buf, &nh);
             nh.self = np;
             rl__fmt_bhdr_encode(p->buf, &nh);
             rc = rl__free_release(t, phys, 1);
+            rl__cache_unpin(p);
         }
-        rl__cache_unpin(p);
+        rl__cache_unpin(old);
     } else {
         rc = rl__blk_writable(t, phys, 0, &np, &p);
         if (rc == RL_OK)

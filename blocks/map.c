@@ -221,13 +221,10 @@ int rl__blk_writable(rl__blk_txn *t, uint64_t phys, int hot, uint64_t *new_phys,
     }
     rc = hot ? rl__free_alloc_hot(t, &np) : rl__free_alloc(t, &np);
     if (rc == RL_OK)
-        rc = rl__cache_fresh(t, np, &p);
-    if (rc != RL_OK) {
-        rl__cache_unpin(old);
-        return rc;
-    }
-    memcpy(p->buf, old->buf, t->db->block_size);
+        rc = rl__cache_fresh_copy(t, np, old->buf, &p);
     rl__cache_unpin(old);
+    if (rc != RL_OK)
+        return rc;
     h.self = np;
     h.txn = t->root.txn;
     rl__fmt_bhdr_encode(p->buf, &h);
