@@ -38,9 +38,7 @@
 size_t rl__id_key(int64_t id, uint8_t key[RL__ID_KEY_MAX])
 {
     uint64_t mag = id >= 0 ? (uint64_t)id : ~(uint64_t)id;
-    size_t n = 0;
-    while (n < 8 && (mag >> (8 * n)) != 0)
-        n++;
+    size_t n = mag ? (size_t)(71 - __builtin_clzll(mag)) / 8 : 0; /* bytes mag needs */
     key[0] = (uint8_t)(id >= 0 ? 0x80 + n : 0x7f - n);
     for (size_t i = 0; i < n; i++)
         key[1 + i] = (uint8_t)((uint64_t)id >> (8 * (n - 1 - i)));
