@@ -43,6 +43,17 @@ typedef struct mrow {
 
 static mrow rows[NROWS];
 
+/* A new, empty database file under the test directory, with a write
+ * transaction begun on it. */
+static rl_db *new_db(const char *name, rl_txn **t)
+{
+    rl_db *db;
+    unlink(tu_path(name));
+    OK(NULL, rl_open(tu_path(name), NULL, &db));
+    OK(db, rl_begin(db, RL_WRITE, t));
+    return db;
+}
+
 static rl_value random_value(int col, uint64_t *rs)
 {
     uint64_t r = tu_rand(rs);
@@ -306,9 +317,7 @@ static void test_random_queries(void **state)
     uint64_t rs = 77;
     const char *ia[] = {"a"}, *ic[] = {"c"}, *ida[] = {"d", "a"}, *ib[] = {"b"}, *ie[] = {"e"};
     (void)state;
-    unlink(tu_path("query.rdb"));
-    OK(NULL, rl_open(tu_path("query.rdb"), NULL, &db));
-    OK(db, rl_begin(db, RL_WRITE, &t));
+    db = new_db("query.rdb", &t);
     OK(db, rl_create_table(t, "items", cols, 5));
     for (int i = 0; i < NROWS; i++) {
         rows[i].v[0] = rl_int(i + 1);
@@ -347,9 +356,7 @@ static void test_row_outlives_changes(void **state)
     rl_cond *c;
     uint64_t n;
     (void)state;
-    unlink(tu_path("outlive.rdb"));
-    OK(NULL, rl_open(tu_path("outlive.rdb"), NULL, &db));
-    OK(db, rl_begin(db, RL_WRITE, &t));
+    db = new_db("outlive.rdb", &t);
     OK(db, rl_create_table(t, "items", cols, 5));
     for (int i = 0; i < 20; i++)
         OK(db, rl_insert(t, "items",
@@ -389,9 +396,7 @@ static void test_id_bound_beside_index_bound(void **state)
     rl_txn *t;
     char plan[256];
     (void)state;
-    unlink(tu_path("idbound.rdb"));
-    OK(NULL, rl_open(tu_path("idbound.rdb"), NULL, &db));
-    OK(db, rl_begin(db, RL_WRITE, &t));
+    db = new_db("idbound.rdb", &t);
     OK(db, rl_create_table(t, "plain", tcols, 2));
     OK(db, rl_create_table(t, "indexed", tcols, 2));
     for (int i = 0; i < 60; i++) {
@@ -434,9 +439,7 @@ static void test_explain_and_errors(void **state)
     const char *ia[] = {"a"};
     rl_cond *c;
     (void)state;
-    unlink(tu_path("explain.rdb"));
-    OK(NULL, rl_open(tu_path("explain.rdb"), NULL, &db));
-    OK(db, rl_begin(db, RL_WRITE, &t));
+    db = new_db("explain.rdb", &t);
     OK(db, rl_create_table(t, "items", cols, 5));
     OK(db, rl_create_index(t, "items_a", "items", ia, 1, 0));
     memset(&q, 0, sizeof q);
@@ -549,9 +552,7 @@ static void test_joins(void **state)
     int owner_of[31] = {0};
     rl_cond *c;
     (void)state;
-    unlink(tu_path("join.rdb"));
-    OK(NULL, rl_open(tu_path("join.rdb"), NULL, &db));
-    OK(db, rl_begin(db, RL_WRITE, &t));
+    db = new_db("join.rdb", &t);
     OK(db, rl_create_table(t, "users", ucols, 1));
     OK(db, rl_create_table(t, "projects", pcols, 2));
     OK(db, rl_create_table(t, "tasks", tcols, 2));
