@@ -116,7 +116,7 @@ static int has_values(uint8_t layout)
 
 /* The length of the self-sized key at p, with avail bytes there: an id
  * key, or an index key's values and id; 0 if no such key fits. */
-static size_t self_key_len(uint8_t layout, const uint8_t *p, size_t avail)
+static inline size_t self_key_len(uint8_t layout, const uint8_t *p, size_t avail)
 {
     size_t off = 0, n;
     if (layout == RL__BT_IDS) {
@@ -635,6 +635,30 @@ static int insert_into(rl__blk_txn *t, uint64_t root, uint64_t logical, const ce
     return rc;
 }
 
+/* Put c into leaf at slot i, which the caller found searching for c's key
+ * in the same transaction (the writable copy holds the same cells),
+ * replacing the cell there when replace; on a split, *right and sep are
+ * set. One search of the leaf instead of one per step. */
+static int put_in_leaf(rl__blk_txn *t, uint64_t root, uint64_t leaf, uint32_t i, int replace,
+                       const cell *c, uint64_t *right, uint8_t *sep, size_t *seplen)
+{
+    node nd;
+    int fitted = 0, rc = node_open(t, leaf, 1, &nd);
+    if (rc != RL_OK)
+        return rc;
+    *right = 0;
+    if (nd.kind != KIND_LEAF || i > nd.n || (replace && i == nd.n))
+        rc = corrupt(t, leaf, "the leaf changed under a put");
+    if (rc == RL_OK && replace)
+        remove_cell(&nd, i);
+    if (rc == RL_OK)
+        rc = insert_cell(&nd, i, c, &fitted);
+    if (rc == RL_OK && !fitted)
+        rc = split_insert(t, root, &nd, i, c, right, sep, seplen);
+    rl__blk_block_put(&nd.ref);
+    return rc;
+}
+
 /* The root split: move its cells to a new left child and make the root an
  * interior node over that child and sep's right node. The root keeps its
  * logical number (INV 5), so nobody has to learn a new one. */
@@ -707,14 +731,13 @@ int rl__bt_put(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, const
     size_t seplen = 0;
     int replace = (how & RL__BT_REPLACE) != 0;
     cell c = {k, kn, v, vn, 0, (how & RL__BT_FLAG) != 0};
-    int depth, found, rc;
+    uint32_t i = 0;
+    int depth, exact = 0, rc;
     if (kn > RL__BT_MAX_KEY)
         return RL__FAIL(rl__blk_txn_err(t), RL_TOOBIG, "a B+tree key of %zu bytes", kn);
     rc = descend(t, root, k, kn, path, &depth, &leaf);
-    if (rc == RL_OK) {
+    if (rc == RL_OK) { /* read-only first: a duplicate copies nothing */
         node nd;
-        uint32_t i;
-        int exact = 0;
         rc = node_open(t, leaf, 0, &nd);
         if (rc != RL_OK)
             return rc;
@@ -725,10 +748,8 @@ int rl__bt_put(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, const
         if (rc == RL_OK && exact && !replace)
             return RL_DUPLICATE;
     }
-    if (rc == RL_OK && replace)
-        rc = remove_key(t, leaf, k, kn, &found, NULL, NULL);
     if (rc == RL_OK)
-        rc = insert_into(t, root, leaf, &c, &right, sep, &seplen);
+        rc = put_in_leaf(t, root, leaf, i, exact, &c, &right, sep, &seplen);
     while (rc == RL_OK && right != 0 && depth > 0) { /* carry the split up */
         cell up = {sep, seplen, NULL, 0, right, 0};
         uint8_t sep2[RL__BT_MAX_KEY];
