@@ -489,6 +489,18 @@ static int split_insert(rl__blk_txn *t, uint64_t root, node *nd, uint32_t i, con
                         uint8_t *sepbuf, size_t *seplen)
 {
     int leaf = nd->kind == KIND_LEAF;
+    if (leaf && i == nd->n && link_of(nd) == 0) { /* appended (INV 3): nd stays as it is */
+        node r;
+        int fitted, rc = node_new(t, nd->kind, nd->layout, root, right, &r);
+        if (rc != RL_OK)
+            return rc;
+        set_link(nd, *right);
+        insert_cell(&r, 0, c, &fitted); /* a cell fits in an empty node (INV 2) */
+        *seplen = c->klen;
+        memcpy(sepbuf, c->key, c->klen);
+        rl__blk_block_put(&r.ref);
+        return RL_OK;
+    }
     uint32_t total = nd->n + 1, m;
     uint8_t *copy = malloc(nd->size);
     cell *cells = malloc(total * sizeof *cells);
