@@ -17,45 +17,46 @@
 */
 #include "blk_int.h"
 
-static int check_single(rl__blk_txn *t, rl__blk_page *p, uint64_t logical)
+/* Decode p's header into h and check it is single block logical's. */
+static int check_single(rl__blk_txn *t, rl__blk_page *p, uint64_t logical, rl__blk_bhdr *h)
 {
-    rl__blk_bhdr h;
-    rl__fmt_bhdr_decode(p->buf, &h);
-    if (h.logical != logical || h.owner == 0 || h.owner >= t->root.logical_limit ||
-        h.next >= t->root.logical_limit ||
-        h.type < RL__BLK_TYPE_CHAIN || h.txn > t->root.txn)
+    rl__fmt_bhdr_decode(p->buf, h);
+    if (h->logical != logical || h->owner == 0 || h->owner >= t->root.logical_limit ||
+        h->next >= t->root.logical_limit ||
+        h->type < RL__BLK_TYPE_CHAIN || h->txn > t->root.txn)
         return RL__CORRUPT(&t->err, "block %llu (logical %llu) is not a single block",
                            (unsigned long long)p->phys, (unsigned long long)logical);
     return RL_OK;
 }
 
 /* The pinned page of single block logical, checked; its physical number
- * in *phys. Nothing stays pinned on failure. */
-static int load_single(rl__blk_txn *t, uint64_t logical, uint64_t *phys, rl__blk_page **p)
+ * in *phys and its header in *h. Nothing stays pinned on failure. */
+static int load_single(rl__blk_txn *t, uint64_t logical, uint64_t *phys, rl__blk_page **p,
+                       rl__blk_bhdr *h)
 {
     int rc = rl__map_lookup(t, logical, phys);
     if (rc == RL_OK)
         rc = rl__cache_get(t, *phys, p);
     if (rc != RL_OK)
         return rc;
-    rc = check_single(t, *p, logical);
+    rc = check_single(t, *p, logical, h);
     if (rc != RL_OK)
         rl__cache_unpin(*p);
     return rc;
 }
 
+/* A reference to page p of single block logical, whose header is h (a
+ * copy made on write keeps owner, type, next and used). */
 static void fill_ref(rl__blk_txn *t, rl__blk_page *p, uint64_t logical, int write,
-                     rl__blk_ref *ref)
+                     const rl__blk_bhdr *h, rl__blk_ref *ref)
 {
-    rl__blk_bhdr h;
-    rl__fmt_bhdr_decode(p->buf, &h);
     ref->db_ = t->db;
     ref->page_ = p;
     ref->logical = logical;
-    ref->owner = h.owner;
-    ref->type = h.type;
-    ref->next = h.next;
-    ref->used = h.used;
+    ref->owner = h->owner;
+    ref->type = h->type;
+    ref->next = h->next;
+    ref->used = h->used;
     ref->cap = t->db->payload;
     ref->data = p->buf + RL__HDR_SIZE;
     ref->wdata = write ? p->buf + RL__HDR_SIZE : NULL;
@@ -94,21 +95,25 @@ static int block_alloc(rl__blk_txn *t, uint8_t type, uint64_t owner, uint64_t *l
                        rl__blk_ref *ref)
 {
     rl__blk_page *p;
+    rl__blk_bhdr h;
     int rc = rl__blk_new(t, type, owner, logical, &p);
-    if (rc == RL_OK)
-        fill_ref(t, p, *logical, 1, ref);
+    if (rc == RL_OK) {
+        rl__fmt_bhdr_decode(p->buf, &h);
+        fill_ref(t, p, *logical, 1, &h, ref);
+    }
     return rc;
 }
 
 static int block_get(rl__blk_txn *t, uint64_t logical, int write, rl__blk_ref *ref)
 {
     rl__blk_page *p;
+    rl__blk_bhdr h;
     uint64_t phys, np;
-    int rc = load_single(t, logical, &phys, &p);
+    int rc = load_single(t, logical, &phys, &p, &h);
     if (rc != RL_OK)
         return rc;
     if (!write) {
-        fill_ref(t, p, logical, 0, ref);
+        fill_ref(t, p, logical, 0, &h, ref);
         return RL_OK;
     }
     rl__cache_unpin(p);
@@ -116,7 +121,7 @@ static int block_get(rl__blk_txn *t, uint64_t logical, int write, rl__blk_ref *r
     if (rc == RL_OK && np != phys && (rc = rl__map_set(t, logical, np)) != RL_OK)
         rl__cache_unpin(p);
     if (rc == RL_OK)
-        fill_ref(t, p, logical, 1, ref);
+        fill_ref(t, p, logical, 1, &h, ref);
     return rc;
 }
 
@@ -125,10 +130,9 @@ static int block_free(rl__blk_txn *t, uint64_t logical)
     rl__blk_page *p;
     rl__blk_bhdr h;
     uint64_t phys;
-    int rc = load_single(t, logical, &phys, &p);
+    int rc = load_single(t, logical, &phys, &p, &h);
     if (rc != RL_OK)
         return rc;
-    rl__fmt_bhdr_decode(p->buf, &h);
     if (h.txn == t->root.txn)
         rl__free_page_dies(t, p);
     rl__cache_unpin(p);
