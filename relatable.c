@@ -229,6 +229,7 @@ static int txn_catalog(rl_txn *t)
 
 static void txn_free(rl_txn *t)
 {
+    rl__stx_release(&t->s);
     if (t->s.cat_private)
         cat_unref(t->s.cat);
     cat_unref(t->shared);

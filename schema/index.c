@@ -188,19 +188,18 @@ int rl__ix_replace_row(rl__stx *s, int table, const rl_value *old, const rl_valu
 int rl__ix_update_row(rl__stx *s, int table, const rl_value *vals, int add)
 {
     const rl__table *tb = &s->cat->tables[table];
-    rl__buf b = {0};
+    rl__buf *b = &s->key_buf;
     int rc = RL_OK;
     for (int x = 0; x < tb->nindexes && rc == RL_OK; x++) {
         const rl__index *ix = &tb->indexes[x];
-        if (row_key(ix, vals, &b) != RL_OK)
+        if (row_key(ix, vals, b) != RL_OK)
             rc = RL__FAIL(s->err, RL_NOMEM, "no memory for an index key");
         else if (add)
-            rc = rl__bt_put(s->bt, ix->root, b.p, b.n, NULL, 0, 0);
+            rc = rl__bt_put(s->bt, ix->root, b->p, b->n, NULL, 0, 0);
         else
-            rc = rl__bt_delete(s->bt, ix->root, b.p, b.n);
+            rc = rl__bt_delete(s->bt, ix->root, b->p, b->n);
         rc = in_step(s, tb, ix, rc);
     }
-    rl__buf_free(&b);
     return rc;
 }
 

@@ -246,7 +246,15 @@ typedef struct rl__stx {
     int read_only;
     int state_table;
     rl__tstate state;
+    /* Buffers reused by each row written (its record, its index keys), so
+     * a row costs no allocation once they have grown; freed with the
+     * transaction (rl__stx_release). Neither is used across a call that
+     * could use it again. */
+    rl__buf rec_buf, key_buf;
 } rl__stx;
+
+/* Free what the transaction state holds (its scratch buffers). */
+void rl__stx_release(rl__stx *s);
 
 /* A row handed to the user: values point into buf (or, for a query's
  * projected row, into the query's own row). */

@@ -675,37 +675,48 @@ static int free_chains(rl__stx *s, int table, const uint8_t *v, size_t vn, int c
 }
 
 /* Store the row vals (id in vals[0]) in the tree. */
+void rl__stx_release(rl__stx *s)
+{
+    rl__buf_free(&s->rec_buf);
+    rl__buf_free(&s->key_buf);
+}
+
+#define SMALL_ROW 32 /* rows of up to this many columns use stack arrays */
+
 static int write_row(rl__stx *s, int table, rl__tstate *st, const rl_value *vals, int replace)
 {
     const rl__table *tb = tbl_of(s, table);
-    uint64_t *chains = calloc((size_t)tb->ncols, sizeof *chains), rchain = 0;
-    rl__buf rec = {0};
+    uint64_t small[SMALL_ROW] = {0}, rchain = 0;
+    uint64_t *chains = tb->ncols <= SMALL_ROW ? small : calloc((size_t)tb->ncols, sizeof *chains);
+    rl__buf *rec = &s->rec_buf;
     uint8_t key[RL__ID_KEY_MAX], head[8];
     size_t kn = rl__id_key(vals[0].v.i, key);
     unsigned how = replace ? RL__BT_REPLACE : 0;
     int rc = chains ? store_large(s, tb, vals, chains)
                     : RL__FAIL(s->err, RL_NOMEM, "no memory for a row");
-    if (rc == RL_OK && rl__rec_encode(tb, vals, chains, &rec) != RL_OK)
+    rec->n = 0;
+    if (rc == RL_OK && rl__rec_encode(tb, vals, chains, rec) != RL_OK)
         rc = RL__FAIL(s->err, RL_NOMEM, "no memory for a row");
-    if (rc == RL_OK && rec.n + kn + 4 > rl__bt_max_cell(rl__blk_payload_of(s->bt))) {
+    if (rc == RL_OK && rec->n + kn + 4 > rl__bt_max_cell(rl__blk_payload_of(s->bt))) {
         /* Too large for a cell: the record goes to its own chain. */
         rc = rl__blk_chain_create(s->bt, RL__TYPE_RECORD, &rchain);
         if (rc == RL_OK)
-            rc = rl__blk_chain_append(s->bt, rchain, rec.p, rec.n);
+            rc = rl__blk_chain_append(s->bt, rchain, rec->p, rec->n);
         rl__put64(head, rchain);
     }
     if (rc == RL_OK)
         rc = rchain ? rl__bt_put(s->bt, st->tree, key, kn, head, 8, how | RL__BT_FLAG)
-                    : rl__bt_put(s->bt, st->tree, key, kn, rec.p, rec.n, how);
-    free(chains);
-    rl__buf_free(&rec);
+                    : rl__bt_put(s->bt, st->tree, key, kn, rec->p, rec->n, how);
+    if (chains != small)
+        free(chains);
     return rc;
 }
 
 int rl__tbl_insert(rl__stx *s, int table, const rl_value *vals, int nvals, int64_t *id)
 {
     const rl__table *tb = tbl_of(s, table);
-    rl_value *row = calloc((size_t)(nvals > 0 ? nvals : 1), sizeof *row);
+    rl_value small[SMALL_ROW];
+    rl_value *row = nvals <= SMALL_ROW ? small : calloc((size_t)nvals, sizeof *row);
     rl__tstate st;
     uint8_t key[RL__ID_KEY_MAX];
     size_t kn;
@@ -742,7 +753,8 @@ int rl__tbl_insert(rl__stx *s, int table, const rl_value *vals, int nvals, int64
     }
     if (rc == RL_OK && id)
         *id = new_id;
-    free(row);
+    if (row != small)
+        free(row);
     return rc;
 }
 
@@ -959,7 +971,8 @@ int rl__tbl_delete(rl__stx *s, int table, int64_t id)
 int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int nvals)
 {
     const rl__table *tb = tbl_of(s, table);
-    rl_value *row = calloc((size_t)(nvals > 0 ? nvals : 1), sizeof *row);
+    rl_value small[SMALL_ROW];
+    rl_value *row = nvals <= SMALL_ROW ? small : calloc((size_t)nvals, sizeof *row);
     rl__tstate st;
     rl__buf val = {0};
     rl_row old = {0};
@@ -993,7 +1006,8 @@ int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int 
     }
     rl__row_clear(&old);
     rl__buf_free(&val);
-    free(row);
+    if (row != small)
+        free(row);
     return rc;
 }
 
