@@ -127,7 +127,7 @@ int rl__ix_first_with_prefix(rl__stx *s, uint64_t root, const uint8_t *prefix, s
 int rl__ix_check_unique(rl__stx *s, int table, const rl_value *vals, int64_t self_id)
 {
     const rl__table *tb = &s->cat->tables[table];
-    rl__buf b = {0};
+    rl__buf *b = &s->key_buf;
     int rc = RL_OK;
     for (int x = 0; x < tb->nindexes && rc == RL_OK; x++) {
         const rl__index *ix = &tb->indexes[x];
@@ -135,19 +135,18 @@ int rl__ix_check_unique(rl__stx *s, int table, const rl_value *vals, int64_t sel
         int64_t other;
         if (!ix->unique)
             continue;
-        rc = values_key(ix, vals, &b, &has_null) == RL_OK
+        rc = values_key(ix, vals, b, &has_null) == RL_OK
                  ? RL_OK
                  : RL__FAIL(s->err, RL_NOMEM, "no memory for an index key");
         if (rc != RL_OK || has_null)
             continue;
-        rc = rl__ix_first_with_prefix(s, ix->root, b.p, b.n, self_id, &other);
+        rc = rl__ix_first_with_prefix(s, ix->root, b->p, b->n, self_id, &other);
         if (rc == RL_OK)
             rc = RL__FAIL(s->err, RL_DUPLICATE, "%s: row %lld already has these values of "
                           "unique index %s", tb->name, (long long)other, ix->name);
         else if (rc == RL_NOTFOUND)
             rc = RL_OK;
     }
-    rl__buf_free(&b);
     return rc;
 }
 
@@ -164,23 +163,21 @@ static int in_step(rl__stx *s, const rl__table *tb, const rl__index *ix, int rc)
 int rl__ix_replace_row(rl__stx *s, int table, const rl_value *old, const rl_value *vals)
 {
     const rl__table *tb = &s->cat->tables[table];
-    rl__buf a = {0}, b = {0};
+    rl__buf *a = &s->old_key_buf, *b = &s->key_buf;
     int rc = RL_OK;
     for (int x = 0; x < tb->nindexes && rc == RL_OK; x++) {
         const rl__index *ix = &tb->indexes[x];
-        if (row_key(ix, old, &a) != RL_OK || row_key(ix, vals, &b) != RL_OK) {
+        if (row_key(ix, old, a) != RL_OK || row_key(ix, vals, b) != RL_OK) {
             rc = RL__FAIL(s->err, RL_NOMEM, "no memory for an index key");
             break;
         }
-        if (a.n == b.n && memcmp(a.p, b.p, a.n) == 0)
+        if (a->n == b->n && memcmp(a->p, b->p, a->n) == 0)
             continue; /* the indexed values did not change */
-        rc = rl__bt_delete(s->bt, ix->root, a.p, a.n);
+        rc = rl__bt_delete(s->bt, ix->root, a->p, a->n);
         if (rc == RL_OK)
-            rc = rl__bt_put(s->bt, ix->root, b.p, b.n, NULL, 0, 0);
+            rc = rl__bt_put(s->bt, ix->root, b->p, b->n, NULL, 0, 0);
         rc = in_step(s, tb, ix, rc);
     }
-    rl__buf_free(&a);
-    rl__buf_free(&b);
     return rc;
 }
 

@@ -246,11 +246,12 @@ typedef struct rl__stx {
     int read_only;
     int state_table;
     rl__tstate state;
-    /* Buffers reused by each row written (its record, its index keys), so
-     * a row costs no allocation once they have grown; freed with the
-     * transaction (rl__stx_release). Neither is used across a call that
+    /* Buffers reused by each row written, updated or deleted (its record,
+     * the record it replaces, its index keys and the keys they replace),
+     * so a row costs no allocation once they have grown; freed with the
+     * transaction (rl__stx_release). None is used across a call that
      * could use it again. */
-    rl__buf rec_buf, key_buf;
+    rl__buf rec_buf, old_rec_buf, key_buf, old_key_buf;
 } rl__stx;
 
 /* Free what the transaction state holds (its scratch buffers). */

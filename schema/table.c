@@ -678,7 +678,9 @@ static int free_chains(rl__stx *s, int table, const uint8_t *v, size_t vn, int c
 void rl__stx_release(rl__stx *s)
 {
     rl__buf_free(&s->rec_buf);
+    rl__buf_free(&s->old_rec_buf);
     rl__buf_free(&s->key_buf);
+    rl__buf_free(&s->old_key_buf);
 }
 
 #define SMALL_ROW 32 /* rows of up to this many columns use stack arrays */
@@ -914,31 +916,30 @@ static int is_referenced(const rl__catalog *cat, int table)
 static int remove_row(rl__stx *s, int table, int64_t id)
 {
     rl__tstate st;
-    rl__buf val = {0};
+    rl__buf *val = &s->old_rec_buf;
     rl_row old = {0};
     uint8_t key[RL__ID_KEY_MAX];
     size_t kn = rl__id_key(id, key);
     int chained = 0, rc = rl__tbl_state(s, table, &st);
     old.cat = s->cat;
     if (rc == RL_OK) /* the cell goes, its record stays in val */
-        rc = rl__bt_take(s->bt, st.tree, key, kn, &val, &chained);
+        rc = rl__bt_take(s->bt, st.tree, key, kn, val, &chained);
     if (rc == RL_NOTFOUND)
         rc = RL__FAIL(s->err, RL_NOTFOUND, "table %s has no row with id %lld", tbl_of(s, table)->name,
                       (long long)id);
     if (rc == RL_OK && tbl_of(s, table)->nindexes > 0) {
-        rc = rl__tbl_row_borrow(s, table, id, val.p, val.n, chained, &old); /* val stays */
+        rc = rl__tbl_row_borrow(s, table, id, val->p, val->n, chained, &old); /* val stays */
         if (rc == RL_OK)
             rc = rl__ix_update_row(s, table, old.vals, 0);
     }
     if (rc == RL_OK)
-        rc = free_chains(s, table, val.p, val.n, chained);
+        rc = free_chains(s, table, val->p, val->n, chained);
     if (rc == RL_OK) {
         st.live--;
         st.dead++;
         rc = state_write(s, table, &st);
     }
     rl__row_clear(&old);
-    rl__buf_free(&val);
     return rc;
 }
 
@@ -974,7 +975,7 @@ int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int 
     rl_value small[SMALL_ROW];
     rl_value *row = nvals <= SMALL_ROW ? small : calloc((size_t)nvals, sizeof *row);
     rl__tstate st;
-    rl__buf val = {0};
+    rl__buf *val = &s->old_rec_buf;
     rl_row old = {0};
     int chained = 0;
     int rc = row ? rl__tbl_state(s, table, &st) : RL__FAIL(s->err, RL_NOMEM, "no memory");
@@ -986,18 +987,18 @@ int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int 
     if (rc == RL_OK)
         rc = check_row(s, table, vals, nvals, row, id);
     if (rc == RL_OK)
-        rc = find_row(s, table, &st, id, &val, &chained);
+        rc = find_row(s, table, &st, id, val, &chained);
     if (rc == RL_OK) {
         row[0] = rl_int(id);
         rc = rl__ix_check_unique(s, table, row, id);
     }
     if (rc == RL_OK && tb->nindexes > 0) {
-        rc = rl__tbl_row_borrow(s, table, id, val.p, val.n, chained, &old); /* val stays */
+        rc = rl__tbl_row_borrow(s, table, id, val->p, val->n, chained, &old); /* val stays */
         if (rc == RL_OK)
             rc = rl__ix_replace_row(s, table, old.vals, row);
     }
     if (rc == RL_OK)
-        rc = free_chains(s, table, val.p, val.n, chained);
+        rc = free_chains(s, table, val->p, val->n, chained);
     if (rc == RL_OK)
         rc = write_row(s, table, &st, row, 1);
     if (rc == RL_OK) {
@@ -1005,7 +1006,6 @@ int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int 
         rc = state_write(s, table, &st);
     }
     rl__row_clear(&old);
-    rl__buf_free(&val);
     if (row != small)
         free(row);
     return rc;
