@@ -627,22 +627,31 @@ int rl__bt_get(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__b
     return rc;
 }
 
+/* Insert c as cell i of the writable node nd, splitting nd when c does
+ * not fit (then *right and sep are set). */
+static int place_cell(rl__blk_txn *t, uint64_t root, node *nd, uint32_t i, const cell *c,
+                      uint64_t *right, uint8_t *sep, size_t *seplen)
+{
+    int fitted = 0, rc = insert_cell(nd, i, c, &fitted);
+    if (rc == RL_OK && !fitted)
+        rc = split_insert(t, root, nd, i, c, right, sep, seplen);
+    return rc;
+}
+
 /* Insert cell c into node logical; on a split, *right and sep are set. */
 static int insert_into(rl__blk_txn *t, uint64_t root, uint64_t logical, const cell *c,
                        uint64_t *right, uint8_t *sep, size_t *seplen)
 {
     node nd;
     uint32_t i;
-    int exact, fitted = 0, rc = node_open(t, logical, 1, &nd);
+    int exact, rc = node_open(t, logical, 1, &nd);
     if (rc != RL_OK)
         return rc;
     *right = 0;
     if (lower_bound(&nd, c->key, c->klen, &i, &exact) != RL_OK)
         rc = corrupt(t, logical, "damaged cell");
     if (rc == RL_OK)
-        rc = insert_cell(&nd, i, c, &fitted);
-    if (rc == RL_OK && !fitted)
-        rc = split_insert(t, root, &nd, i, c, right, sep, seplen);
+        rc = place_cell(t, root, &nd, i, c, right, sep, seplen);
     rl__blk_block_put(&nd.ref);
     return rc;
 }
@@ -655,7 +664,7 @@ static int put_in_leaf(rl__blk_txn *t, uint64_t root, uint64_t leaf, uint32_t i,
                        const cell *c, uint64_t *right, uint8_t *sep, size_t *seplen)
 {
     node nd;
-    int fitted = 0, rc = node_open(t, leaf, 1, &nd);
+    int rc = node_open(t, leaf, 1, &nd);
     if (rc != RL_OK)
         return rc;
     *right = 0;
@@ -664,9 +673,7 @@ static int put_in_leaf(rl__blk_txn *t, uint64_t root, uint64_t leaf, uint32_t i,
     if (rc == RL_OK && replace)
         remove_cell(&nd, i);
     if (rc == RL_OK)
-        rc = insert_cell(&nd, i, c, &fitted);
-    if (rc == RL_OK && !fitted)
-        rc = split_insert(t, root, &nd, i, c, right, sep, seplen);
+        rc = place_cell(t, root, &nd, i, c, right, sep, seplen);
     rl__blk_block_put(&nd.ref);
     return rc;
 }
