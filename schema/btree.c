@@ -1,7 +1,9 @@
 /*
 ** schema/btree.c: B+trees of byte-string keys and values, one node per
 ** single block (blocks/block.c). Tables keep their rows in one (key: the
-** id, value: the record); indexes will keep (value, id) keys.
+** id, value: the record); indexes keep (values, id) keys. This file owns
+** the node format, searches and changes of one key, and iterators; walks
+** over whole trees and the bulk builder are in btree_bulk.c.
 **
 ** Node payload, a slotted page (docs/format.md, "B+tree node"):
 **     0   u8   kind: 1 leaf, 2 interior
@@ -44,29 +46,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schema.h"
+#include "btree_int.h"
 
-#define KIND_LEAF 1
-#define KIND_INTERIOR 2
-#define NODE_HDR 8
-#define MAX_DEPTH 24
-#define CHILD_SIZE 6 /* a child's logical number in an interior cell, u48 */
-
-typedef struct node {
-    rl__blk_ref ref;
-    uint8_t kind, layout;
-    uint32_t n, start, frag, size;
-} node;
-
-/* A cell laid out for writing: key, and value bytes or a child. */
-typedef struct cell {
-    const uint8_t *key;
-    size_t klen;
-    const uint8_t *val;
-    size_t vlen;
-    uint64_t child;
-    int flag; /* leaf cells: the caller's bit */
-} cell;
 
 static size_t varint_len(uint64_t v)
 {
@@ -177,7 +158,7 @@ static void cell_write(const node *nd, const cell *c, uint8_t *p)
 /* RL_OK if c can be a leaf cell of a tree of this layout: its key in the
  * layout's form, and its leaf cell and the interior cell its key may
  * become both no larger than a cell may be (INV 2). */
-static int entry_check(rl__blk_txn *t, uint8_t layout, const cell *c)
+int rl__bt_entry_check(rl__blk_txn *t, uint8_t layout, const cell *c)
 {
     node leaf = {.kind = KIND_LEAF, .layout = layout};
     node inner = {.kind = KIND_INTERIOR, .layout = layout};
@@ -200,7 +181,7 @@ static uint32_t slot(const node *nd, uint32_t i)
 }
 
 /* Decode cell i; RL_CORRUPT if it does not fit in the page. */
-static int cell_read(const node *nd, uint32_t i, cell *c)
+int rl__bt_cell_read(const node *nd, uint32_t i, cell *c)
 {
     size_t off = slot(nd, i), end = nd->size;
     uint64_t kl, vl = 0;
@@ -230,23 +211,14 @@ static int cell_read(const node *nd, uint32_t i, cell *c)
     return RL_OK;
 }
 
-static uint64_t link_of(const node *nd)
-{
-    return nd->ref.next;
-}
 
-static void set_link(node *nd, uint64_t logical)
-{
-    rl__blk_block_set_next(&nd->ref, logical);
-}
-
-static int corrupt(rl__blk_txn *t, uint64_t logical, const char *why)
+int rl__bt_corrupt(rl__blk_txn *t, uint64_t logical, const char *why)
 {
     return RL__CORRUPT(rl__blk_txn_err(t), "B+tree node %llu: %s",
                        (unsigned long long)logical, why);
 }
 
-static int node_open(rl__blk_txn *t, uint64_t logical, int write, node *nd)
+int rl__bt_node_open(rl__blk_txn *t, uint64_t logical, int write, node *nd)
 {
     int rc = rl__blk_block_get(t, logical, write, &nd->ref);
     if (rc != RL_OK)
@@ -263,12 +235,12 @@ static int node_open(rl__blk_txn *t, uint64_t logical, int write, node *nd)
         nd->frag > nd->size - nd->start ||
         (nd->kind == KIND_INTERIOR && (nd->n == 0 || link_of(nd) == 0))) {
         rl__blk_block_put(&nd->ref);
-        return corrupt(t, logical, "damaged header");
+        return rl__bt_corrupt(t, logical, "damaged header");
     }
     return RL_OK;
 }
 
-static void header_store(node *nd)
+void rl__bt_header_store(node *nd)
 {
     nd->ref.wdata[0] = nd->kind;
     nd->ref.wdata[1] = nd->layout;
@@ -280,7 +252,7 @@ static void header_store(node *nd)
 
 /* A new empty node of the tree whose root is root (0: the new node is a
  * root itself); every node's owner is its tree's root. */
-static int node_new(rl__blk_txn *t, uint8_t kind, uint8_t layout, uint64_t root,
+int rl__bt_node_new(rl__blk_txn *t, uint8_t kind, uint8_t layout, uint64_t root,
                     uint64_t *logical, node *nd)
 {
     int rc = rl__blk_block_alloc(t, RL__TYPE_BTREE, root, logical, &nd->ref);
@@ -292,17 +264,12 @@ static int node_new(rl__blk_txn *t, uint8_t kind, uint8_t layout, uint64_t root,
     nd->size = nd->ref.cap;
     nd->start = nd->size;
     nd->frag = 0;
-    header_store(nd);
+    rl__bt_header_store(nd);
     return RL_OK;
 }
 
-static int key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
-{
-    int c = memcmp(a, b, an < bn ? an : bn);
-    return c ? c : (an > bn) - (an < bn);
-}
 
-/* Just the key of cell i (searches need no more; cell_read checks the
+/* Just the key of cell i (searches need no more; rl__bt_cell_read checks the
  * rest of the cell when it is used). RL_CORRUPT if it does not fit. */
 static int key_at(const node *nd, uint32_t i, const uint8_t **key, size_t *klen)
 {
@@ -371,15 +338,15 @@ static int child_for(rl__blk_txn *t, uint64_t logical, const node *nd, const uin
     int exact;
     cell c;
     if (lower_bound(nd, k, kn, &i, &exact) != RL_OK)
-        return corrupt(t, logical, "damaged cell");
+        return rl__bt_corrupt(t, logical, "damaged cell");
     if (exact)
         i++;
     if (i == 0) {
         *child = link_of(nd);
         return RL_OK;
     }
-    if (cell_read(nd, i - 1, &c) != RL_OK)
-        return corrupt(t, logical, "damaged cell");
+    if (rl__bt_cell_read(nd, i - 1, &c) != RL_OK)
+        return rl__bt_corrupt(t, logical, "damaged cell");
     *child = c.child;
     return RL_OK;
 }
@@ -396,7 +363,7 @@ static int defragment(node *nd)
     for (uint32_t i = 0; i < nd->n; i++) {
         cell c;
         size_t sz;
-        cell_read(nd, i, &c);
+        rl__bt_cell_read(nd, i, &c);
         sz = cell_size(nd, &c);
         at -= (uint32_t)sz;
         cell_write(nd, &c, tmp + at);
@@ -416,7 +383,7 @@ static uint32_t free_space(const node *nd)
 
 /* Insert c as cell i if it fits (after defragmenting if that helps);
  * *fitted = 0 when the node is too full. */
-static int insert_cell(node *nd, uint32_t i, const cell *c, int *fitted)
+int rl__bt_insert_cell(node *nd, uint32_t i, const cell *c, int *fitted)
 {
     size_t sz = cell_size(nd, c);
     *fitted = 0;
@@ -432,15 +399,15 @@ static int insert_cell(node *nd, uint32_t i, const cell *c, int *fitted)
             2 * (size_t)(nd->n - i));
     rl__put16(nd->ref.wdata + NODE_HDR + 2 * i, (uint16_t)nd->start);
     nd->n++;
-    header_store(nd);
+    rl__bt_header_store(nd);
     *fitted = 1;
     return RL_OK;
 }
 
-static void remove_cell(node *nd, uint32_t i)
+void rl__bt_remove_cell(node *nd, uint32_t i)
 {
     cell c;
-    cell_read(nd, i, &c);
+    rl__bt_cell_read(nd, i, &c);
     if (slot(nd, i) == nd->start)
         nd->start += (uint32_t)cell_size(nd, &c);
     else
@@ -452,7 +419,7 @@ static void remove_cell(node *nd, uint32_t i)
         nd->start = nd->size;
         nd->frag = 0;
     }
-    header_store(nd);
+    rl__bt_header_store(nd);
 }
 
 /* Fill an empty node with cells[from, to) (they fit by construction). */
@@ -460,7 +427,7 @@ static void fill(node *nd, const cell *cells, uint32_t from, uint32_t to)
 {
     int fitted;
     for (uint32_t i = from; i < to; i++)
-        insert_cell(nd, nd->n, &cells[i], &fitted);
+        rl__bt_insert_cell(nd, nd->n, &cells[i], &fitted);
 }
 
 /* Where to cut n + 1 cells (sizes sz[]) between two nodes: about half the
@@ -491,11 +458,11 @@ static int split_insert(rl__blk_txn *t, uint64_t root, node *nd, uint32_t i, con
     int leaf = nd->kind == KIND_LEAF;
     if (leaf && i == nd->n && link_of(nd) == 0) { /* appended (INV 3): nd stays as it is */
         node r;
-        int fitted, rc = node_new(t, nd->kind, nd->layout, root, right, &r);
+        int fitted, rc = rl__bt_node_new(t, nd->kind, nd->layout, root, right, &r);
         if (rc != RL_OK)
             return rc;
         set_link(nd, *right);
-        insert_cell(&r, 0, c, &fitted); /* a cell fits in an empty node (INV 2) */
+        rl__bt_insert_cell(&r, 0, c, &fitted); /* a cell fits in an empty node (INV 2) */
         *seplen = c->klen;
         memcpy(sepbuf, c->key, c->klen);
         rl__blk_block_put(&r.ref);
@@ -516,11 +483,11 @@ static int split_insert(rl__blk_txn *t, uint64_t root, node *nd, uint32_t i, con
             if (k == i)
                 cells[k] = *c;
             else
-                cell_read(&old, j++, &cells[k]);
+                rl__bt_cell_read(&old, j++, &cells[k]);
             sz[k] = cell_size(nd, &cells[k]);
         }
         m = split_point(sz, total, i == nd->n && (!leaf || link_of(nd) == 0), leaf);
-        rc = node_new(t, nd->kind, nd->layout, root, right, &r);
+        rc = rl__bt_node_new(t, nd->kind, nd->layout, root, right, &r);
     }
     if (rc == RL_OK) {
         *seplen = cells[m].klen;
@@ -551,7 +518,7 @@ int rl__bt_create(rl__blk_txn *t, int layout, uint64_t *root)
 {
     node nd;
     int rc = layout >= RL__BT_BYTES && layout <= RL__BT_INDEX(RL__BT_INDEX_MAX)
-                 ? node_new(t, KIND_LEAF, (uint8_t)layout, 0, root, &nd)
+                 ? rl__bt_node_new(t, KIND_LEAF, (uint8_t)layout, 0, root, &nd)
                  : RL__FAIL(rl__blk_txn_err(t), RL_MISUSE, "no B+tree layout %d", layout);
     if (rc == RL_OK)
         rl__blk_block_put(&nd.ref);
@@ -568,15 +535,15 @@ static int descend(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn,
         node nd;
         int rc;
         if (*depth == MAX_DEPTH)
-            return corrupt(t, root, "tree too deep (a cycle?)");
-        rc = node_open(t, at, 0, &nd);
+            return rl__bt_corrupt(t, root, "tree too deep (a cycle?)");
+        rc = rl__bt_node_open(t, at, 0, &nd);
         if (rc != RL_OK)
             return rc;
         if (*depth == 0)
             layout = nd.layout;
         else if (nd.layout != layout) {
             rl__blk_block_put(&nd.ref);
-            return corrupt(t, at, "node of another cell layout than its tree's root");
+            return rl__bt_corrupt(t, at, "node of another cell layout than its tree's root");
         }
         if (nd.kind == KIND_LEAF) {
             rl__blk_block_put(&nd.ref);
@@ -612,11 +579,11 @@ int rl__bt_get(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__b
     int depth, exact, rc = descend(t, root, k, kn, NULL, &depth, &leaf);
     cell c;
     if (rc == RL_OK)
-        rc = node_open(t, leaf, 0, &nd);
+        rc = rl__bt_node_open(t, leaf, 0, &nd);
     if (rc != RL_OK)
         return rc;
-    if (lower_bound(&nd, k, kn, &i, &exact) != RL_OK || (exact && cell_read(&nd, i, &c) != RL_OK))
-        rc = corrupt(t, leaf, "damaged cell");
+    if (lower_bound(&nd, k, kn, &i, &exact) != RL_OK || (exact && rl__bt_cell_read(&nd, i, &c) != RL_OK))
+        rc = rl__bt_corrupt(t, leaf, "damaged cell");
     else if (!exact)
         rc = RL_NOTFOUND;
     else if (flag)
@@ -632,7 +599,7 @@ int rl__bt_get(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__b
 static int place_cell(rl__blk_txn *t, uint64_t root, node *nd, uint32_t i, const cell *c,
                       uint64_t *right, uint8_t *sep, size_t *seplen)
 {
-    int fitted = 0, rc = insert_cell(nd, i, c, &fitted);
+    int fitted = 0, rc = rl__bt_insert_cell(nd, i, c, &fitted);
     if (rc == RL_OK && !fitted)
         rc = split_insert(t, root, nd, i, c, right, sep, seplen);
     return rc;
@@ -644,12 +611,12 @@ static int insert_into(rl__blk_txn *t, uint64_t root, uint64_t logical, const ce
 {
     node nd;
     uint32_t i;
-    int exact, rc = node_open(t, logical, 1, &nd);
+    int exact, rc = rl__bt_node_open(t, logical, 1, &nd);
     if (rc != RL_OK)
         return rc;
     *right = 0;
     if (lower_bound(&nd, c->key, c->klen, &i, &exact) != RL_OK)
-        rc = corrupt(t, logical, "damaged cell");
+        rc = rl__bt_corrupt(t, logical, "damaged cell");
     if (rc == RL_OK)
         rc = place_cell(t, root, &nd, i, c, right, sep, seplen);
     rl__blk_block_put(&nd.ref);
@@ -664,14 +631,14 @@ static int put_in_leaf(rl__blk_txn *t, uint64_t root, uint64_t leaf, uint32_t i,
                        const cell *c, uint64_t *right, uint8_t *sep, size_t *seplen)
 {
     node nd;
-    int rc = node_open(t, leaf, 1, &nd);
+    int rc = rl__bt_node_open(t, leaf, 1, &nd);
     if (rc != RL_OK)
         return rc;
     *right = 0;
     if (nd.kind != KIND_LEAF || i > nd.n || (replace && i == nd.n))
-        rc = corrupt(t, leaf, "the leaf changed under a put");
+        rc = rl__bt_corrupt(t, leaf, "the leaf changed under a put");
     if (rc == RL_OK && replace)
-        remove_cell(&nd, i);
+        rl__bt_remove_cell(&nd, i);
     if (rc == RL_OK)
         rc = place_cell(t, root, &nd, i, c, right, sep, seplen);
     rl__blk_block_put(&nd.ref);
@@ -685,10 +652,10 @@ static int grow_root(rl__blk_txn *t, uint64_t root, const cell *sep)
 {
     node r, left;
     uint64_t lnum;
-    int fitted, rc = node_open(t, root, 1, &r);
+    int fitted, rc = rl__bt_node_open(t, root, 1, &r);
     if (rc != RL_OK)
         return rc;
-    rc = node_new(t, r.kind, r.layout, root, &lnum, &left);
+    rc = rl__bt_node_new(t, r.kind, r.layout, root, &lnum, &left);
     if (rc != RL_OK) {
         rl__blk_block_put(&r.ref);
         return rc;
@@ -697,15 +664,15 @@ static int grow_root(rl__blk_txn *t, uint64_t root, const cell *sep)
     left.n = r.n;
     left.start = r.start;
     left.frag = r.frag;
-    header_store(&left);
+    rl__bt_header_store(&left);
     set_link(&left, link_of(&r));
     r.kind = KIND_INTERIOR;
     r.n = 0;
     r.start = r.size;
     r.frag = 0;
-    header_store(&r);
+    rl__bt_header_store(&r);
     set_link(&r, lnum);
-    insert_cell(&r, 0, sep, &fitted);
+    rl__bt_insert_cell(&r, 0, sep, &fitted);
     rl__blk_block_put(&left.ref);
     rl__blk_block_put(&r.ref);
     return RL_OK;
@@ -720,12 +687,12 @@ static int remove_key(rl__blk_txn *t, uint64_t leaf, const uint8_t *k, size_t kn
     node nd;
     uint32_t i;
     cell c;
-    int exact, rc = node_open(t, leaf, 0, &nd);
+    int exact, rc = rl__bt_node_open(t, leaf, 0, &nd);
     if (rc != RL_OK)
         return rc;
     if (lower_bound(&nd, k, kn, &i, &exact) != RL_OK ||
-        (exact && (val || flag) && cell_read(&nd, i, &c) != RL_OK))
-        rc = corrupt(t, leaf, "damaged cell");
+        (exact && (val || flag) && rl__bt_cell_read(&nd, i, &c) != RL_OK))
+        rc = rl__bt_corrupt(t, leaf, "damaged cell");
     else if (exact && flag)
         *flag = c.flag;
     if (rc == RL_OK && exact && val)
@@ -734,9 +701,9 @@ static int remove_key(rl__blk_txn *t, uint64_t leaf, const uint8_t *k, size_t kn
     *found = exact;
     if (rc != RL_OK || !exact)
         return rc;
-    rc = node_open(t, leaf, 1, &nd);
+    rc = rl__bt_node_open(t, leaf, 1, &nd);
     if (rc == RL_OK) {
-        remove_cell(&nd, i);
+        rl__bt_remove_cell(&nd, i);
         rl__blk_block_put(&nd.ref);
     }
     return rc;
@@ -757,12 +724,12 @@ int rl__bt_put(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, const
     rc = descend(t, root, k, kn, path, &depth, &leaf);
     if (rc == RL_OK) { /* read-only first: a duplicate copies nothing */
         node nd;
-        rc = node_open(t, leaf, 0, &nd);
+        rc = rl__bt_node_open(t, leaf, 0, &nd);
         if (rc != RL_OK)
             return rc;
-        rc = entry_check(t, nd.layout, &c);
+        rc = rl__bt_entry_check(t, nd.layout, &c);
         if (rc == RL_OK && lower_bound(&nd, k, kn, &i, &exact) != RL_OK)
-            rc = corrupt(t, leaf, "damaged cell");
+            rc = rl__bt_corrupt(t, leaf, "damaged cell");
         rl__blk_block_put(&nd.ref);
         if (rc == RL_OK && exact && !replace)
             return RL_DUPLICATE;
@@ -799,323 +766,6 @@ int rl__bt_delete(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn)
     return rl__bt_take(t, root, k, kn, NULL, NULL);
 }
 
-/* The children of an interior node (first child, then one per cell) in
- * a new array; a leaf has none. The node's reference is put back. */
-static int children_of(rl__blk_txn *t, uint64_t logical, node *nd, uint64_t **out,
-                       uint32_t *n)
-{
-    int rc = RL_OK;
-    *out = NULL;
-    *n = 0;
-    if (nd->kind == KIND_INTERIOR) {
-        *out = malloc((nd->n + 1) * sizeof **out);
-        if (!*out)
-            rc = RL__FAIL(rl__blk_txn_err(t), RL_NOMEM, "no memory");
-        for (uint32_t i = 0; rc == RL_OK && i <= nd->n; i++) {
-            cell c;
-            if (i == 0)
-                (*out)[(*n)++] = link_of(nd);
-            else if (cell_read(nd, i - 1, &c) == RL_OK)
-                (*out)[(*n)++] = c.child;
-            else
-                rc = corrupt(t, logical, "damaged cell");
-        }
-    }
-    rl__blk_block_put(&nd->ref);
-    return rc;
-}
-
-/* A walk over a whole tree. */
-typedef struct walker {
-    rl__blk_txn *t;
-    uint64_t root;      /* every node's owner */
-    int free_them;      /* free every node after its children */
-    int layout;         /* every node's: the root's (-1: not seen yet) */
-    rl__bt_space sp;    /* what it counted */
-    uint64_t next_leaf; /* where the last leaf's chain link leads */
-} walker;
-
-static int leaf_in_chain(walker *w, uint64_t logical, const node *nd)
-{
-    if (w->sp.leaves > 0 && w->next_leaf != logical) /* also: a child named twice */
-        return corrupt(w->t, logical, "the leaf chain does not lead to this leaf");
-    w->next_leaf = link_of(nd);
-    w->sp.leaves++;
-    w->sp.entries += nd->n;
-    w->sp.leaf_used += NODE_HDR + 2 * nd->n + (nd->size - nd->start - nd->frag);
-    return RL_OK;
-}
-
-/* Visit every node under logical depth-first, leaves in key order. */
-static int walk(walker *w, uint64_t logical, uint32_t depth)
-{
-    node nd;
-    uint64_t *children;
-    uint32_t nch;
-    int rc;
-    if (depth == MAX_DEPTH)
-        return corrupt(w->t, logical, "tree too deep (a cycle?)");
-    rc = node_open(w->t, logical, 0, &nd);
-    if (rc != RL_OK)
-        return rc;
-    if (nd.ref.owner != w->root) {
-        rl__blk_block_put(&nd.ref);
-        return corrupt(w->t, logical, "node belongs to another tree");
-    }
-    if (w->layout < 0)
-        w->layout = nd.layout;
-    if (nd.layout != w->layout) {
-        rl__blk_block_put(&nd.ref);
-        return corrupt(w->t, logical, "node of another cell layout than its tree's root");
-    }
-    w->sp.nodes++;
-    w->sp.capacity += nd.size;
-    w->sp.used += NODE_HDR + 2 * nd.n + (nd.size - nd.start - nd.frag);
-    if (depth + 1 > w->sp.depth)
-        w->sp.depth = depth + 1;
-    if (nd.kind == KIND_LEAF && (rc = leaf_in_chain(w, logical, &nd)) != RL_OK) {
-        rl__blk_block_put(&nd.ref);
-        return rc;
-    }
-    rc = children_of(w->t, logical, &nd, &children, &nch);
-    for (uint32_t i = 0; i < nch && rc == RL_OK; i++)
-        rc = walk(w, children[i], depth + 1);
-    free(children);
-    if (rc == RL_OK && w->free_them)
-        rc = rl__blk_block_free(w->t, logical);
-    return rc;
-}
-
-/* Walk the tree under root (or only root's children: skip_root), then
- * check that the leaf chain ends where the walk did. */
-static int walk_tree(walker *w, uint64_t root, int skip_root)
-{
-    uint64_t *children;
-    uint32_t nch;
-    node nd;
-    int rc;
-    if (!skip_root)
-        rc = walk(w, root, 0);
-    else if ((rc = node_open(w->t, root, 0, &nd)) == RL_OK) {
-        w->layout = nd.layout;
-        rc = children_of(w->t, root, &nd, &children, &nch);
-        for (uint32_t i = 0; i < nch && rc == RL_OK; i++)
-            rc = walk(w, children[i], 1);
-        free(children);
-    }
-    if (rc == RL_OK && w->next_leaf != 0)
-        rc = corrupt(w->t, root, "the leaf chain goes on past the tree's last leaf");
-    return rc;
-}
-
-int rl__bt_free(rl__blk_txn *t, uint64_t root)
-{
-    walker w = {t, root, 1, -1, {0}, 0};
-    return walk_tree(&w, root, 0);
-}
-
-int rl__bt_clear(rl__blk_txn *t, uint64_t root)
-{
-    walker w = {t, root, 1, -1, {0}, 0};
-    node nd;
-    int rc = walk_tree(&w, root, 1);
-    if (rc == RL_OK)
-        rc = node_open(t, root, 1, &nd);
-    if (rc != RL_OK)
-        return rc;
-    nd.kind = KIND_LEAF;
-    nd.n = 0;
-    nd.start = nd.size;
-    nd.frag = 0;
-    header_store(&nd);
-    set_link(&nd, 0);
-    rl__blk_block_put(&nd.ref);
-    return RL_OK;
-}
-
-int rl__bt_stats(rl__blk_txn *t, uint64_t root, rl__bt_space *sp)
-{
-    walker w = {t, root, 0, -1, {0}, 0};
-    int rc = walk_tree(&w, root, 0);
-    *sp = w.sp;
-    return rc;
-}
-
-uint64_t rl__bt_full_leaves(uint32_t payload, const rl__bt_space *sp)
-{
-    /* cells do not split: a full leaf holds whole cells of the average size */
-    uint64_t cells = sp->leaf_used - NODE_HDR * sp->leaves, fit;
-    if (sp->entries == 0 || cells == 0)
-        return 1;
-    fit = (uint64_t)(payload - NODE_HDR) * sp->entries / cells;
-    return fit ? (sp->entries + fit - 1) / fit : sp->entries;
-}
-
-/* ---- building from sorted entries ------------------------------------------------- */
-
-struct rl__bt_builder {
-    rl__blk_txn *t;
-    uint64_t root;
-    uint8_t layout;           /* the tree's (its root's) */
-    uint32_t levels;          /* levels with an open node */
-    uint64_t open[MAX_DEPTH]; /* the open node of each level (0: leaves) */
-    node nodes[MAX_DEPTH];
-    size_t last_len; /* the last key added (levels > 0: one was) */
-    uint8_t last[RL__BT_MAX_KEY];
-};
-
-/* Open a new node of the builder at level (a leaf at 0), whose first child
- * is first_child for an interior node. */
-static int build_open(rl__bt_builder *b, uint32_t level, uint64_t first_child)
-{
-    node *nd = &b->nodes[level];
-    int rc = node_new(b->t, level ? KIND_INTERIOR : KIND_LEAF, b->layout, b->root,
-                      &b->open[level], nd);
-    if (rc == RL_OK && level > 0)
-        set_link(nd, first_child);
-    if (rc == RL_OK && level >= b->levels)
-        b->levels = level + 1;
-    return rc;
-}
-
-/* Append c to the open node of level, closing it for a new one (and
- * sending the new one's first key up) when c does not fit. */
-static int build_add(rl__bt_builder *b, uint32_t level, const cell *c)
-{
-    node *nd = &b->nodes[level];
-    uint64_t closed;
-    uint8_t sep[RL__BT_MAX_KEY];
-    cell up;
-    int fitted = 0, rc;
-    if (level == MAX_DEPTH - 1)
-        return RL__FAIL(rl__blk_txn_err(b->t), RL_FULL, "B+tree too deep");
-    if (level >= b->levels && (rc = build_open(b, level, 0)) != RL_OK)
-        return rc;
-    if ((rc = insert_cell(nd, nd->n, c, &fitted)) != RL_OK || fitted)
-        return rc == RL_NOMEM ? RL__FAIL(rl__blk_txn_err(b->t), RL_NOMEM, "no memory") : rc;
-    closed = b->open[level];
-    memcpy(sep, c->key, c->klen); /* c may point into the node being closed */
-    up.key = sep;
-    up.klen = c->klen;
-    up.val = NULL;
-    up.vlen = 0;
-    up.flag = 0;
-    if (level == 0) { /* the new leaf takes c; its first key goes up */
-        node old = *nd;
-        rc = build_open(b, 0, 0);
-        if (rc != RL_OK)
-            return rc;
-        set_link(&old, b->open[0]);
-        rl__blk_block_put(&old.ref);
-        insert_cell(nd, 0, c, &fitted);
-    } else { /* the old node's last key goes up, its child starts the new
-                node, which takes c: no interior node is ever left empty */
-        node old = *nd;
-        cell last;
-        if (cell_read(&old, old.n - 1, &last) != RL_OK) {
-            rl__blk_block_put(&old.ref);
-            return corrupt(b->t, closed, "damaged cell");
-        }
-        memcpy(sep, last.key, last.klen);
-        up.klen = last.klen;
-        up.child = last.child; /* for now: the new node's first child */
-        remove_cell(&old, old.n - 1);
-        rl__blk_block_put(&old.ref);
-        rc = build_open(b, level, up.child);
-        if (rc != RL_OK)
-            return rc;
-        insert_cell(nd, 0, c, &fitted);
-    }
-    up.child = b->open[level];
-    if (level + 1 >= b->levels && (rc = build_open(b, level + 1, closed)) != RL_OK)
-        return rc;
-    return build_add(b, level + 1, &up);
-}
-
-int rl__bt_build_begin(rl__blk_txn *t, uint64_t root, rl__bt_builder **out)
-{
-    rl__bt_builder *b = calloc(1, sizeof *b);
-    node nd;
-    int rc = b ? node_open(t, root, 0, &nd) : RL__FAIL(rl__blk_txn_err(t), RL_NOMEM, "no memory");
-    if (rc == RL_OK) {
-        if (nd.kind != KIND_LEAF || nd.n != 0)
-            rc = corrupt(t, root, "a tree to build is not empty");
-        rl__blk_block_put(&nd.ref);
-    }
-    if (rc != RL_OK) {
-        free(b);
-        return rc;
-    }
-    b->t = t;
-    b->root = root;
-    b->layout = nd.layout;
-    *out = b;
-    return RL_OK;
-}
-
-int rl__bt_build_add(rl__bt_builder *b, const uint8_t *k, size_t kn, const uint8_t *v,
-                     size_t vn, unsigned how)
-{
-    cell c = {k, kn, v, vn, 0, (how & RL__BT_FLAG) != 0};
-    int rc = entry_check(b->t, b->layout, &c);
-    if (rc != RL_OK)
-        return rc;
-    /* keys out of order come from a damaged source (a tree's leaf chain) */
-    if (b->levels > 0 && key_cmp(k, kn, b->last, b->last_len) <= 0)
-        return RL__FAIL(rl__blk_txn_err(b->t), RL_CORRUPT,
-                        "B+tree entries to build come out of key order (the source is damaged)");
-    rc = build_add(b, 0, &c);
-    if (rc == RL_OK) {
-        memcpy(b->last, k, kn);
-        b->last_len = kn;
-    }
-    return rc;
-}
-
-/* Put back every open node's reference. */
-static void build_close(rl__bt_builder *b)
-{
-    for (uint32_t l = 0; l < b->levels; l++)
-        rl__blk_block_put(&b->nodes[l].ref);
-    b->levels = 0;
-}
-
-int rl__bt_build_end(rl__bt_builder *b)
-{
-    node top, root;
-    uint64_t top_logical;
-    int rc;
-    if (b->levels == 0) {
-        free(b);
-        return RL_OK; /* nothing added: the root stays an empty leaf */
-    }
-    top = b->nodes[b->levels - 1];
-    top_logical = b->open[b->levels - 1];
-    rc = node_open(b->t, b->root, 1, &root);
-    if (rc == RL_OK) { /* the top node's contents move into the root (INV 5) */
-        memcpy(root.ref.wdata, top.ref.data, top.size);
-        root.kind = top.kind;
-        root.n = top.n;
-        root.start = top.start;
-        root.frag = top.frag;
-        header_store(&root);
-        set_link(&root, link_of(&top));
-        rl__blk_block_put(&root.ref);
-    }
-    build_close(b);
-    if (rc == RL_OK)
-        rc = rl__blk_block_free(b->t, top_logical);
-    free(b);
-    return rc;
-}
-
-void rl__bt_build_abort(rl__bt_builder *b)
-{
-    if (b)
-        build_close(b);
-    free(b);
-}
-
 /* ---- iterators --------------------------------------------------------------------- */
 
 int rl__bt_seek(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__bt_iter *it)
@@ -1131,12 +781,12 @@ int rl__bt_seek(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__
     it->last_len = 0;
     rc = descend(t, root, k ? k : (const uint8_t *)"", k ? kn : 0, NULL, &depth, &leaf);
     if (rc == RL_OK)
-        rc = node_open(t, leaf, 0, &nd);
+        rc = rl__bt_node_open(t, leaf, 0, &nd);
     if (rc != RL_OK)
         return rc;
     if (lower_bound(&nd, k ? k : (const uint8_t *)"", k ? kn : 0, &it->idx, &exact) != RL_OK) {
         rl__blk_block_put(&nd.ref);
-        return corrupt(t, leaf, "damaged cell");
+        return rl__bt_corrupt(t, leaf, "damaged cell");
     }
     it->ref = nd.ref;
     it->leaf = leaf;
@@ -1164,7 +814,7 @@ static int keep_last_key(rl__bt_iter *it, const node *nd)
     if (nd->n == 0)
         return RL_OK; /* an empty leaf: the key before it still counts */
     if (key_at(nd, nd->n - 1, &key, &klen) != RL_OK || klen > RL__BT_MAX_KEY)
-        return corrupt(it->t, it->leaf, "damaged cell");
+        return rl__bt_corrupt(it->t, it->leaf, "damaged cell");
     memcpy(it->last, key, klen);
     it->last_len = klen;
     it->has_last = 1;
@@ -1196,14 +846,14 @@ static int next_leaf(rl__bt_iter *it, node *nd)
     if (next == 0)
         return RL_DONE;
     if (++it->steps > rl__blk_block_count(it->t))
-        return corrupt(it->t, next, "leaf chain loops");
-    rc = node_open(it->t, next, 0, nd);
+        return rl__bt_corrupt(it->t, next, "leaf chain loops");
+    rc = rl__bt_node_open(it->t, next, 0, nd);
     if (rc == RL_OK && (nd->kind != KIND_LEAF || nd->layout != layout)) {
         rl__blk_block_put(&nd->ref);
-        rc = corrupt(it->t, next, "leaf chain reaches an interior node or another tree's leaf");
+        rc = rl__bt_corrupt(it->t, next, "leaf chain reaches an interior node or another tree's leaf");
     } else if (rc == RL_OK && !follows_last_key(it, nd)) {
         rl__blk_block_put(&nd->ref);
-        rc = corrupt(it->t, next, "leaf chain goes back in key order");
+        rc = rl__bt_corrupt(it->t, next, "leaf chain goes back in key order");
     }
     if (rc != RL_OK)
         return rc;
@@ -1223,7 +873,7 @@ int rl__bt_count_while(rl__bt_iter *it, rl__bt_key_pred pred, void *arg, uint64_
             return RL_OK;
         iter_node(it, &nd);
         if (nd.kind != KIND_LEAF)
-            return corrupt(it->t, it->leaf, "damaged cell");
+            return rl__bt_corrupt(it->t, it->leaf, "damaged cell");
         lo = it->idx;
         hi = nd.n;
         while (lo < hi) { /* the first key from idx on that pred rejects */
@@ -1231,7 +881,7 @@ int rl__bt_count_while(rl__bt_iter *it, rl__bt_key_pred pred, void *arg, uint64_
             const uint8_t *key;
             size_t klen;
             if (key_at(&nd, mid, &key, &klen) != RL_OK)
-                return corrupt(it->t, it->leaf, "damaged cell");
+                return rl__bt_corrupt(it->t, it->leaf, "damaged cell");
             rc = pred(key, klen, arg);
             if (rc < 0)
                 return RL_CORRUPT;
@@ -1261,8 +911,8 @@ int rl__bt_next(rl__bt_iter *it, const uint8_t **k, size_t *kn, const uint8_t **
             return RL_DONE;
         iter_node(it, &nd);
         if (it->idx < nd.n) {
-            if (nd.kind != KIND_LEAF || cell_read(&nd, it->idx, &c) != RL_OK)
-                return corrupt(it->t, it->leaf, "damaged cell");
+            if (nd.kind != KIND_LEAF || rl__bt_cell_read(&nd, it->idx, &c) != RL_OK)
+                return rl__bt_corrupt(it->t, it->leaf, "damaged cell");
             it->idx++;
             *k = c.key;
             *kn = c.klen;
