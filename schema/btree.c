@@ -307,18 +307,40 @@ static int key_at(const node *nd, uint32_t i, const uint8_t **key, size_t *klen)
 }
 
 /* First cell with key >= k; *exact when equal. RL_CORRUPT on a bad cell. */
+/* Compare cell i's key with k (RL_CORRUPT if the cell is damaged). An
+ * index key is self-sized and no whole key is a prefix of another (each
+ * of its parts ends itself), so comparing k's bytes with the cell's
+ * decides unless they are all equal: only then is the cell's key parsed
+ * for its length. (Bytes compared past the cell's key would mean it was
+ * a proper prefix of k, which well-formed keys never are; damaged ones
+ * can only get a wrong order, and never leave the page.) */
+static int probe(const node *nd, uint32_t i, const uint8_t *k, size_t kn, int *cmp)
+{
+    const uint8_t *key;
+    size_t klen, off = slot(nd, i);
+    if (nd->layout >= RL__BT_INDEX(1) && off >= nd->start && off < nd->size) {
+        size_t avail = nd->size - off;
+        int c = memcmp(nd->ref.data + off, k, kn < avail ? kn : avail);
+        if (c != 0) {
+            *cmp = c;
+            return RL_OK;
+        }
+    }
+    if (key_at(nd, i, &key, &klen) != RL_OK)
+        return RL_CORRUPT;
+    *cmp = key_cmp(key, klen, k, kn);
+    return RL_OK;
+}
+
 static int lower_bound(const node *nd, const uint8_t *k, size_t kn, uint32_t *at, int *exact)
 {
     uint32_t lo = 0, hi = nd->n;
     *exact = 0;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        const uint8_t *key;
-        size_t klen;
         int cmp;
-        if (key_at(nd, mid, &key, &klen) != RL_OK)
+        if (probe(nd, mid, k, kn, &cmp) != RL_OK)
             return RL_CORRUPT;
-        cmp = key_cmp(key, klen, k, kn);
         if (cmp < 0)
             lo = mid + 1;
         else {
