@@ -547,9 +547,10 @@ int rl__bt_create(rl__blk_txn *t, int layout, uint64_t *root)
     return rc;
 }
 
-/* Walk from root to the leaf for key; path[] gets the interior nodes. */
+/* Walk from root to the leaf for key; path[] gets the interior nodes. The
+ * leaf is left open (read-only) in *lnd for the caller to put back. */
 static int descend(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn,
-                   uint64_t *path, int *depth, uint64_t *leaf)
+                   uint64_t *path, int *depth, uint64_t *leaf, node *lnd)
 {
     uint64_t at = root;
     uint8_t layout = 0;
@@ -568,7 +569,7 @@ static int descend(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn,
             return rl__bt_corrupt(t, at, "node of another cell layout than its tree's root");
         }
         if (nd.kind == KIND_LEAF) {
-            rl__blk_block_put(&nd.ref);
+            *lnd = nd;
             *leaf = at;
             return RL_OK;
         }
@@ -598,10 +599,8 @@ int rl__bt_get(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__b
     uint64_t leaf;
     node nd;
     uint32_t i;
-    int depth, exact, rc = descend(t, root, k, kn, NULL, &depth, &leaf);
+    int depth, exact, rc = descend(t, root, k, kn, NULL, &depth, &leaf, &nd);
     cell c;
-    if (rc == RL_OK)
-        rc = rl__bt_node_open(t, leaf, 0, &nd);
     if (rc != RL_OK)
         return rc;
     if (lower_bound(&nd, k, kn, &i, &exact) != RL_OK || (exact && rl__bt_cell_read(&nd, i, &c) != RL_OK))
@@ -700,18 +699,15 @@ static int grow_root(rl__blk_txn *t, uint64_t root, const cell *sep)
     return RL_OK;
 }
 
-/* Remove key from its leaf if there; *found says whether it was. */
-/* Remove key from leaf (*found = 0 if absent), copying its value into val
- * and its flag into *flag first when they are not NULL. */
-static int remove_key(rl__blk_txn *t, uint64_t leaf, const uint8_t *k, size_t kn, int *found,
-                      rl__buf *val, int *flag)
+/* Remove key from leaf, open read-only in nd, which this puts back
+ * (*found = 0 if absent), copying its value into val and its flag into
+ * *flag first when they are not NULL. */
+static int remove_key(rl__blk_txn *t, uint64_t leaf, node nd, const uint8_t *k, size_t kn,
+                      int *found, rl__buf *val, int *flag)
 {
-    node nd;
     uint32_t i;
     cell c;
-    int exact, rc = rl__bt_node_open(t, leaf, 0, &nd);
-    if (rc != RL_OK)
-        return rc;
+    int exact, rc = RL_OK;
     if (lower_bound(&nd, k, kn, &i, &exact) != RL_OK ||
         (exact && (val || flag) && rl__bt_cell_read(&nd, i, &c) != RL_OK))
         rc = rl__bt_corrupt(t, leaf, "damaged cell");
@@ -740,15 +736,12 @@ int rl__bt_put(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, const
     int replace = (how & RL__BT_REPLACE) != 0;
     cell c = {k, kn, v, vn, 0, (how & RL__BT_FLAG) != 0};
     uint32_t i = 0;
+    node nd;
     int depth, exact = 0, rc;
     if (kn > RL__BT_MAX_KEY)
         return RL__FAIL(rl__blk_txn_err(t), RL_TOOBIG, "a B+tree key of %zu bytes", kn);
-    rc = descend(t, root, k, kn, path, &depth, &leaf);
+    rc = descend(t, root, k, kn, path, &depth, &leaf, &nd);
     if (rc == RL_OK) { /* read-only first: a duplicate copies nothing */
-        node nd;
-        rc = rl__bt_node_open(t, leaf, 0, &nd);
-        if (rc != RL_OK)
-            return rc;
         rc = rl__bt_entry_check(t, nd.layout, &c);
         if (rc == RL_OK && lower_bound(&nd, k, kn, &i, &exact) != RL_OK)
             rc = rl__bt_corrupt(t, leaf, "damaged cell");
@@ -777,9 +770,10 @@ int rl__bt_take(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__
                 int *flag)
 {
     uint64_t leaf;
-    int depth, found = 0, rc = descend(t, root, k, kn, NULL, &depth, &leaf);
+    node nd;
+    int depth, found = 0, rc = descend(t, root, k, kn, NULL, &depth, &leaf, &nd);
     if (rc == RL_OK)
-        rc = remove_key(t, leaf, k, kn, &found, val, flag);
+        rc = remove_key(t, leaf, nd, k, kn, &found, val, flag);
     return rc == RL_OK && !found ? RL_NOTFOUND : rc;
 }
 
@@ -801,9 +795,7 @@ int rl__bt_seek(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__
     memset(&it->ref, 0, sizeof it->ref);
     it->has_last = 0;
     it->last_len = 0;
-    rc = descend(t, root, k ? k : (const uint8_t *)"", k ? kn : 0, NULL, &depth, &leaf);
-    if (rc == RL_OK)
-        rc = rl__bt_node_open(t, leaf, 0, &nd);
+    rc = descend(t, root, k ? k : (const uint8_t *)"", k ? kn : 0, NULL, &depth, &leaf, &nd);
     if (rc != RL_OK)
         return rc;
     if (lower_bound(&nd, k ? k : (const uint8_t *)"", k ? kn : 0, &it->idx, &exact) != RL_OK) {
