@@ -173,6 +173,39 @@ int rl__blk_block_get(rl__blk_txn *t, uint64_t logical, int write, rl__blk_ref *
     return rc;
 }
 
+static int block_upgrade(rl__blk_txn *t, rl__blk_ref *ref)
+{
+    rl__blk_page *old = ref->page_, *p;
+    uint64_t np;
+    int rc = rl__blk_writable(t, old->phys, 1, &np, &p);
+    if (rc != RL_OK)
+        return rc;
+    if (np != old->phys && (rc = rl__map_set(t, ref->logical, np)) != RL_OK) {
+        rl__cache_unpin(p);
+        return rc;
+    }
+    rl__cache_unpin(old); /* the reference's pin (a copy in place pinned it again) */
+    ref->page_ = p;
+    ref->data = p->buf + RL__HDR_SIZE;
+    ref->wdata = p->buf + RL__HDR_SIZE;
+    return RL_OK;
+}
+
+int rl__blk_block_upgrade(rl__blk_txn *t, rl__blk_ref *ref)
+{
+    int rc;
+    if (!t || !ref || !ref->page_)
+        return RL_MISUSE;
+    if (ref->wdata)
+        return RL_OK;
+    if (!t->write)
+        return RL__FAIL(&t->err, RL_READONLY, "block write in a read transaction");
+    pthread_mutex_lock(&t->db->mu);
+    rc = block_upgrade(t, ref);
+    pthread_mutex_unlock(&t->db->mu);
+    return rc;
+}
+
 void rl__blk_block_set_used(rl__blk_ref *ref, uint32_t used)
 {
     rl__blk_page *p = ref->page_;

@@ -308,6 +308,9 @@ int rl__blk_block_alloc(rl__blk_txn *t, uint8_t type, uint64_t owner, uint64_t *
                         rl__blk_ref *ref);
 /* A reference to block logical; write != 0 copies it first if needed. */
 int rl__blk_block_get(rl__blk_txn *t, uint64_t logical, int write, rl__blk_ref *ref);
+/* Make a read reference a write reference (as if got with write != 0),
+ * without looking the block up again; on failure ref is unchanged. */
+int rl__blk_block_upgrade(rl__blk_txn *t, rl__blk_ref *ref);
 /* Record how many payload bytes a write reference's block uses. */
 void rl__blk_block_set_used(rl__blk_ref *ref, uint32_t used);
 /* Set the header's next link of a write reference's block (a logical

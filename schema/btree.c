@@ -644,25 +644,21 @@ static int insert_into(rl__blk_txn *t, uint64_t root, uint64_t logical, const ce
     return rc;
 }
 
-/* Put c into leaf at slot i, which the caller found searching for c's key
- * in the same transaction (the writable copy holds the same cells),
- * replacing the cell there when replace; on a split, *right and sep are
- * set. One search of the leaf instead of one per step. */
-static int put_in_leaf(rl__blk_txn *t, uint64_t root, uint64_t leaf, uint32_t i, int replace,
+/* Put c into the leaf open in nd at slot i, which the caller found
+ * searching for c's key, replacing the cell there when replace; nd is
+ * made writable (its copy holds the same cells) and put back. On a
+ * split, *right and sep are set. One search and one lookup of the leaf
+ * for the whole put. */
+static int put_in_leaf(rl__blk_txn *t, uint64_t root, node *nd, uint32_t i, int replace,
                        const cell *c, uint64_t *right, uint8_t *sep, size_t *seplen)
 {
-    node nd;
-    int rc = rl__bt_node_open(t, leaf, 1, &nd);
-    if (rc != RL_OK)
-        return rc;
+    int rc = rl__blk_block_upgrade(t, &nd->ref);
     *right = 0;
-    if (nd.kind != KIND_LEAF || i > nd.n || (replace && i == nd.n))
-        rc = rl__bt_corrupt(t, leaf, "the leaf changed under a put");
     if (rc == RL_OK && replace)
-        rl__bt_remove_cell(&nd, i);
+        rl__bt_remove_cell(nd, i);
     if (rc == RL_OK)
-        rc = place_cell(t, root, &nd, i, c, right, sep, seplen);
-    rl__blk_block_put(&nd.ref);
+        rc = place_cell(t, root, nd, i, c, right, sep, seplen);
+    rl__blk_block_put(&nd->ref);
     return rc;
 }
 
@@ -715,15 +711,10 @@ static int remove_key(rl__blk_txn *t, uint64_t leaf, node nd, const uint8_t *k, 
         *flag = c.flag;
     if (rc == RL_OK && exact && val)
         rc = copy_value(t, &c, val);
-    rl__blk_block_put(&nd.ref);
     *found = exact;
-    if (rc != RL_OK || !exact)
-        return rc;
-    rc = rl__bt_node_open(t, leaf, 1, &nd);
-    if (rc == RL_OK) {
-        rl__bt_remove_cell(&nd, i);
-        rl__blk_block_put(&nd.ref);
-    }
+    if (rc == RL_OK && exact && (rc = rl__blk_block_upgrade(t, &nd.ref)) == RL_OK)
+        rl__bt_remove_cell(&nd, i); /* the writable copy holds the same cells */
+    rl__blk_block_put(&nd.ref);
     return rc;
 }
 
@@ -741,16 +732,18 @@ int rl__bt_put(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, const
     if (kn > RL__BT_MAX_KEY)
         return RL__FAIL(rl__blk_txn_err(t), RL_TOOBIG, "a B+tree key of %zu bytes", kn);
     rc = descend(t, root, k, kn, path, &depth, &leaf, &nd);
-    if (rc == RL_OK) { /* read-only first: a duplicate copies nothing */
-        rc = rl__bt_entry_check(t, nd.layout, &c);
-        if (rc == RL_OK && lower_bound(&nd, k, kn, &i, &exact) != RL_OK)
-            rc = rl__bt_corrupt(t, leaf, "damaged cell");
+    if (rc != RL_OK)
+        return rc;
+    rc = rl__bt_entry_check(t, nd.layout, &c); /* read-only first: a duplicate copies nothing */
+    if (rc == RL_OK && lower_bound(&nd, k, kn, &i, &exact) != RL_OK)
+        rc = rl__bt_corrupt(t, leaf, "damaged cell");
+    if (rc == RL_OK && exact && !replace)
+        rc = RL_DUPLICATE;
+    if (rc != RL_OK) {
         rl__blk_block_put(&nd.ref);
-        if (rc == RL_OK && exact && !replace)
-            return RL_DUPLICATE;
+        return rc;
     }
-    if (rc == RL_OK)
-        rc = put_in_leaf(t, root, leaf, i, exact, &c, &right, sep, &seplen);
+    rc = put_in_leaf(t, root, &nd, i, exact, &c, &right, sep, &seplen);
     while (rc == RL_OK && right != 0 && depth > 0) { /* carry the split up */
         cell up = {sep, seplen, NULL, 0, right, 0};
         uint8_t sep2[RL__BT_MAX_KEY];
