@@ -1057,6 +1057,49 @@ static void test_positioned_chain_io(void **state)
     rl__blk_close(db);
 }
 
+/* A read reference made a write reference: the block is copied on write
+ * like one got for writing, a reader keeps what it saw, and a read
+ * transaction cannot do it. */
+static void test_block_upgrade(void **state)
+{
+    rl__blk_db *db = new_db("upgrade.rdb", 512);
+    rl__blk_txn *t, *r;
+    rl__blk_ref ref;
+    uint64_t a;
+    (void)state;
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, 0, &a, &ref));
+    memcpy(ref.wdata, "old", 3);
+    rl__blk_block_set_used(&ref, 3);
+    T_OK(t, rl__blk_block_upgrade(t, &ref)); /* already writable: nothing to do */
+    rl__blk_block_put(&ref);
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    assert_int_equal(rl__blk_begin(db, 0, &r), RL_OK);
+    T_OK(r, rl__blk_block_get(r, a, 0, &ref));
+    assert_int_equal(rl__blk_block_upgrade(r, &ref), RL_READONLY);
+    assert_null(ref.wdata);
+    rl__blk_block_put(&ref);
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    T_OK(t, rl__blk_block_get(t, a, 0, &ref));
+    assert_null(ref.wdata);
+    T_OK(t, rl__blk_block_upgrade(t, &ref));
+    assert_non_null(ref.wdata);
+    assert_memory_equal(ref.data, "old", 3);
+    memcpy(ref.wdata, "new", 3);
+    rl__blk_block_put(&ref);
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    T_OK(r, rl__blk_block_get(r, a, 0, &ref)); /* the reader's snapshot */
+    assert_memory_equal(ref.data, "old", 3);
+    rl__blk_block_put(&ref);
+    rl__blk_rollback(r);
+    assert_int_equal(rl__blk_begin(db, 0, &r), RL_OK);
+    T_OK(r, rl__blk_block_get(r, a, 0, &ref));
+    assert_memory_equal(ref.data, "new", 3);
+    rl__blk_block_put(&ref);
+    rl__blk_rollback(r);
+    rl__blk_close(db);
+}
+
 static void test_single_blocks(void **state)
 {
     rl__blk_db *db = new_db("single.rdb", 512);
@@ -1119,6 +1162,7 @@ int main(void)
         cmocka_unit_test(test_map_delta),
         cmocka_unit_test(test_freelist_runs),
         cmocka_unit_test(test_map_tidy),
+        cmocka_unit_test(test_block_upgrade),
         cmocka_unit_test(test_misuse_errors),
         cmocka_unit_test(test_truncate_and_free),
         cmocka_unit_test(test_durability_syncs),
