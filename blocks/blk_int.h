@@ -230,6 +230,11 @@ struct rl__blk_db {
     rl__io *io;
     uint32_t block_size, payload, fanout;
     uint64_t first_block;
+    /* The commit areas' geometry (rl__fmt_area_of without its divisions,
+     * which showed in every access to an area block): first block of
+     * area 0, blocks from one area to the next, blocks per area. */
+    uint64_t area_first, area_stride;
+    uint32_t area_len;
     rl__blk_header header;
     unsigned flags;
     rl__durability durability;
@@ -319,6 +324,21 @@ int rl__cache_write_page(rl__blk_txn *t, rl__blk_page *p);
 
 /* Read one block from the file into buf and check it (no cache). */
 int rl__blk_read_raw(rl__blk_db *db, uint64_t phys, uint8_t *buf, rl__err *err);
+
+/* rl__fmt_area_of for db's block size, from its cached geometry: the
+ * area phys is in (its block index in *index), or -1. */
+static inline int rl__area_of(const rl__blk_db *db, uint64_t phys, uint32_t *index)
+{
+    uint64_t k;
+    if (phys < db->area_first || phys >= db->first_block)
+        return -1;
+    k = (phys - db->area_first) % db->area_stride;
+    if (k >= db->area_len)
+        return -1; /* a slot region of a large block size */
+    if (index)
+        *index = (uint32_t)k;
+    return (int)((phys - db->area_first) / db->area_stride);
+}
 
 int rl__map_lookup(rl__blk_txn *t, uint64_t logical, uint64_t *phys);
 int rl__map_set(rl__blk_txn *t, uint64_t logical, uint64_t value);

@@ -306,7 +306,7 @@ static int check_range(rl__blk_txn *t, uint64_t phys)
 {
     if (phys >= t->db->first_block && phys < t->root.block_count)
         return RL_OK; /* the common case, without the areas' arithmetic */
-    if (!rl__fmt_reachable(t->db->block_size, phys, t->root.block_count))
+    if (rl__area_of(t->db, phys, NULL) < 0)
         return RL__CORRUPT(&t->err, "link to block %llu out of range [%llu, %llu) "
                            "and not in a commit area",
                            (unsigned long long)phys,

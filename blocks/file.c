@@ -367,6 +367,9 @@ static int db_setup(rl__blk_db *db, const rl__blk_options *o, rl__err *err)
     db->payload = db->block_size - RL__HDR_SIZE;
     db->fanout = db->payload / 8;
     db->first_block = rl__fmt_first_block(db->block_size);
+    db->area_first = rl__fmt_area_first(db->block_size, 0);
+    db->area_stride = rl__fmt_area_first(db->block_size, 1) - db->area_first;
+    db->area_len = rl__fmt_area_blocks(db->block_size);
     db->scratch = malloc(rl__fmt_region(db->block_size));
     db->commit_buf = malloc(rl__fmt_region(db->block_size) +
                             (size_t)rl__fmt_area_blocks(db->block_size) * db->block_size);

@@ -253,7 +253,7 @@ int rl__free_release(rl__blk_txn *t, uint64_t phys, int fresh)
     rl__blk_free *f = &t->db->free;
     int rc;
     t->changed = 1;
-    if (rl__fmt_area_of(t->db->block_size, phys, NULL) >= 0)
+    if (rl__area_of(t->db, phys, NULL) >= 0)
         return RL_OK; /* areas are reused by turn (txn.c), never listed */
     rc = fresh ? push_fresh(f, phys, t->root.txn) : push_pending(f, phys, t->root.txn);
     if (fresh)
@@ -265,7 +265,7 @@ int rl__free_release(rl__blk_txn *t, uint64_t phys, int fresh)
 
 void rl__free_page_dies(rl__blk_txn *t, rl__blk_page *p)
 {
-    if (rl__fmt_area_of(t->db->block_size, p->phys, NULL) < 0)
+    if (rl__area_of(t->db, p->phys, NULL) < 0)
         rl__cache_clean(p); /* never reached a root: nothing to write */
 }
 
