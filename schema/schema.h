@@ -240,11 +240,15 @@ typedef struct rl__stx {
     int cat_private;
     double autovacuum_ratio; /* < 0: off */
     rl__err *err;
-    /* A read transaction's last table state (rl__tbl_state): its snapshot
-     * never changes, so point reads need not read the state block again.
-     * state_table < 0: none kept; write transactions keep none. */
+    /* The last table state read or written (rl__tbl_state, state_write):
+     * a read snapshot never changes, and a write transaction changes a
+     * state block only through state_write, which keeps this copy in
+     * step, so neither reads the block again for it. Kept by table and
+     * state block; creating or dropping a table forgets it (state_table
+     * < 0: none kept). */
     int read_only;
     int state_table;
+    uint64_t state_logical;
     rl__tstate state;
     /* Buffers reused by each row written, updated or deleted (its record,
      * the record it replaces, its index keys and the keys they replace),

@@ -70,7 +70,7 @@ int rl__tbl_state(rl__stx *s, int table, rl__tstate *st)
     const rl__table *tb = tbl_of(s, table);
     rl__blk_ref ref;
     int rc;
-    if (s->read_only && s->state_table == table) {
+    if (s->state_table == table && s->state_logical == tb->state) {
         *st = s->state;
         return RL_OK;
     }
@@ -86,8 +86,9 @@ int rl__tbl_state(rl__stx *s, int table, rl__tstate *st)
     st->live = rl__get64(ref.data + 24);
     st->dead = rl__get64(ref.data + 32);
     rl__blk_block_put(&ref);
-    if (rc == RL_OK && s->read_only) {
+    if (rc == RL_OK) {
         s->state_table = table;
+        s->state_logical = tb->state;
         s->state = *st;
     }
     return rc;
@@ -112,6 +113,9 @@ static int state_write(rl__stx *s, int table, const rl__tstate *st)
     state_encode(ref.wdata, st);
     rl__blk_block_set_used(&ref, STATE_SIZE);
     rl__blk_block_put(&ref);
+    s->state_table = table; /* the kept copy follows the block */
+    s->state_logical = tbl_of(s, table)->state;
+    s->state = *st;
     return RL_OK;
 }
 
@@ -160,6 +164,7 @@ int rl__tbl_create(rl__stx *s, const char *name, const rl_column *cols, int ncol
     rl__blk_ref ref;
     uint64_t state;
     rl__catalog *probe;
+    s->state_table = -1; /* a new state block, perhaps at a dropped one's number */
     int rc = rl__cat_clone(s->cat, &probe, s->err); /* validate before writing */
     if (rc == RL_OK) {
         rc = rl__cat_add(probe, name, cols, ncols, 1, s->err);
@@ -1176,6 +1181,7 @@ int rl__tbl_drop(rl__stx *s, int table)
         rc = rl__bt_free(s->bt, st.tree);
     if (rc == RL_OK)
         rc = rl__blk_block_free(s->bt, tb->state);
+    s->state_table = -1; /* its state block is gone; the tables after it move down */
     if (rc == RL_OK)
         rc = cat_private(s);
     if (rc != RL_OK)

@@ -643,6 +643,30 @@ static void test_ids_update_truncate_drop(void **state)
     assert_int_equal(id, 103); /* ids are never reused */
     OK(db, rl_drop_table(t, "users"));
     assert_int_equal(rl_count(t, "users", &n), RL_NOTABLE);
+    /* The table state a write transaction keeps follows drops and creates:
+     * after "a" goes, "b" takes its place in the catalog, and a new
+     * "users" may take a dropped state block's number. */
+    OK(db, rl_create_table(t, "a", users_cols, 2));
+    OK(db, rl_create_table(t, "b", users_cols, 2));
+    v[0] = rl_int(50);
+    OK(db, rl_insert(t, "a", v, 3, &id));
+    v[0] = rl_null();
+    OK(db, rl_insert(t, "b", v, 3, &id));
+    assert_int_equal(id, 1);
+    OK(db, rl_insert(t, "a", v, 3, &id));
+    assert_int_equal(id, 51);
+    OK(db, rl_drop_table(t, "a"));
+    OK(db, rl_insert(t, "b", v, 3, &id));
+    assert_int_equal(id, 2);
+    OK(db, rl_create_table(t, "users", users_cols, 2));
+    OK(db, rl_insert(t, "users", v, 3, &id));
+    assert_int_equal(id, 1);
+    OK(db, rl_count(t, "b", &n));
+    assert_int_equal(n, 2);
+    OK(db, rl_count(t, "users", &n));
+    assert_int_equal(n, 1);
+    OK(db, rl_drop_table(t, "users"));
+    OK(db, rl_drop_table(t, "b"));
     OK(db, rl_commit(t));
     t = begin(db, RL_READ);
     assert_int_equal(rl_count(t, "users", &n), RL_NOTABLE);
