@@ -104,24 +104,40 @@ static int block_alloc(rl__blk_txn *t, uint8_t type, uint64_t owner, uint64_t *l
     return rc;
 }
 
+/* Make read reference ref a write one: a copy on write when the block is
+ * not this transaction's yet; ref is unchanged on failure. */
+static int block_upgrade(rl__blk_txn *t, rl__blk_ref *ref)
+{
+    rl__blk_page *old = ref->page_, *p;
+    uint64_t np;
+    int rc = rl__blk_writable(t, old->phys, 1, &np, &p);
+    if (rc != RL_OK)
+        return rc;
+    if (np != old->phys && (rc = rl__map_set(t, ref->logical, np)) != RL_OK) {
+        rl__cache_unpin(p);
+        return rc;
+    }
+    rl__cache_unpin(old); /* the reference's pin (a copy in place pinned it again) */
+    ref->page_ = p;
+    ref->data = p->buf + RL__HDR_SIZE;
+    ref->wdata = p->buf + RL__HDR_SIZE;
+    return RL_OK;
+}
+
 static int block_get(rl__blk_txn *t, uint64_t logical, int write, rl__blk_ref *ref)
 {
     rl__blk_page *p;
     rl__blk_bhdr h;
-    uint64_t phys, np;
+    uint64_t phys;
     int rc = load_single(t, logical, &phys, &p, &h);
     if (rc != RL_OK)
         return rc;
-    if (!write) {
-        fill_ref(t, p, logical, 0, &h, ref);
-        return RL_OK;
-    }
-    rl__cache_unpin(p);
-    rc = rl__blk_writable(t, phys, 1, &np, &p);
-    if (rc == RL_OK && np != phys && (rc = rl__map_set(t, logical, np)) != RL_OK)
+    fill_ref(t, p, logical, 0, &h, ref);
+    if (write && (rc = block_upgrade(t, ref)) != RL_OK) {
         rl__cache_unpin(p);
-    if (rc == RL_OK)
-        fill_ref(t, p, logical, 1, &h, ref);
+        ref->page_ = NULL;
+        ref->data = NULL;
+    }
     return rc;
 }
 
@@ -171,24 +187,6 @@ int rl__blk_block_get(rl__blk_txn *t, uint64_t logical, int write, rl__blk_ref *
     rc = block_get(t, logical, write, ref);
     pthread_mutex_unlock(&t->db->mu);
     return rc;
-}
-
-static int block_upgrade(rl__blk_txn *t, rl__blk_ref *ref)
-{
-    rl__blk_page *old = ref->page_, *p;
-    uint64_t np;
-    int rc = rl__blk_writable(t, old->phys, 1, &np, &p);
-    if (rc != RL_OK)
-        return rc;
-    if (np != old->phys && (rc = rl__map_set(t, ref->logical, np)) != RL_OK) {
-        rl__cache_unpin(p);
-        return rc;
-    }
-    rl__cache_unpin(old); /* the reference's pin (a copy in place pinned it again) */
-    ref->page_ = p;
-    ref->data = p->buf + RL__HDR_SIZE;
-    ref->wdata = p->buf + RL__HDR_SIZE;
-    return RL_OK;
 }
 
 int rl__blk_block_upgrade(rl__blk_txn *t, rl__blk_ref *ref)
