@@ -45,7 +45,10 @@ struct rl_txn {
     rl__blk_txn *bt;
     rl__catalog *shared; /* the catalog the transaction began with */
     rl__stx s;
+    int vacuumed; /* VACUUM_TABLE or VACUUM_ALL once it vacuumed */
 };
+
+enum { VACUUM_NONE, VACUUM_TABLE, VACUUM_ALL };
 
 struct rl_cursor {
     rl_txn *t;
@@ -297,10 +300,22 @@ static int autovacuum(rl_txn *t)
     for (int i = 0; i < t->s.cat->n && rc == RL_OK; i++) {
         rl__tstate st;
         rc = rl__tbl_state(&t->s, i, &st);
-        if (rc == RL_OK && st.dead >= 1000 && (double)st.dead >= ratio * (double)(st.dead + st.live))
+        if (rc == RL_OK && st.dead >= 1000 && (double)st.dead >= ratio * (double)(st.dead + st.live)) {
             rc = rl__tbl_vacuum(&t->s, i);
+            t->vacuumed = t->vacuumed ? t->vacuumed : VACUUM_TABLE;
+        }
     }
     return rc;
+}
+
+/* A vacuum's new trees went to the end of the file (the old ones were live
+ * until its commit): move them down now, with commits of compaction alone,
+ * rather than at the cost of the commits that follow. The transaction is
+ * committed whatever happens here: a failure leaves the file valid, only
+ * larger, and later commits compact as usual. */
+static void settle_after_vacuum(rl_db *db, int whole)
+{
+    (void)rl__blk_compact_now(db->blk, whole);
 }
 
 int rl_commit(rl_txn *t)
@@ -329,6 +344,8 @@ int rl_commit(rl_txn *t)
         db->cat = cat_ref(t->s.cat);
         pthread_mutex_unlock(&db->mu);
     }
+    if (rc == RL_OK && t->vacuumed)
+        settle_after_vacuum(db, t->vacuumed == VACUUM_ALL);
     txn_free(t);
     return rc;
 }
@@ -542,12 +559,13 @@ int rl_vacuum(rl_txn *t, const char *table)
     int i, rc = enter(t, table, 1, table ? &i : NULL);
     if (rc != RL_OK)
         return rc;
-    if (table)
+    if (table) {
+        t->vacuumed = t->vacuumed ? t->vacuumed : VACUUM_TABLE;
         return txn_fail(t, rl__tbl_vacuum(&t->s, i));
+    }
     for (i = 0; i < t->s.cat->n && rc == RL_OK; i++)
         rc = rl__tbl_vacuum(&t->s, i);
-    if (rc == RL_OK) /* and give the whole file back, over the next commits */
-        rl__blk_compact_soon(rl__blk_txn_db(t->bt));
+    t->vacuumed = VACUUM_ALL; /* the commit gives the whole file back */
     return txn_fail(t, rc);
 }
 

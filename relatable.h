@@ -236,7 +236,12 @@ int rl_begin(rl_db *db, int mode, rl_txn **out);
 
 /** rl_commit - make a write transaction's changes durable and visible, or
  * end a read transaction. The transaction is freed in every case; if the
- * commit fails nothing of it is kept. */
+ * commit fails nothing of it is kept. A transaction that vacuumed (itself,
+ * or automatically at this commit) has its new trees moved down the file
+ * by a few more commits before rl_commit returns, so the file shrinks now
+ * and the commits that follow stay small; a reader still holding the old
+ * trees leaves that to later commits. An error in those extra commits is
+ * not the transaction's: it is committed, and RL_OK is returned. */
 int rl_commit(rl_txn *t);
 
 /** rl_rollback - discard the transaction and free it. NULL is a no-op. */
@@ -348,10 +353,10 @@ int rl_count(rl_txn *t, const char *table, uint64_t *n);
 int rl_truncate(rl_txn *t, const char *table);
 
 /** rl_vacuum - rebuild a table (or all, when table is NULL) so that its
- * rows fill their blocks again, returning the rest to the freelist. With
- * table NULL it also compacts the whole file: the next few commits move
- * every live block off the end of the file, and the file shrinks to what
- * it holds (blocks freed by a durable commit can be reused by the next). */
+ * rows fill their blocks again, returning the rest to the freelist. Its
+ * rl_commit then moves the new trees down the file (see rl_commit). With
+ * table NULL that commit compacts the whole file: it moves every live
+ * block it can off the end, and the file shrinks to what it holds. */
 int rl_vacuum(rl_txn *t, const char *table);
 
 /** rl_scan - a cursor over every row of a table, in storage order. */

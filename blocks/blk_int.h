@@ -387,6 +387,7 @@ void rl__free_truncate_tail(rl__blk_txn *t);
 uint64_t rl__free_lowest(const rl__blk_db *db);
 /* Blocks reusable now (ready and fresh). */
 size_t rl__free_ready_count(const rl__blk_db *db);
+int rl__free_tail_ready(const rl__blk_db *db, uint64_t block_count);
 
 /* Move up to budget live blocks from the file's tail into free blocks
  * lower down (compact.c). */

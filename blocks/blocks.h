@@ -161,6 +161,7 @@ typedef struct rl__blk_stats {
     uint64_t root_writes;    /* root slot writes */
     uint64_t commits;
     uint64_t cow_copies; /* committed blocks copied to a new place */
+    uint64_t blocks_moved; /* live blocks compaction moved down the file */
 } rl__blk_stats;
 
 #define RL__BLK_META_WORDS 8 /* words of upper-layer roots in a root slot */
@@ -212,6 +213,15 @@ rl__blk_db *rl__blk_txn_db(rl__blk_txn *t);
  * blocks: freed blocks become reusable only at a later commit (the reuse
  * rule), so this takes a few commits. */
 void rl__blk_compact_soon(rl__blk_db *db);
+/* Commit again and again, with nothing but compaction, while the file has
+ * enough free space to give back (or, when whole, until it holds only live
+ * blocks): the caller has just committed a vacuum, whose new trees went to
+ * the end of the file, and the commits that follow should not pay for
+ * moving them down. Stops early when commits stop making progress (an old
+ * reader keeps the freed blocks). Takes the writer lock per commit;
+ * RL_BUSY and I/O errors are returned, and leave the file as valid and as
+ * compact as the last commit that succeeded. */
+int rl__blk_compact_now(rl__blk_db *db, int whole);
 /* Thread the free logical numbers in ascending order, so that the blocks
  * made next (a vacuum's new trees) take the lowest, and drop the block
  * map's unused tail (map.c); rl__blk_compact_soon's next commit does it

@@ -282,6 +282,13 @@ size_t rl__free_ready_count(const rl__blk_db *db)
     return db->free.nready + db->free.nfresh;
 }
 
+/* Whether the file's last block is ready (a commit would truncate it). */
+int rl__free_tail_ready(const rl__blk_db *db, uint64_t block_count)
+{
+    const rl__blk_free *f = &db->free;
+    return f->nready > 0 && f->ready[0].phys + 1 == block_count;
+}
+
 /* Drop ready blocks that form the tail of the file. */
 void rl__free_truncate_tail(rl__blk_txn *t)
 {
