@@ -125,7 +125,7 @@ static int cell_fits_layout(uint8_t layout, const cell *c)
     return has_values(layout) || (c->vlen == 0 && !c->flag);
 }
 
-static size_t cell_size(const node *nd, const cell *c)
+size_t rl__bt_cell_size(const node *nd, const cell *c)
 {
     size_t head = self_sized(nd->layout) ? 0 : varint_len(c->klen);
     if (nd->kind != KIND_LEAF)
@@ -163,7 +163,7 @@ int rl__bt_entry_check(rl__blk_txn *t, uint8_t layout, const cell *c)
     node leaf = {.kind = KIND_LEAF, .layout = layout};
     node inner = {.kind = KIND_INTERIOR, .layout = layout};
     size_t max = rl__bt_max_cell(rl__blk_payload_of(t));
-    size_t ls = cell_size(&leaf, c), is = cell_size(&inner, c);
+    size_t ls = rl__bt_cell_size(&leaf, c), is = rl__bt_cell_size(&inner, c);
     if (c->klen > RL__BT_MAX_KEY || ls > max || is > max)
         return RL__FAIL(rl__blk_txn_err(t), RL_TOOBIG, "a B+tree cell of %zu bytes (key %zu)",
                         ls > is ? ls : is, c->klen);
@@ -386,7 +386,7 @@ static int defragment(node *nd)
         cell c;
         size_t sz;
         rl__bt_cell_read(nd, i, &c);
-        sz = cell_size(nd, &c);
+        sz = rl__bt_cell_size(nd, &c);
         at -= (uint32_t)sz;
         cell_write(nd, &c, tmp + at);
         rl__put16(nd->ref.wdata + NODE_HDR + 2 * i, (uint16_t)at);
@@ -407,7 +407,7 @@ static uint32_t free_space(const node *nd)
  * *fitted = 0 when the node is too full. */
 int rl__bt_insert_cell(node *nd, uint32_t i, const cell *c, int *fitted)
 {
-    size_t sz = cell_size(nd, c);
+    size_t sz = rl__bt_cell_size(nd, c);
     *fitted = 0;
     if (free_space(nd) < sz + 2) {
         if (free_space(nd) + nd->frag < sz + 2)
@@ -431,9 +431,9 @@ void rl__bt_remove_cell(node *nd, uint32_t i)
     cell c;
     rl__bt_cell_read(nd, i, &c);
     if (slot(nd, i) == nd->start)
-        nd->start += (uint32_t)cell_size(nd, &c);
+        nd->start += (uint32_t)rl__bt_cell_size(nd, &c);
     else
-        nd->frag += (uint32_t)cell_size(nd, &c);
+        nd->frag += (uint32_t)rl__bt_cell_size(nd, &c);
     memmove(nd->ref.wdata + NODE_HDR + 2 * i, nd->ref.wdata + NODE_HDR + 2 * (i + 1),
             2 * (size_t)(nd->n - i - 1));
     nd->n--;
@@ -506,7 +506,7 @@ static int split_insert(rl__blk_txn *t, uint64_t root, node *nd, uint32_t i, con
                 cells[k] = *c;
             else
                 rl__bt_cell_read(&old, j++, &cells[k]);
-            sz[k] = cell_size(nd, &cells[k]);
+            sz[k] = rl__bt_cell_size(nd, &cells[k]);
         }
         m = split_point(sz, total, i == nd->n && (!leaf || link_of(nd) == 0), leaf);
         rc = rl__bt_node_new(t, nd->kind, nd->layout, root, right, &r);

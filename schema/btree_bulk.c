@@ -154,13 +154,20 @@ int rl__bt_stats(rl__blk_txn *t, uint64_t root, rl__bt_space *sp)
     return rc;
 }
 
-uint64_t rl__bt_full_leaves(uint32_t payload, const rl__bt_space *sp)
+/* The bytes a builder leaves free in each leaf for percent (half at most). */
+static uint32_t leaf_reserve_of(uint32_t payload, unsigned percent)
+{
+    return (uint32_t)((uint64_t)(payload - NODE_HDR) * (percent < 50 ? percent : 50) / 100);
+}
+
+uint64_t rl__bt_full_leaves(uint32_t payload, unsigned free_percent, const rl__bt_space *sp)
 {
     /* cells do not split: a full leaf holds whole cells of the average size */
     uint64_t cells = sp->leaf_used - NODE_HDR * sp->leaves, fit;
+    uint64_t room = (uint64_t)(payload - NODE_HDR) - leaf_reserve_of(payload, free_percent);
     if (sp->entries == 0 || cells == 0)
         return 1;
-    fit = (uint64_t)(payload - NODE_HDR) * sp->entries / cells;
+    fit = room * sp->entries / cells;
     return fit ? (sp->entries + fit - 1) / fit : sp->entries;
 }
 
@@ -173,6 +180,7 @@ struct rl__bt_builder {
     uint32_t levels;          /* levels with an open node */
     uint64_t open[MAX_DEPTH]; /* the open node of each level (0: leaves) */
     node nodes[MAX_DEPTH];
+    uint32_t leaf_reserve; /* bytes each leaf is closed with free, at least */
     size_t last_len; /* the last key added (levels > 0: one was) */
     uint8_t last[RL__BT_MAX_KEY];
 };
@@ -191,6 +199,14 @@ static int build_open(rl__bt_builder *b, uint32_t level, uint64_t first_child)
     return rc;
 }
 
+/* Whether c would eat into the room the builder leaves free in the open
+ * leaf nd (never in an empty one). */
+static int leaf_reserved(const rl__bt_builder *b, const node *nd, const cell *c)
+{
+    uint32_t free_now = nd->start - (NODE_HDR + 2 * nd->n);
+    return nd->n > 0 && free_now < rl__bt_cell_size(nd, c) + 2 + b->leaf_reserve;
+}
+
 /* Append c to the open node of level, closing it for a new one (and
  * sending the new one's first key up) when c does not fit. */
 static int build_add(rl__bt_builder *b, uint32_t level, const cell *c)
@@ -204,8 +220,11 @@ static int build_add(rl__bt_builder *b, uint32_t level, const cell *c)
         return RL__FAIL(rl__blk_txn_err(b->t), RL_FULL, "B+tree too deep");
     if (level >= b->levels && (rc = build_open(b, level, 0)) != RL_OK)
         return rc;
-    if ((rc = rl__bt_insert_cell(nd, nd->n, c, &fitted)) != RL_OK || fitted)
-        return rc == RL_NOMEM ? RL__FAIL(rl__blk_txn_err(b->t), RL_NOMEM, "no memory") : rc;
+    if (level > 0 || !leaf_reserved(b, nd, c)) {
+        rc = rl__bt_insert_cell(nd, nd->n, c, &fitted);
+        if (rc != RL_OK || fitted)
+            return rc == RL_NOMEM ? RL__FAIL(rl__blk_txn_err(b->t), RL_NOMEM, "no memory") : rc;
+    }
     closed = b->open[level];
     memcpy(sep, c->key, c->klen); /* c may point into the node being closed */
     up.key = sep;
@@ -320,6 +339,11 @@ int rl__bt_build_end(rl__bt_builder *b)
         rc = rl__blk_block_free(b->t, top_logical);
     free(b);
     return rc;
+}
+
+void rl__bt_build_leave_free(rl__bt_builder *b, unsigned percent)
+{
+    b->leaf_reserve = leaf_reserve_of(rl__blk_payload_of(b->t), percent);
 }
 
 void rl__bt_build_abort(rl__bt_builder *b)

@@ -351,9 +351,11 @@ int rl__ix_build(rl__stx *s, int table, int index)
                   all.p + KEYREF_OFF(&refs[i]), KEYREF_LEN(&refs[i])))
             rc = RL__FAIL(s->err, RL_DUPLICATE, "%s: two rows share the values of unique "
                           "index %s", tb->name, ix->name);
-    if (rc == RL_OK && n > 0) { /* sorted: the builder fills every node */
+    if (rc == RL_OK && n > 0) { /* sorted: the builder fills every node, but for the room left */
         rl__bt_builder *b = NULL;
         rc = rl__bt_build_begin(s->bt, ix->root, &b);
+        if (rc == RL_OK)
+            rl__bt_build_leave_free(b, RL__INDEX_LEAF_FREE);
         for (size_t i = 0; rc == RL_OK && i < n; i++)
             rc = rl__bt_build_add(b, all.p + KEYREF_OFF(&refs[i]), KEYREF_LEN(&refs[i]), NULL, 0, 0);
         if (rc == RL_OK)

@@ -182,8 +182,13 @@ typedef struct rl__bt_space {
 } rl__bt_space;
 int rl__bt_stats(rl__blk_txn *t, uint64_t root, rl__bt_space *sp);
 /* Leaves a tree holding leaf_used bytes of leaves would need if rebuilt
- * full (as vacuum and index builds do). */
-uint64_t rl__bt_full_leaves(uint32_t payload, const rl__bt_space *sp);
+ * as vacuum and index builds do: full, but for free_percent of each leaf
+ * (rl__bt_build_leave_free). */
+uint64_t rl__bt_full_leaves(uint32_t payload, unsigned free_percent, const rl__bt_space *sp);
+
+/* Share of each leaf an index build leaves free: an index takes inserts
+ * all over its key range, and a packed leaf splits at the first one. */
+#define RL__INDEX_LEAF_FREE 5
 
 /* Building a tree from entries in strictly ascending key order, filling
  * every node, with no descent per entry (vacuum, index builds). The tree
@@ -195,6 +200,10 @@ int rl__bt_build_add(rl__bt_builder *b, const uint8_t *k, size_t kn, const uint8
                      size_t vn, unsigned how);
 int rl__bt_build_end(rl__bt_builder *b);
 void rl__bt_build_abort(rl__bt_builder *b);
+/* Leave free about percent of each leaf the builder closes (0 by default):
+ * room for the inserts that follow a rebuild, so that each does not split
+ * a full leaf. Interior nodes are filled. */
+void rl__bt_build_leave_free(rl__bt_builder *b, unsigned percent);
 
 /* An iterator over the leaves, holding one leaf pinned. It keeps the last
  * key of the leaves it left, so a damaged leaf chain that goes back (a

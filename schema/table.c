@@ -1155,7 +1155,7 @@ int rl__tbl_space(rl__stx *s, int table, int index, rl_space *out)
     out->bytes_free = sp.capacity - sp.used;
     out->blocks = out->tree_blocks + out->chain_blocks + out->other_blocks;
     /* a rebuild keeps about as many interior nodes per leaf as now */
-    full = rl__bt_full_leaves(rl__blk_payload_of(s->bt), &sp);
+    full = rl__bt_full_leaves(rl__blk_payload_of(s->bt), index < 0 ? 0 : RL__INDEX_LEAF_FREE, &sp);
     kept = (full * sp.nodes + sp.leaves - 1) / sp.leaves;
     out->vacuum_frees = kept < sp.nodes ? sp.nodes - kept : 0;
     return RL_OK;

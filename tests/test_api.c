@@ -466,6 +466,37 @@ static void test_vacuum_beside_an_old_reader(void **state)
     OK(db, rl_close(db));
 }
 
+/* An index build (and so a vacuum's) leaves room in each leaf, so that the
+ * inserts after it do not split a full leaf each. */
+static void test_index_build_leaves_room(void **state)
+{
+    static const rl_column cols[] = {{"grp", RL_TINTEGER, 0, 0, NULL, 0}};
+    static const char *const grp[] = {"grp"};
+    rl_db *db = open_at("ixroom.rdb", 4096, -1, 1);
+    rl_txn *t = begin(db, RL_WRITE);
+    rl_space built, after;
+    (void)state;
+    OK(db, rl_create_table(t, "items", cols, 1));
+    for (int i = 0; i < 20000; i++)
+        OK(db, rl_insert(t, "items", (rl_value[]){rl_null(), rl_int(i % 100)}, 2, NULL));
+    OK(db, rl_create_index(t, "items_grp", "items", grp, 1, 0));
+    OK(db, rl_commit(t));
+    built = space_of(db, 4096, "items", "items_grp");
+    print_message("index of 20000 rows: %llu leaves, %llu of %llu bytes free\n",
+                  (unsigned long long)built.leaf_blocks, (unsigned long long)built.bytes_free,
+                  (unsigned long long)(built.bytes_used + built.bytes_free));
+    assert_true(built.bytes_free * 100 >= (built.bytes_used + built.bytes_free) * 4);
+    assert_true(built.bytes_free * 100 <= (built.bytes_used + built.bytes_free) * 12);
+    t = begin(db, RL_WRITE);
+    for (int g = 0; g < 100; g++) /* one more row at the end of each group */
+        OK(db, rl_insert(t, "items", (rl_value[]){rl_null(), rl_int(g)}, 2, NULL));
+    OK(db, rl_commit(t));
+    after = space_of(db, 4096, "items", "items_grp");
+    assert_int_equal(after.entries, 20100);
+    assert_int_equal(after.leaf_blocks, built.leaf_blocks);
+    OK(db, rl_close(db));
+}
+
 /* rl_space_of counts large values' chains, indexes, and refuses unknown names. */
 static void test_space_of_chains_and_indexes(void **state)
 {
@@ -1218,6 +1249,7 @@ int main(void)
         cmocka_unit_test(test_txn_ids_and_damaged_last_commit),
         cmocka_unit_test(test_tombstones_and_vacuum),
         cmocka_unit_test(test_vacuum_beside_an_old_reader),
+        cmocka_unit_test(test_index_build_leaves_room),
         cmocka_unit_test(test_space_of_chains_and_indexes),
         cmocka_unit_test(test_errors_leave_database_unchanged),
         cmocka_unit_test(test_ids_update_truncate_drop),
