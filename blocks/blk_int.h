@@ -278,6 +278,7 @@ struct rl__blk_txn {
         uint64_t logical, phys; /* logical 0: empty */
     } memo[RL__MAP_MEMO];
     int area_ok;            /* write: may take blocks of its commit area */
+    int no_holes;           /* write: the map has no hole below the limit (map.c) */
     uint32_t area_next;     /* the next one it would take */
     rl__blk_listed *listed; /* blocks written so far (write) */
     uint32_t nlisted;

@@ -12,10 +12,13 @@
 ** Free logical numbers thus form a list threaded through the leaves, with
 ** its head in the root slot: allocating or freeing one touches one path.
 ** Tidying (rl__map_tidy, at a vacuum) rethreads the list in ascending
-** order, so new blocks take the lowest numbers, and drops the nodes past
-** the highest number in use, lowering the logical limit: after a vacuum
-** the map covers the live numbers only (195 -> 68 map blocks for the
-** benchmark's compacted file).
+** order, so new blocks take the lowest numbers, drops the nodes past the
+** highest number in use, lowering the logical limit, and drops the leaves
+** below it whose numbers are all free, leaving holes (parent entry 0): a
+** hole's numbers are free but on no list, and allocation refills the free
+** list from the lowest hole before it takes the limit. After a vacuum the
+** map covers the live numbers only (195 -> 67 map blocks for the
+** benchmark's file after its automatic vacuum).
 **
 ** Nodes are copy-on-write like any block (INV 1): changing an entry copies
 ** the nodes on its path that the running transaction has not yet copied,
@@ -112,8 +115,7 @@ static int map_get_raw(rl__blk_txn *t, uint64_t logical, uint64_t *entry)
         if (rc != RL_OK)
             return rc;
         if (node == 0 && level > 0)
-            return RL__CORRUPT(&t->err, "logical block %llu has no map path",
-                               (unsigned long long)logical);
+            break; /* a hole: tidying dropped the nodes of free numbers only */
     }
     *entry = node;
     return RL_OK;
@@ -432,10 +434,67 @@ int rl__map_relocate_node(rl__blk_txn *t, uint64_t phys, const rl__blk_bhdr *h,
     return rc;
 }
 
+/* The first number of the lowest hole below the logical limit under the
+ * node at phys (level, covering numbers from base), or 0 if none. Reads
+ * interior nodes only. */
+static int lowest_hole(rl__blk_txn *t, uint64_t phys, uint32_t level, uint64_t base,
+                       uint64_t *budget, uint64_t *hole)
+{
+    uint32_t fanout = t->db->fanout;
+    uint64_t span = map_capacity(fanout, level);
+    rl__blk_page *p;
+    int rc;
+    *hole = 0;
+    if ((*budget)-- == 0)
+        return RL__CORRUPT(&t->err, "the block map names more nodes than the file has blocks");
+    rc = rl__cache_get(t, phys, &p);
+    if (rc != RL_OK)
+        return rc;
+    rc = node_check_at(t, p, level, base);
+    for (uint32_t i = 0; rc == RL_OK && i < fanout && !*hole; i++) {
+        uint64_t child = rl__get64(entry_at(p, i)), child_base = base + i * span;
+        if (child_base >= t->root.logical_limit)
+            break;
+        if (child == 0)
+            *hole = child_base ? child_base : 1;
+        else if (level > 1)
+            rc = lowest_hole(t, child, level - 1, child_base, budget, hole);
+    }
+    rl__cache_unpin(p);
+    return rc;
+}
+
+/* The free list is empty: give it the numbers of the lowest hole below the
+ * logical limit, if there is one, as a new leaf whose numbers are all free
+ * and linked in ascending order. */
+static int refill_from_hole(rl__blk_txn *t)
+{
+    uint32_t fanout = t->db->fanout;
+    uint64_t first = 0, end, budget = t->root.block_count;
+    int rc = RL_OK;
+    if (t->no_holes || t->root.map_depth < 2)
+        return RL_OK;
+    rc = lowest_hole(t, t->root.map_root, t->root.map_depth - 1, 0, &budget, &first);
+    if (rc != RL_OK || first == 0) {
+        t->no_holes = rc == RL_OK;
+        return rc;
+    }
+    end = first - first % fanout + fanout;
+    end = end < t->root.logical_limit ? end : t->root.logical_limit;
+    for (uint64_t l = end; rc == RL_OK && l-- > first;) /* the last first, so each links up */
+        rc = base_set(t, l, RL__MAP_FREE_BIT | (l + 1 < end ? l + 1 : 0));
+    if (rc == RL_OK)
+        t->root.free_logical = first;
+    return rc;
+}
+
 int rl__map_alloc_logical(rl__blk_txn *t, uint64_t *logical)
 {
-    uint64_t head = t->root.free_logical, e;
-    int rc;
+    uint64_t head, e;
+    int rc = t->root.free_logical == 0 ? refill_from_hole(t) : RL_OK;
+    if (rc != RL_OK)
+        return rc;
+    head = t->root.free_logical;
     if (head == 0) {
         if (t->root.logical_limit >= RL__MAX_BLOCKNO)
             return RL__FAIL(&t->err, RL_FULL, "no logical block numbers left");
@@ -497,6 +556,21 @@ static int free_subtree(rl__blk_txn *t, uint64_t phys, uint32_t level, uint64_t 
             rc = free_subtree(t, children[i], level - 1, base + i * span);
     free(children);
     return rc == RL_OK ? rl__free_release(t, phys, fresh) : rc;
+}
+
+/* Free the one map node at phys (its children are someone else's care). */
+static int free_node(rl__blk_txn *t, uint64_t phys)
+{
+    rl__blk_page *p;
+    rl__blk_bhdr h;
+    int rc = rl__cache_get(t, phys, &p);
+    if (rc != RL_OK)
+        return rc;
+    rl__fmt_bhdr_decode(p->buf, &h);
+    if (h.txn == t->root.txn)
+        rl__free_page_dies(t, p);
+    rl__cache_unpin(p);
+    return rl__free_release(t, phys, h.txn == t->root.txn);
 }
 
 /* Whether the node at phys has a nonzero entry from index from on. */
@@ -662,12 +736,102 @@ static int relink_ascending(rl__blk_txn *t, uint64_t top)
     return rc;
 }
 
+/* Whether the leaf at phys (its first number base) has no number below top
+ * in use. */
+static int leaf_all_free(rl__blk_txn *t, uint64_t phys, uint64_t base, uint64_t top, int *yes)
+{
+    rl__blk_page *p;
+    uint64_t end = base + t->db->fanout < top ? base + t->db->fanout : top;
+    int rc = rl__cache_get(t, phys, &p);
+    *yes = 0;
+    if (rc != RL_OK)
+        return rc;
+    rc = node_check_at(t, p, 0, base);
+    *yes = rc == RL_OK;
+    for (uint64_t l = base; rc == RL_OK && l < end && *yes; l++)
+        *yes = !in_use(rl__get64(entry_at(p, (unsigned)(l - base))));
+    rl__cache_unpin(p);
+    return rc;
+}
+
+/* Turn every leaf under the node at *phys (level >= 1, covering numbers
+ * from base) whose numbers below top are all free into a hole: its entry
+ * becomes 0 and the leaf is freed (an interior node left with no child
+ * below top goes too: *gone). Nodes are copied only where they change;
+ * *phys follows. *budget bounds the nodes visited (a damaged map). */
+static int drop_free_leaves(rl__blk_txn *t, uint64_t *phys, uint32_t level, uint64_t base,
+                            uint64_t top, uint64_t *budget, int *gone)
+{
+    uint32_t fanout = t->db->fanout;
+    uint64_t span = map_capacity(fanout, level), *e = malloc(fanout * sizeof *e);
+    rl__blk_page *p = NULL;
+    int rc = e ? RL_OK : RL__FAIL(&t->err, RL_NOMEM, "no memory to tidy the block map");
+    int changed = 0, kept = 0;
+    *gone = 0;
+    if (rc == RL_OK && (*budget)-- == 0)
+        rc = RL__CORRUPT(&t->err, "the block map names more nodes than the file has blocks");
+    if (rc == RL_OK && (rc = rl__cache_get(t, *phys, &p)) == RL_OK) {
+        rc = node_check_at(t, p, level, base);
+        for (uint32_t i = 0; rc == RL_OK && i < fanout; i++)
+            e[i] = rl__get64(entry_at(p, i));
+        rl__cache_unpin(p);
+    }
+    for (uint32_t i = 0; rc == RL_OK && i < fanout; i++) {
+        uint64_t child_base = base + i * span, was = e[i];
+        int drop = 0;
+        if (e[i] == 0 || child_base >= top)
+            continue;
+        if (level == 1 && (*budget)-- == 0)
+            rc = RL__CORRUPT(&t->err, "the block map names more nodes than the file has blocks");
+        else if (level == 1)
+            rc = leaf_all_free(t, e[i], child_base, top, &drop);
+        else
+            rc = drop_free_leaves(t, &e[i], level - 1, child_base, top, budget, &drop);
+        if (rc == RL_OK && drop && level == 1)
+            rc = free_node(t, e[i]);
+        if (drop)
+            e[i] = 0;
+        changed |= e[i] != was;
+        kept |= e[i] != 0;
+    }
+    if (rc == RL_OK && !kept && base > 0) { /* nothing left below top: all of it goes */
+        *gone = 1;
+        rc = free_node(t, *phys);
+    } else if (rc == RL_OK && changed) {
+        rc = rl__blk_writable(t, *phys, 0, phys, &p);
+        for (uint32_t i = 0; rc == RL_OK && i < fanout; i++)
+            rl__put64(entry_at(p, i), e[i]);
+        if (rc == RL_OK)
+            rl__cache_unpin(p);
+    }
+    free(e);
+    return rc;
+}
+
+/* Make holes of the leaves with no number below top in use (tidying). */
+static int make_holes(rl__blk_txn *t, uint64_t top)
+{
+    uint64_t root = t->root.map_root, budget = t->root.block_count;
+    int gone = 0, rc;
+    if (t->root.map_depth < 2)
+        return RL_OK;
+    rc = drop_free_leaves(t, &root, t->root.map_depth - 1, 0, top, &budget, &gone);
+    if (rc == RL_OK && root != t->root.map_root) {
+        t->root.map_root = root;
+        t->changed = 1;
+    }
+    t->no_holes = 0;
+    return rc;
+}
+
 int rl__map_tidy(rl__blk_txn *t)
 {
     uint64_t top = 0, root;
     int rc;
     memset(t->memo, 0, sizeof t->memo); /* (it holds numbers in use only; to be plain) */
     rc = live_top(t, &top);
+    if (rc == RL_OK)
+        rc = make_holes(t, top);
     if (rc == RL_OK)
         rc = relink_ascending(t, top);
     root = t->root.map_root; /* the relinking may have copied it */

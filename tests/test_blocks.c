@@ -821,6 +821,100 @@ static void test_map_tidy(void **state)
     rl__blk_close(db);
 }
 
+/* Entry i of the map's root node, as transaction t sees it. */
+static uint64_t map_root_entry(rl__blk_txn *t, unsigned i)
+{
+    rl__blk_page *p;
+    uint64_t e;
+    pthread_mutex_lock(&t->db->mu);
+    assert_int_equal(rl__cache_get(t, t->root.map_root, &p), RL_OK);
+    e = rl__get64(p->buf + RL__HDR_SIZE + 8u * i);
+    rl__cache_unpin(p);
+    pthread_mutex_unlock(&t->db->mu);
+    return e;
+}
+
+/* Tidying drops the map leaves whose numbers are all free (holes), and
+ * new numbers fill the lowest hole before the logical limit grows. */
+static void test_map_holes(void **state)
+{
+    const char *path = tu_path("holes.rdb");
+    rl__blk_db *db = new_db("holes.rdb", 512);
+    enum { N = 600, F = (512 - 40) / 8 }; /* 59 numbers a leaf: 11 leaves */
+    uint64_t lg[N], got, limit;
+    rl__blk_txn *t, *r;
+    rl__blk_ref ref;
+    char *report;
+    int problems;
+    (void)state;
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    for (int i = 0; i < N; i++) {
+        T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, 0, &lg[i], &ref));
+        rl__put32(ref.wdata, (uint32_t)i);
+        rl__blk_block_set_used(&ref, 4);
+        rl__blk_block_put(&ref);
+    }
+    assert_int_equal(t->root.map_depth, 2);
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    assert_int_equal(rl__blk_begin(db, 0, &r), RL_OK); /* sees all N */
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK); /* leaves 2 to 5 lose every number */
+    for (int i = 0; i < N; i++)
+        if (lg[i] / F >= 2 && lg[i] / F <= 5)
+            T_OK(t, rl__blk_block_free(t, lg[i]));
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    for (unsigned leaf = 0; leaf < 11; leaf++)
+        assert_true(map_root_entry(t, leaf) != 0);
+    limit = t->root.logical_limit;
+    T_OK(t, rl__blk_map_tidy(t));
+    assert_int_equal(t->root.logical_limit, limit); /* the top is in use */
+    for (unsigned leaf = 0; leaf < 11; leaf++)
+        assert_int_equal(map_root_entry(t, leaf) == 0, leaf >= 2 && leaf <= 5);
+    for (uint64_t want = 2 * F; want < 6 * F + 3; want++) { /* the holes first, lowest first */
+        T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, 0, &got, &ref));
+        rl__put32(ref.wdata, (uint32_t)got);
+        rl__blk_block_put(&ref);
+        assert_int_equal(got, want < 6 * F ? want : limit + (want - 6 * F));
+    }
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    for (int i = 0; i < N; i++) { /* the reader's snapshot is whole */
+        T_OK(r, rl__blk_block_get(r, lg[i], 0, &ref));
+        assert_int_equal(rl__get32(ref.data), (uint32_t)i);
+        rl__blk_block_put(&ref);
+    }
+    rl__blk_rollback(r);
+    /* A hole left behind survives reopening, and is filled after it. */
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    for (uint64_t l = 3 * F; l < 4 * F; l++)
+        T_OK(t, rl__blk_block_free(t, l));
+    T_OK(t, rl__blk_map_tidy(t));
+    assert_int_equal(map_root_entry(t, 3), 0);
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    rl__blk_close(db);
+    report = check_report(path, &problems);
+    if (problems)
+        fail_msg("%s", report);
+    free(report);
+    db = open_db(path, 0);
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    for (int i = 0; i < N; i++)
+        if (lg[i] / F < 2 || lg[i] / F > 5) {
+            T_OK(t, rl__blk_block_get(t, lg[i], 0, &ref));
+            assert_int_equal(rl__get32(ref.data), (uint32_t)i);
+            rl__blk_block_put(&ref);
+        }
+    T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, 0, &got, &ref));
+    rl__blk_block_put(&ref);
+    assert_int_equal(got, 3 * F);
+    assert_int_equal(rl__blk_block_get(t, 3 * F + 1, 0, &ref), RL_CORRUPT); /* free: no block */
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    rl__blk_close(db);
+    report = check_report(path, &problems);
+    if (problems)
+        fail_msg("%s", report);
+    free(report);
+}
+
 /* The map delta: small commits put their moves there (the map's nodes
  * keep the old blocks), it survives reopening, and the integrity walk
  * reads it, so a delta that points wrong is damage it reports. */
@@ -1162,6 +1256,7 @@ int main(void)
         cmocka_unit_test(test_map_delta),
         cmocka_unit_test(test_freelist_runs),
         cmocka_unit_test(test_map_tidy),
+        cmocka_unit_test(test_map_holes),
         cmocka_unit_test(test_block_upgrade),
         cmocka_unit_test(test_misuse_errors),
         cmocka_unit_test(test_truncate_and_free),
