@@ -301,7 +301,7 @@ static int autovacuum(rl_txn *t)
         rl__tstate st;
         rc = rl__tbl_state(&t->s, i, &st);
         if (rc == RL_OK && st.dead >= 1000 && (double)st.dead >= ratio * (double)(st.dead + st.live)) {
-            rc = rl__tbl_vacuum(&t->s, i);
+            rc = rl__tbl_vacuum(&t->s, i, 0); /* half its rows went: worth it */
             t->vacuumed = t->vacuumed ? t->vacuumed : VACUUM_TABLE;
         }
     }
@@ -561,10 +561,10 @@ int rl_vacuum(rl_txn *t, const char *table)
         return rc;
     if (table) {
         t->vacuumed = t->vacuumed ? t->vacuumed : VACUUM_TABLE;
-        return txn_fail(t, rl__tbl_vacuum(&t->s, i));
+        return txn_fail(t, rl__tbl_vacuum(&t->s, i, 1));
     }
     for (i = 0; i < t->s.cat->n && rc == RL_OK; i++)
-        rc = rl__tbl_vacuum(&t->s, i);
+        rc = rl__tbl_vacuum(&t->s, i, 1);
     t->vacuumed = VACUUM_ALL; /* the commit gives the whole file back */
     return txn_fail(t, rc);
 }

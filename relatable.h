@@ -353,10 +353,13 @@ int rl_count(rl_txn *t, const char *table, uint64_t *n);
 int rl_truncate(rl_txn *t, const char *table);
 
 /** rl_vacuum - rebuild a table (or all, when table is NULL) so that its
- * rows fill their blocks again, returning the rest to the freelist. Its
- * rl_commit then moves the new trees down the file (see rl_commit). With
- * table NULL that commit compacts the whole file: it moves every live
- * block it can off the end, and the file shrinks to what it holds. */
+ * rows fill their blocks again, returning the rest to the freelist. Each
+ * tree (the rows', each index's) is read first and rebuilt only if that
+ * gives back at least 1/64 of its blocks, or it is small: vacuuming a
+ * compact table costs a read of it. Its rl_commit then moves the new
+ * trees down the file (see rl_commit). With table NULL that commit
+ * compacts the whole file: it moves every live block it can off the end,
+ * and the file shrinks to what it holds. */
 int rl_vacuum(rl_txn *t, const char *table);
 
 /** rl_scan - a cursor over every row of a table, in storage order. */

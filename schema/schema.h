@@ -296,7 +296,11 @@ int rl__tbl_get(rl__stx *s, int table, int64_t id, rl_row *row);
 int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int nvals);
 int rl__tbl_delete(rl__stx *s, int table, int64_t id);
 int rl__tbl_truncate(rl__stx *s, int table);
-int rl__tbl_vacuum(rl__stx *s, int table);
+/* Rebuild the table's tree and its indexes, full (indexes keep
+ * RL__INDEX_LEAF_FREE), in new blocks; if_worth_it: only the trees whose
+ * rebuild would give back at least 1/64 of their blocks (each is read
+ * first to know). */
+int rl__tbl_vacuum(rl__stx *s, int table, int if_worth_it);
 /* What the table (index < 0) or its index number `index` occupies. */
 int rl__tbl_space(rl__stx *s, int table, int index, rl_space *out);
 /* Fill row from a stored record (chained: rec holds the record chain's

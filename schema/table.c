@@ -29,6 +29,8 @@
 #define STATE_MAGIC 0x53544c52u /* "RLTS" */
 #define STATE_VERSION 1u
 #define STATE_SIZE 40
+#define SMALL_TREE 64       /* rl_vacuum rebuilds a tree of fewer nodes always ... */
+#define REBUILD_MIN_GAIN 64 /* ... a larger one if it gives back 1/64 of them */
 
 /* Order-preserving, short id keys: a prefix byte, then the id's low n
  * bytes big-endian. For id >= 0, the prefix is 0x80 + n with n the bytes
@@ -1087,15 +1089,35 @@ int rl__tbl_truncate(rl__stx *s, int table)
     return rc == RL_OK ? state_write(s, table, &st) : rc;
 }
 
-int rl__tbl_vacuum(rl__stx *s, int table)
+/* Blocks a rebuild of a tree would give back: it keeps about as many
+ * interior nodes per leaf as the tree has now. */
+static uint64_t rebuild_frees(rl__stx *s, const rl__bt_space *sp, unsigned free_percent)
 {
-    rl__tstate st;
+    uint64_t full = rl__bt_full_leaves(rl__blk_payload_of(s->bt), free_percent, sp);
+    uint64_t kept = (full * sp->nodes + sp->leaves - 1) / sp->leaves;
+    return kept < sp->nodes ? sp->nodes - kept : 0;
+}
+
+/* Whether rebuilding the tree at root pays: it would give back at least
+ * 1/REBUILD_MIN_GAIN of its blocks, or it is small. A tree built by the
+ * last vacuum and grown by appends since is left as it is. */
+static int worth_rebuilding(rl__stx *s, uint64_t root, unsigned free_percent, int *worth)
+{
+    rl__bt_space sp;
+    int rc = rl__bt_stats(s->bt, root, &sp); /* reads every node: cheaper than writing them */
+    *worth = rc == RL_OK &&
+             (sp.nodes < SMALL_TREE || rebuild_frees(s, &sp, free_percent) * REBUILD_MIN_GAIN >= sp.nodes);
+    return rc;
+}
+
+/* Rebuild the table's tree from its rows, in id order, into new blocks
+ * with the lowest free logical numbers. */
+static int rebuild_rows(rl__stx *s, int table, rl__tstate *st)
+{
     rl__scan sc;
     rl__bt_builder *b = NULL;
     uint64_t tree = 0;
-    int rc = rl__tbl_state(s, table, &st);
-    if (rc == RL_OK) /* the new tree takes the lowest logical numbers */
-        rc = rl__blk_map_tidy(s->bt);
+    int rc = rl__blk_map_tidy(s->bt); /* the new tree takes the lowest logical numbers */
     if (rc == RL_OK)
         rc = rl__bt_create(s->bt, RL__BT_IDS, &tree);
     if (rc == RL_OK)
@@ -1114,18 +1136,40 @@ int rl__tbl_vacuum(rl__stx *s, int table)
     else
         rl__bt_build_abort(b);
     if (rc == RL_OK)
-        rc = rl__bt_free(s->bt, st.tree);
-    if (rc != RL_OK)
-        return rc;
-    st.tree = tree;
-    st.dead = 0;
-    rc = state_write(s, table, &st);
-    for (int x = 0; x < tbl_of(s, table)->nindexes && rc == RL_OK; x++)
-        rc = rl__bt_clear(s->bt, tbl_of(s, table)->indexes[x].root); /* refill them full */
-    if (rc == RL_OK) /* ... in the lowest logical numbers left */
+        rc = rl__bt_free(s->bt, st->tree);
+    if (rc == RL_OK)
+        st->tree = tree;
+    return rc;
+}
+
+/* Rebuild index x of the table, full but for the room an index keeps, in
+ * the lowest logical numbers free. */
+static int rebuild_index(rl__stx *s, int table, int x)
+{
+    int rc = rl__bt_clear(s->bt, tbl_of(s, table)->indexes[x].root);
+    if (rc == RL_OK)
         rc = rl__blk_map_tidy(s->bt);
-    for (int x = 0; x < tbl_of(s, table)->nindexes && rc == RL_OK; x++)
-        rc = rl__ix_build(s, table, x);
+    return rc == RL_OK ? rl__ix_build(s, table, x) : rc;
+}
+
+int rl__tbl_vacuum(rl__stx *s, int table, int if_worth_it)
+{
+    rl__tstate st;
+    int worth = 1, rc = rl__tbl_state(s, table, &st);
+    if (rc == RL_OK && if_worth_it)
+        rc = worth_rebuilding(s, st.tree, 0, &worth);
+    if (rc == RL_OK && worth)
+        rc = rebuild_rows(s, table, &st);
+    st.dead = 0;
+    if (rc == RL_OK)
+        rc = state_write(s, table, &st);
+    for (int x = 0; x < tbl_of(s, table)->nindexes && rc == RL_OK; x++) {
+        worth = 1;
+        if (if_worth_it)
+            rc = worth_rebuilding(s, tbl_of(s, table)->indexes[x].root, RL__INDEX_LEAF_FREE, &worth);
+        if (rc == RL_OK && worth)
+            rc = rebuild_index(s, table, x);
+    }
     return rc;
 }
 
@@ -1134,7 +1178,6 @@ int rl__tbl_space(rl__stx *s, int table, int index, rl_space *out)
     const rl__table *tb = tbl_of(s, table);
     rl__bt_space sp;
     rl__tstate st;
-    uint64_t full, kept;
     int rc = RL_OK;
     memset(out, 0, sizeof *out);
     if (index < 0) {
@@ -1154,10 +1197,7 @@ int rl__tbl_space(rl__stx *s, int table, int index, rl_space *out)
     out->bytes_used = sp.used;
     out->bytes_free = sp.capacity - sp.used;
     out->blocks = out->tree_blocks + out->chain_blocks + out->other_blocks;
-    /* a rebuild keeps about as many interior nodes per leaf as now */
-    full = rl__bt_full_leaves(rl__blk_payload_of(s->bt), index < 0 ? 0 : RL__INDEX_LEAF_FREE, &sp);
-    kept = (full * sp.nodes + sp.leaves - 1) / sp.leaves;
-    out->vacuum_frees = kept < sp.nodes ? sp.nodes - kept : 0;
+    out->vacuum_frees = rebuild_frees(s, &sp, index < 0 ? 0 : RL__INDEX_LEAF_FREE);
     return RL_OK;
 }
 

@@ -685,6 +685,95 @@ static void test_vacuum_of_looped_table_fails(void **state)
     assert_int_equal(rl_close(db), RL_OK);
 }
 
+/* The table's tree root and its index's first leaf, as the file holds them. */
+static void tree_places(const char *path, uint64_t *tree, uint64_t *index_leaf, uint64_t *dead)
+{
+    rl__blk_db *bdb;
+    rl__stx s;
+    rl__tstate st;
+    rl__bt_iter it;
+    begin_schema_txn(path, &bdb, &s);
+    assert_int_equal(rl__tbl_state(&s, 0, &st), RL_OK);
+    *tree = st.tree;
+    *dead = st.dead;
+    assert_int_equal(rl__bt_seek(s.bt, s.cat->tables[0].indexes[0].root, NULL, 0, &it), RL_OK);
+    *index_leaf = it.leaf;
+    rl__bt_iter_close(&it);
+    rl__cat_free(s.cat);
+    rl__blk_rollback(s.bt);
+    rl__blk_close(bdb);
+}
+
+static void vacuum_table(const char *path, rl_options *o)
+{
+    rl_db *db;
+    rl_txn *t;
+    assert_int_equal(rl_open(path, o, &db), RL_OK);
+    assert_int_equal(rl_begin(db, RL_WRITE, &t), RL_OK);
+    assert_int_equal(rl_vacuum(t, "t"), RL_OK);
+    assert_int_equal(rl_commit(t), RL_OK);
+    assert_int_equal(rl_close(db), RL_OK);
+}
+
+/* rl_vacuum rebuilds a tree only when that gives back enough of it: a
+ * packed table and its index stay where they are (the deleted-rows count
+ * is reset all the same), a table that lost most of its rows is rebuilt. */
+static void test_vacuum_rebuilds_what_pays(void **state)
+{
+    static const rl_column cols[] = {{"n", RL_TINTEGER, 0, 0, NULL, 0}};
+    static const char *const n_col[] = {"n"};
+    const char *path = tu_path("vacpays.rdb");
+    rl_options o = {0, 512, RL_SYNC_OFF, 0, -1.0, 0};
+    rl_db *db;
+    rl_txn *t;
+    uint64_t tree, leaf, dead, tree2, leaf2;
+    (void)state;
+    unlink(path);
+    assert_int_equal(rl_open(path, &o, &db), RL_OK); /* autovacuum off */
+    assert_int_equal(rl_begin(db, RL_WRITE, &t), RL_OK);
+    assert_int_equal(rl_create_table(t, "t", cols, 1), RL_OK);
+    for (int i = 0; i < 6000; i++)
+        assert_int_equal(rl_insert(t, "t", (rl_value[]){rl_null(), rl_int(i % 50)}, 2, NULL), RL_OK);
+    assert_int_equal(rl_create_index(t, "t_n", "t", n_col, 1, 0), RL_OK);
+    for (int64_t id = 1; id <= 20; id++) /* a few: not worth a rebuild */
+        assert_int_equal(rl_delete(t, "t", id * 300), RL_OK);
+    assert_int_equal(rl_commit(t), RL_OK);
+    assert_int_equal(rl_close(db), RL_OK);
+    tree_places(path, &tree, &leaf, &dead);
+    assert_int_equal(dead, 20);
+    vacuum_table(path, &o);
+    tree_places(path, &tree2, &leaf2, &dead);
+    assert_int_equal(tree2, tree);
+    assert_int_equal(leaf2, leaf);
+    assert_int_equal(dead, 0);
+
+    assert_int_equal(rl_open(path, &o, &db), RL_OK);
+    assert_int_equal(rl_begin(db, RL_WRITE, &t), RL_OK);
+    for (int64_t id = 1; id <= 6000; id++)
+        if (id % 300 != 0 && id % 4 != 0)
+            assert_int_equal(rl_delete(t, "t", id), RL_OK);
+    assert_int_equal(rl_commit(t), RL_OK);
+    assert_int_equal(rl_close(db), RL_OK);
+    vacuum_table(path, &o);
+    tree_places(path, &tree2, &leaf2, &dead);
+    assert_true(tree2 != tree);
+    assert_true(leaf2 != leaf);
+    assert_int_equal(dead, 0);
+    assert_int_equal(rl_open(path, &o, &db), RL_OK);
+    assert_int_equal(rl_begin(db, RL_READ, &t), RL_OK);
+    {
+        char *report = NULL;
+        uint64_t rows;
+        assert_int_equal(rl_count(t, "t", &rows), RL_OK);
+        assert_int_equal(rows, 1500 - 20); /* the multiples of 300 went first */
+        assert_int_equal(rl_check(t, &report), RL_OK);
+        assert_string_equal(report, "");
+        free(report);
+    }
+    rl_rollback(t);
+    assert_int_equal(rl_close(db), RL_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -697,6 +786,7 @@ int main(void)
         cmocka_unit_test(test_record_codec),
         cmocka_unit_test(test_index_verify_detects_damage),
         cmocka_unit_test(test_vacuum_of_looped_table_fails),
+        cmocka_unit_test(test_vacuum_rebuilds_what_pays),
     };
     tu_setup_dir("schema");
     return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
