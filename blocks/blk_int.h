@@ -405,6 +405,12 @@ void rl__free_destroy(rl__blk_free *f);
 uint64_t rl__txn_oldest_reader(rl__blk_db *db);
 /* Read the root slots and pick the newest that proves itself. */
 int rl__file_read_root(rl__blk_db *db, rl__blk_root *out, rl__err *err);
+/* Whether the newest root on disk is still db->root, from one slot read:
+ * the slot the commit after it would take still holds the commit four
+ * before that one. No (0) for anything else (a newer commit, a torn or
+ * damaged slot, a read error, the file's first commits): the caller then
+ * reads all four (rl__file_read_root). Caller holds db->mu. */
+int rl__file_root_unchanged(rl__blk_db *db);
 int rl__io_err(rl__err *e, int errnum, const char *what, uint64_t where);
 
 #endif /* RL_BLK_INT_H */

@@ -15,6 +15,10 @@
 ** passed over (db->passed_over) so that the check can say so: a torn last
 ** commit and a damaged one look alike. Two damaged slots (not just never
 ** written) make the file unopenable: nothing older is safe to fall to.
+** Every transaction's begin first asks rl__file_root_unchanged, which
+** reads only the slot the next commit would write: if it still holds the
+** commit four before that one, nobody has committed since this handle
+** last looked, and the four slots need not be read and decoded again.
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -192,6 +196,23 @@ done:
  * other processes may commit meanwhile, writing a slot as it is read, or
  * reusing a block the read slot lists. So a failed attempt after which a
  * newer commit appeared is tried again; damage fails every attempt. */
+int rl__file_root_unchanged(rl__blk_db *db)
+{
+    uint32_t region = rl__fmt_region(db->block_size);
+    uint64_t next = db->root.txn + 1;
+    size_t got = 0;
+    rl__blk_root r;
+    rl__err why;
+    if (next < 2 * RL__NSLOTS) /* early in a file's life: not worth a special case */
+        return 0;
+    if (db->io->read(db->io, db->scratch, region,
+                     rl__fmt_slot_offset(db->block_size, (unsigned)(next % RL__NSLOTS)), &got) != 0 ||
+        got < region)
+        return 0;
+    return rl__fmt_slot_decode(db->scratch, db->block_size, &r, NULL, NULL, &why) == RL_OK &&
+           r.txn + RL__NSLOTS == next;
+}
+
 int rl__file_read_root(rl__blk_db *db, rl__blk_root *out, rl__err *err)
 {
     uint64_t seen = 0, before = 0;

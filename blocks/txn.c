@@ -72,7 +72,10 @@ uint64_t rl__txn_oldest_reader(rl__blk_db *db)
 static int refresh_root(rl__blk_db *db, rl__err *err)
 {
     rl__blk_root r;
-    int rc = rl__file_read_root(db, &r, err);
+    int rc;
+    if (rl__file_root_unchanged(db))
+        return RL_OK; /* one slot read instead of four, and no decoding them */
+    rc = rl__file_read_root(db, &r, err);
     if (rc != RL_OK)
         return rc;
     if (r.txn != db->root.txn || r.block_count != db->root.block_count) {

@@ -821,6 +821,40 @@ static void test_map_tidy(void **state)
     rl__blk_close(db);
 }
 
+/* A handle sees every commit another handle made since its last look,
+ * however many there were: begin's one-slot probe (whether the slot the
+ * next commit would take still holds the commit four before it) must
+ * send it to read all four slots whenever anything changed. */
+static void test_other_handle_commits_seen(void **state)
+{
+    rl__blk_db *a = new_db("probe.rdb", 512), *b = open_db(tu_path("probe.rdb"), 0);
+    static const int bursts[] = {1, 1, 3, 4, 5, 8, 1, 2, 7};
+    uint64_t value = 0;
+    rl__blk_txn *t;
+    (void)state;
+    for (int i = 0; i < 10; i++) { /* past the file's first commits */
+        assert_int_equal(rl__blk_begin(a, 1, &t), RL_OK);
+        T_OK(t, rl__blk_meta_set(t, 0, ++value));
+        assert_int_equal(rl__blk_commit(t), RL_OK);
+    }
+    for (unsigned k = 0; k < sizeof bursts / sizeof bursts[0]; k++) {
+        rl__blk_db *writer = k % 3 == 2 ? b : a, *reader = writer == a ? b : a;
+        for (int i = 0; i < bursts[k]; i++) {
+            assert_int_equal(rl__blk_begin(writer, 1, &t), RL_OK);
+            assert_int_equal(rl__blk_meta_get(t, 0), value);
+            T_OK(t, rl__blk_meta_set(t, 0, ++value));
+            assert_int_equal(rl__blk_commit(t), RL_OK);
+        }
+        for (int twice = 0; twice < 2; twice++) { /* a read, then a write, begin */
+            assert_int_equal(rl__blk_begin(reader, twice, &t), RL_OK);
+            assert_int_equal(rl__blk_meta_get(t, 0), value);
+            rl__blk_rollback(t);
+        }
+    }
+    rl__blk_close(a);
+    rl__blk_close(b);
+}
+
 /* Entry i of the map's root node, as transaction t sees it. */
 static uint64_t map_root_entry(rl__blk_txn *t, unsigned i)
 {
@@ -1257,6 +1291,7 @@ int main(void)
         cmocka_unit_test(test_freelist_runs),
         cmocka_unit_test(test_map_tidy),
         cmocka_unit_test(test_map_holes),
+        cmocka_unit_test(test_other_handle_commits_seen),
         cmocka_unit_test(test_block_upgrade),
         cmocka_unit_test(test_misuse_errors),
         cmocka_unit_test(test_truncate_and_free),
