@@ -405,6 +405,10 @@ void rl__free_destroy(rl__blk_free *f);
 uint64_t rl__txn_oldest_reader(rl__blk_db *db);
 /* Read the root slots and pick the newest that proves itself. */
 int rl__file_read_root(rl__blk_db *db, rl__blk_root *out, rl__err *err);
+/* rl__blk_begin of a write transaction that does not wait for another
+ * writer: RL_BUSY at once (compaction after a vacuum must not make its
+ * caller wait for a writer that may be waiting for it). */
+int rl__txn_begin_write_now(rl__blk_db *db, rl__blk_txn **out);
 /* Whether the newest root on disk is still db->root, from one slot read:
  * the slot the commit after it would take still holds the commit four
  * before that one. No (0) for anything else (a newer commit, a torn or

@@ -218,9 +218,10 @@ void rl__blk_compact_soon(rl__blk_db *db);
  * blocks): the caller has just committed a vacuum, whose new trees went to
  * the end of the file, and the commits that follow should not pay for
  * moving them down. Stops early when commits stop making progress (an old
- * reader keeps the freed blocks). Takes the writer lock per commit;
- * RL_BUSY and I/O errors are returned, and leave the file as valid and as
- * compact as the last commit that succeeded. */
+ * reader keeps the freed blocks). Takes the writer lock per commit without
+ * waiting for it: RL_BUSY at once when another writer holds it (whose
+ * commits then compact). RL_BUSY and I/O errors leave the file as valid
+ * and as compact as the last commit that succeeded. */
 int rl__blk_compact_now(rl__blk_db *db, int whole);
 /* Thread the free logical numbers in ascending order, so that the blocks
  * made next (a vacuum's new trees) take the lowest, and drop the block

@@ -205,7 +205,7 @@ static int compact_commit(rl__blk_db *db, int *due, int *progress)
 {
     rl__blk_txn *t;
     uint64_t moved, blocks;
-    int rc = rl__blk_begin(db, 1, &t);
+    int rc = rl__txn_begin_write_now(db, &t);
     if (rc != RL_OK)
         return rc;
     pthread_mutex_lock(&db->mu);
@@ -233,7 +233,7 @@ int rl__blk_compact_now(rl__blk_db *db, int whole)
         rl__blk_compact_soon(db);
     for (int i = 0; i < MAX_SETTLE_COMMITS && idle < 2; i++) {
         int due = 0, progress = 0, rc = compact_commit(db, &due, &progress);
-        if (rc != RL_OK || !due)
+        if (rc != RL_OK || !due) /* RL_BUSY: another writer came first; its commits compact too */
             return rc;
         idle = progress ? 0 : idle + 1;
     }

@@ -219,10 +219,10 @@ static int past(const struct timespec *d)
 }
 
 /* The in-process writer mutex, then the file's writer lock, each waited
- * for as db->busy_timeout_ms says. */
-static int writer_lock(rl__blk_db *db)
+ * for as ms says (as rl__blk_options.busy_timeout_ms). */
+static int writer_lock(rl__blk_db *db, int ms)
 {
-    int ms = db->busy_timeout_ms, e;
+    int e;
     struct timespec until = deadline_in(ms > 0 ? ms : 0), nap = {0, 1000000L};
     e = ms == 0 ? pthread_mutex_lock(&db->writer_mu)
         : ms < 0 ? pthread_mutex_trylock(&db->writer_mu)
@@ -251,7 +251,7 @@ static void writer_unlock(rl__blk_db *db)
     pthread_mutex_unlock(&db->writer_mu);
 }
 
-static int begin_write(rl__blk_db *db, rl__blk_txn *t)
+static int begin_write(rl__blk_db *db, rl__blk_txn *t, int wait_ms)
 {
     int rc;
     if (db->flags & RL__BLK_READONLY)
@@ -259,7 +259,7 @@ static int begin_write(rl__blk_db *db, rl__blk_txn *t)
     t->listed = malloc(RL__SLOT_LIST_CAP * sizeof *t->listed);
     if (!t->listed)
         return RL__FAIL(&db->err, RL_NOMEM, "no memory for a transaction");
-    rc = writer_lock(db);
+    rc = writer_lock(db, wait_ms);
     if (rc != RL_OK)
         return rc;
     pthread_mutex_lock(&db->mu);
@@ -288,7 +288,7 @@ static int begin_write(rl__blk_db *db, rl__blk_txn *t)
     return rc;
 }
 
-int rl__blk_begin(rl__blk_db *db, int write, rl__blk_txn **out)
+static int begin(rl__blk_db *db, int write, int wait_ms, rl__blk_txn **out)
 {
     rl__blk_txn *t;
     int rc;
@@ -298,7 +298,7 @@ int rl__blk_begin(rl__blk_db *db, int write, rl__blk_txn **out)
         return RL__FAIL(&db->err, RL_NOMEM, "no memory for a transaction");
     t->db = db;
     t->write = write != 0;
-    rc = t->write ? begin_write(db, t) : begin_read(db, t);
+    rc = t->write ? begin_write(db, t, wait_ms) : begin_read(db, t);
     if (rc != RL_OK) {
         free(t->listed);
         free(t);
@@ -306,6 +306,16 @@ int rl__blk_begin(rl__blk_db *db, int write, rl__blk_txn **out)
     }
     *out = t;
     return RL_OK;
+}
+
+int rl__blk_begin(rl__blk_db *db, int write, rl__blk_txn **out)
+{
+    return begin(db, write, db->busy_timeout_ms, out);
+}
+
+int rl__txn_begin_write_now(rl__blk_db *db, rl__blk_txn **out)
+{
+    return begin(db, 1, -1, out);
 }
 
 /* Forget a write transaction's work. Caller holds db->mu. */

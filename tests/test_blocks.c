@@ -855,6 +855,32 @@ static void test_other_handle_commits_seen(void **state)
     rl__blk_close(b);
 }
 
+/* Compaction after a vacuum never waits for another writer (it may be
+ * waiting for the vacuum's caller): with a write transaction open on the
+ * handle, rl__blk_compact_now answers RL_BUSY at once instead of locking
+ * itself out; once the writer is gone, it compacts. */
+static void test_compact_now_does_not_wait(void **state)
+{
+    const char *path = tu_path("cnow.rdb");
+    rl__blk_db *db = new_db("cnow.rdb", 512);
+    uint64_t head = make_chain(db, 200000, 3), full;
+    rl__blk_txn *t;
+    (void)state;
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    T_OK(t, rl__blk_chain_free(t, head));
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    full = tu_file_size(path);
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    assert_int_equal(rl__blk_compact_now(db, 1), RL_BUSY);
+    rl__blk_rollback(t);
+    assert_int_equal(tu_file_size(path), full);
+    assert_int_equal(rl__blk_compact_now(db, 1), RL_OK);
+    print_message("a freed chain of 200,000 bytes: %llu bytes, %llu after rl__blk_compact_now\n",
+                  (unsigned long long)full, (unsigned long long)tu_file_size(path));
+    assert_true(tu_file_size(path) < full / 4);
+    rl__blk_close(db);
+}
+
 /* Entry i of the map's root node, as transaction t sees it. */
 static uint64_t map_root_entry(rl__blk_txn *t, unsigned i)
 {
@@ -1292,6 +1318,7 @@ int main(void)
         cmocka_unit_test(test_map_tidy),
         cmocka_unit_test(test_map_holes),
         cmocka_unit_test(test_other_handle_commits_seen),
+        cmocka_unit_test(test_compact_now_does_not_wait),
         cmocka_unit_test(test_block_upgrade),
         cmocka_unit_test(test_misuse_errors),
         cmocka_unit_test(test_truncate_and_free),
