@@ -376,10 +376,12 @@ int rl__free_alloc(rl__blk_txn *t, uint64_t *phys);
 int rl__free_alloc_hot(rl__blk_txn *t, uint64_t *phys);
 /* Free phys; fresh != 0 when the running transaction wrote it (INV 2). */
 int rl__free_release(rl__blk_txn *t, uint64_t phys, int fresh);
-/* The page of a fresh block being freed: it need not be written, unless
- * it lies in a commit area, where carrying reads every block a commit
- * took (txn.c, A1, A3). */
-void rl__free_page_dies(rl__blk_txn *t, rl__blk_page *p);
+/* Free the block of page p (pinned by the caller, unpinned here), whose
+ * header names transaction txn. The running transaction's own block is
+ * reusable at once and its page need not be written, unless it lies in a
+ * commit area, where carrying reads every block a commit took (txn.c, A1,
+ * A3). */
+int rl__free_page(rl__blk_txn *t, rl__blk_page *p, uint64_t txn);
 /* Truncate the free tail and write the freelist chain. */
 int rl__free_save(rl__blk_txn *t);
 /* Drop free blocks at the end of the file from ready (the file shrinks). */

@@ -149,10 +149,7 @@ static int block_free(rl__blk_txn *t, uint64_t logical)
     int rc = load_single(t, logical, &phys, &p, &h);
     if (rc != RL_OK)
         return rc;
-    if (h.txn == t->root.txn)
-        rl__free_page_dies(t, p);
-    rl__cache_unpin(p);
-    rc = rl__free_release(t, phys, h.txn == t->root.txn);
+    rc = rl__free_page(t, p, h.txn);
     if (rc == RL_OK)
         rc = rl__map_free_logical(t, logical);
     return rc;

@@ -358,11 +358,8 @@ static int free_block(rl__blk_txn *t, const chain_info *ci, uint64_t logical,
     if (rc != RL_OK)
         return rc;
     rl__fmt_bhdr_decode(p->buf, &h);
-    if (h.txn == t->root.txn)
-        rl__free_page_dies(t, p);
-    rl__cache_unpin(p);
     *next = h.next;
-    rc = rl__free_release(t, p->phys, h.txn == t->root.txn);
+    rc = rl__free_page(t, p, h.txn);
     if (rc == RL_OK)
         rc = rl__map_free_logical(t, logical);
     return rc;

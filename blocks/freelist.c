@@ -263,10 +263,14 @@ int rl__free_release(rl__blk_txn *t, uint64_t phys, int fresh)
     return RL_OK;
 }
 
-void rl__free_page_dies(rl__blk_txn *t, rl__blk_page *p)
+int rl__free_page(rl__blk_txn *t, rl__blk_page *p, uint64_t txn)
 {
-    if (rl__area_of(t->db, p->phys, NULL) < 0)
+    uint64_t phys = p->phys;
+    int fresh = txn == t->root.txn;
+    if (fresh && rl__area_of(t->db, phys, NULL) < 0)
         rl__cache_clean(p); /* never reached a root: nothing to write */
+    rl__cache_unpin(p);
+    return rl__free_release(t, phys, fresh);
 }
 
 uint64_t rl__free_lowest(const rl__blk_db *db)

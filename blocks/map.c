@@ -535,12 +535,11 @@ static int free_subtree(rl__blk_txn *t, uint64_t phys, uint32_t level, uint64_t 
     uint64_t *children = NULL;
     rl__blk_page *p;
     rl__blk_bhdr h;
-    int fresh, rc = rl__cache_get(t, phys, &p);
+    int rc = rl__cache_get(t, phys, &p);
     if (rc != RL_OK)
         return rc;
     rc = node_check_at(t, p, level, base);
     rl__fmt_bhdr_decode(p->buf, &h);
-    fresh = h.txn == t->root.txn;
     if (rc == RL_OK && level > 0) {
         children = malloc(fanout * sizeof *children);
         if (!children)
@@ -548,14 +547,16 @@ static int free_subtree(rl__blk_txn *t, uint64_t phys, uint32_t level, uint64_t 
         for (uint32_t i = 0; children && i < fanout; i++)
             children[i] = rl__get64(entry_at(p, i));
     }
-    if (rc == RL_OK && fresh)
-        rl__free_page_dies(t, p);
-    rl__cache_unpin(p);
+    if (rc != RL_OK) {
+        rl__cache_unpin(p);
+        return rc;
+    }
+    rc = rl__free_page(t, p, h.txn);
     for (uint32_t i = 0; rc == RL_OK && children && i < fanout; i++)
         if (children[i] != 0)
             rc = free_subtree(t, children[i], level - 1, base + i * span);
     free(children);
-    return rc == RL_OK ? rl__free_release(t, phys, fresh) : rc;
+    return rc;
 }
 
 /* Free the one map node at phys (its children are someone else's care). */
@@ -567,10 +568,7 @@ static int free_node(rl__blk_txn *t, uint64_t phys)
     if (rc != RL_OK)
         return rc;
     rl__fmt_bhdr_decode(p->buf, &h);
-    if (h.txn == t->root.txn)
-        rl__free_page_dies(t, p);
-    rl__cache_unpin(p);
-    return rl__free_release(t, phys, h.txn == t->root.txn);
+    return rl__free_page(t, p, h.txn);
 }
 
 /* Whether the node at phys has a nonzero entry from index from on. */
