@@ -326,6 +326,19 @@ static void idle(rl_db *db, int n)
     }
 }
 
+/* A fresh file of 512-byte blocks (autovac as open_at) holding a users
+ * table of 3000 rows, each with name body: rows small enough to live in
+ * the leaves. */
+static rl_db *users_3000(const char *name, double autovac, const char *body)
+{
+    rl_db *db = open_at(name, 512, autovac, 1);
+    rl_txn *t = begin(db, RL_WRITE);
+    OK(db, rl_create_table(t, "users", users_cols, 2));
+    OK(db, rl_commit(t));
+    fill_table(db, 3000, body);
+    return db;
+}
+
 /* The table's space, with the checks that hold for any tree. */
 static rl_space space_of(rl_db *db, uint32_t block_size, const char *table, const char *index)
 {
@@ -342,9 +355,9 @@ static rl_space space_of(rl_db *db, uint32_t block_size, const char *table, cons
 static void test_tombstones_and_vacuum(void **state)
 {
     const char *path = tu_path("vac.rdb");
-    char body[41]; /* rows small enough to live in the leaves of 512-byte blocks */
-    rl_db *db = open_at("vac.rdb", 512, -1, 1); /* automatic vacuum off */
-    rl_txn *t = begin(db, RL_WRITE);
+    char body[41];
+    rl_db *db;
+    rl_txn *t;
     rl_cursor *c;
     const rl_row *row;
     uint64_t n, full, after;
@@ -353,9 +366,7 @@ static void test_tombstones_and_vacuum(void **state)
     (void)state;
     memset(body, 'q', sizeof body - 1);
     body[sizeof body - 1] = '\0';
-    OK(db, rl_create_table(t, "users", users_cols, 2));
-    OK(db, rl_commit(t));
-    fill_table(db, 3000, body);
+    db = users_3000("vac.rdb", -1, body); /* automatic vacuum off */
     full = tu_file_size(path);
     sp = space_of(db, 512, "users", NULL);
     assert_int_equal(sp.entries, 3000);
@@ -416,11 +427,7 @@ static void test_tombstones_and_vacuum(void **state)
     OK(db, rl_close(db));
 
     /* Automatic: the default threshold (half the rows, at least 1000). */
-    db = open_at("autovac.rdb", 512, 0, 1);
-    t = begin(db, RL_WRITE);
-    OK(db, rl_create_table(t, "users", users_cols, 2));
-    OK(db, rl_commit(t));
-    fill_table(db, 3000, body);
+    db = users_3000("autovac.rdb", 0, body);
     full = tu_file_size(tu_path("autovac.rdb"));
     t = begin(db, RL_WRITE);
     for (int64_t id = 1; id <= 2400; id++)
@@ -438,17 +445,10 @@ static void test_tombstones_and_vacuum(void **state)
 static void test_vacuum_beside_an_old_reader(void **state)
 {
     const char *path = tu_path("vacread.rdb");
-    char body[41];
-    rl_db *db = open_at("vacread.rdb", 512, -1, 1);
-    rl_txn *t = begin(db, RL_WRITE), *r;
-    uint64_t full, n;
+    rl_db *db = users_3000("vacread.rdb", -1, "a name of forty bytes, more or less....");
+    rl_txn *t, *r;
+    uint64_t full = tu_file_size(path), n;
     (void)state;
-    memset(body, 'r', sizeof body - 1);
-    body[sizeof body - 1] = '\0';
-    OK(db, rl_create_table(t, "users", users_cols, 2));
-    OK(db, rl_commit(t));
-    fill_table(db, 3000, body);
-    full = tu_file_size(path);
     t = begin(db, RL_WRITE);
     for (int64_t id = 1; id <= 2400; id++)
         OK(db, rl_delete(t, "users", id));
