@@ -4,10 +4,12 @@
 ** schema/ turns the block layer's chains and blocks into tables:
 **   record.c   a row's values <-> the bytes of a record
 **   btree.c    B+trees of byte-string keys and values in single blocks,
-**              leaves linked in key order
+**              leaves linked in key order (btree_bulk.c: whole-tree walks
+**              and the bulk builder)
 **   catalog.c  table definitions, stored in the schema chain
-**   table.c    rows: insert, get, update, delete, count, truncate, vacuum,
+**   table.c    rows: insert, get, update, delete, count, truncate,
 **              TEXT/BLOB values in their own chains, foreign keys
+**   vacuum.c   rebuilding a table's trees, and what a table occupies
 **   index.c    secondary indexes: key encoding, upkeep, unique checks
 **   query.c    conditions, plans, ordering, limits, projection
 **   join.c     joins along foreign keys, by key and index lookups
@@ -291,6 +293,14 @@ int rl__key_id(const uint8_t *key, size_t kn, int64_t *id);
 int rl__tbl_create(rl__stx *s, const char *name, const rl_column *cols, int ncols);
 int rl__tbl_drop(rl__stx *s, int table);
 int rl__tbl_state(rl__stx *s, int table, rl__tstate *st);
+/* Write the table's state block (and keep the copy the transaction reads). */
+int rl__tbl_state_write(rl__stx *s, int table, const rl__tstate *st);
+/* Blocks of the value and record chains of the table's rows. */
+int rl__tbl_chain_blocks(rl__stx *s, int table, uint64_t *blocks);
+static inline const rl__table *rl__tbl_of(rl__stx *s, int table)
+{
+    return &s->cat->tables[table];
+}
 int rl__tbl_insert(rl__stx *s, int table, const rl_value *vals, int nvals, int64_t *id);
 int rl__tbl_get(rl__stx *s, int table, int64_t id, rl_row *row);
 int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int nvals);

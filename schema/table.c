@@ -11,7 +11,7 @@
 ** logical number of a RECORD chain holding it.
 ** A value longer than RL__INLINE_MAX bytes lives in its own VALUE chain.
 ** Delete removes the row's cell at once (its space serves later rows of
-** that leaf); vacuum rebuilds the tree with full leaves.
+** that leaf); vacuum (schema/vacuum.c) rebuilds the tree with full leaves.
 **
 ** Invariants:
 **   1. rows = cells in the tree; every chain a record names belongs to
@@ -29,8 +29,6 @@
 #define STATE_MAGIC 0x53544c52u /* "RLTS" */
 #define STATE_VERSION 1u
 #define STATE_SIZE 40
-#define SMALL_TREE 64       /* rl_vacuum rebuilds a tree of fewer nodes always ... */
-#define REBUILD_MIN_GAIN 64 /* ... a larger one if it gives back 1/64 of them */
 
 /* Order-preserving, short id keys: a prefix byte, then the id's low n
  * bytes big-endian. For id >= 0, the prefix is 0x80 + n with n the bytes
@@ -60,16 +58,11 @@ int rl__key_id(const uint8_t *key, size_t kn, int64_t *id)
     return RL_OK;
 }
 
-static const rl__table *tbl_of(rl__stx *s, int table)
-{
-    return &s->cat->tables[table];
-}
-
 /* ---- the state block ------------------------------------------------------------ */
 
 int rl__tbl_state(rl__stx *s, int table, rl__tstate *st)
 {
-    const rl__table *tb = tbl_of(s, table);
+    const rl__table *tb = rl__tbl_of(s, table);
     rl__blk_ref ref;
     int rc;
     if (s->state_table == table && s->state_logical == tb->state) {
@@ -106,17 +99,17 @@ static void state_encode(uint8_t *p, const rl__tstate *st)
     rl__put64(p + 32, st->dead);
 }
 
-static int state_write(rl__stx *s, int table, const rl__tstate *st)
+int rl__tbl_state_write(rl__stx *s, int table, const rl__tstate *st)
 {
     rl__blk_ref ref;
-    int rc = rl__blk_block_get(s->bt, tbl_of(s, table)->state, 1, &ref);
+    int rc = rl__blk_block_get(s->bt, rl__tbl_of(s, table)->state, 1, &ref);
     if (rc != RL_OK)
         return rc;
     state_encode(ref.wdata, st);
     rl__blk_block_set_used(&ref, STATE_SIZE);
     rl__blk_block_put(&ref);
     s->state_table = table; /* the kept copy follows the block */
-    s->state_logical = tbl_of(s, table)->state;
+    s->state_logical = rl__tbl_of(s, table)->state;
     s->state = *st;
     return RL_OK;
 }
@@ -142,11 +135,11 @@ static int cat_private(rl__stx *s)
  * finds the rows that reference it without a scan). */
 static int auto_indexes(rl__stx *s, int table)
 {
-    const rl__table *tb = tbl_of(s, table);
+    const rl__table *tb = rl__tbl_of(s, table);
     int rc = RL_OK;
     for (int c = 1; c < tb->ncols && rc == RL_OK; c++) {
         char name[2 * RL__MAX_NAME + 16];
-        const rl_column *col = &tbl_of(s, table)->cols[c];
+        const rl_column *col = &rl__tbl_of(s, table)->cols[c];
         if (col->flags & RL_UNIQUE) {
             snprintf(name, sizeof name, "%s_%s_unique", tb->name, col->name);
             rc = rl__tbl_create_index(s, name, table, &c, 1, 1);
@@ -155,7 +148,7 @@ static int auto_indexes(rl__stx *s, int table)
             snprintf(name, sizeof name, "%s_%s_fk", tb->name, col->name);
             rc = rl__tbl_create_index(s, name, table, &c, 1, 0);
         }
-        tb = tbl_of(s, table); /* the catalog may have moved */
+        tb = rl__tbl_of(s, table); /* the catalog may have moved */
     }
     return rc;
 }
@@ -205,7 +198,7 @@ int rl__tbl_create_index(rl__stx *s, const char *name, int table, const int *col
     if (rc == RL_OK)
         rc = rl__cat_add_index(s->cat, table, name, cols, ncols, unique, root, s->err);
     if (rc == RL_OK)
-        rc = rl__ix_build(s, table, tbl_of(s, table)->nindexes - 1);
+        rc = rl__ix_build(s, table, rl__tbl_of(s, table)->nindexes - 1);
     if (rc != RL_OK && root) { /* leave the transaction as it was */
         int x;
         if (rl__cat_find_index(s->cat, name, &t2, &x) == 0)
@@ -217,15 +210,15 @@ int rl__tbl_create_index(rl__stx *s, const char *name, int table, const int *col
 
 int rl__tbl_drop_index(rl__stx *s, int table, int index)
 {
-    const rl__index *ix = &tbl_of(s, table)->indexes[index];
-    const rl_column *col = &tbl_of(s, table)->cols[ix->cols[0]];
+    const rl__index *ix = &rl__tbl_of(s, table)->indexes[index];
+    const rl_column *col = &rl__tbl_of(s, table)->cols[ix->cols[0]];
     int rc;
     if (ix->ncols == 1 && col->references && rl__ix_child_index(s->cat, table, ix->cols[0]) == index)
         return RL__FAIL(s->err, RL_INVALID, "index %s serves the foreign key %s.%s", ix->name,
-                        tbl_of(s, table)->name, col->name);
+                        rl__tbl_of(s, table)->name, col->name);
     rc = cat_private(s);
     if (rc == RL_OK)
-        rc = rl__bt_free(s->bt, tbl_of(s, table)->indexes[index].root);
+        rc = rl__bt_free(s->bt, rl__tbl_of(s, table)->indexes[index].root);
     if (rc != RL_OK)
         return rc;
     rl__cat_remove_index(s->cat, table, index);
@@ -340,7 +333,7 @@ static int row_take_vals(rl_row *row, rl_value *vals, int reuse, int ncols, int 
 static int decode_borrowed(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
                            rl_row *row)
 {
-    const rl__table *tb = tbl_of(s, table);
+    const rl__table *tb = rl__tbl_of(s, table);
     int reuse;
     rl_value *vals = row_vals(row, tb->ncols, &reuse);
     int rc = vals ? rl__rec_decode_borrowed(tb, v, vn, vals, s->err)
@@ -385,7 +378,7 @@ static int decode_copied(rl__stx *s, int table, int64_t id, const uint8_t *v, si
 static int decode_general(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
                           int chained, rl_row *row, int borrow)
 {
-    const rl__table *tb = tbl_of(s, table);
+    const rl__table *tb = rl__tbl_of(s, table);
     rl__field fs[STACK_COLS];
     size_t ats[STACK_COLS];
     int small = tb->ncols <= STACK_COLS;
@@ -509,7 +502,7 @@ static int find_row(rl__stx *s, int table, const rl__tstate *st, int64_t id, rl_
     int rc = rl__bt_get(s->bt, st->tree, key, kn, val, chained);
     if (rc == RL_NOTFOUND)
         return RL__FAIL(s->err, RL_NOTFOUND, "table %s has no row with id %lld",
-                        tbl_of(s, table)->name, (long long)id);
+                        rl__tbl_of(s, table)->name, (long long)id);
     return rc;
 }
 
@@ -528,7 +521,7 @@ int rl__tbl_get(rl__stx *s, int table, int64_t id, rl_row *row)
         rc = rl__bt_next(&it, &fk, &fkn, &v, &vn, &chained);
     if (rc == RL_DONE || (rc == RL_OK && (fkn != kn || memcmp(fk, key, kn) != 0)))
         rc = RL__FAIL(s->err, RL_NOTFOUND, "table %s has no row with id %lld",
-                      tbl_of(s, table)->name, (long long)id);
+                      rl__tbl_of(s, table)->name, (long long)id);
     if (rc == RL_OK)
         rc = rl__tbl_row_from_record(s, table, id, v, vn, chained, row);
     rl__bt_iter_close(&it);
@@ -592,7 +585,7 @@ static int row_exists(rl__stx *s, int table, int64_t id, int *exists)
 static int check_row(rl__stx *s, int table, const rl_value *vals, int nvals,
                      rl_value *out, int64_t self_id)
 {
-    const rl__table *tb = tbl_of(s, table);
+    const rl__table *tb = rl__tbl_of(s, table);
     int rc = RL_OK;
     if (nvals != tb->ncols)
         return RL__FAIL(s->err, RL_INVALID, "table %s has %d columns (id included); %d values given",
@@ -641,7 +634,7 @@ typedef int (*chain_fn)(rl__stx *s, uint64_t head, void *arg);
 static int each_chain(rl__stx *s, int table, const uint8_t *v, size_t vn, int chained,
                       chain_fn fn, void *arg)
 {
-    const rl__table *tb = tbl_of(s, table);
+    const rl__table *tb = rl__tbl_of(s, table);
     rl__field *f = calloc((size_t)tb->ncols, sizeof *f);
     rl__buf spill = {0};
     const uint8_t *rec;
@@ -694,7 +687,7 @@ void rl__stx_release(rl__stx *s)
 
 static int write_row(rl__stx *s, int table, rl__tstate *st, const rl_value *vals, int replace)
 {
-    const rl__table *tb = tbl_of(s, table);
+    const rl__table *tb = rl__tbl_of(s, table);
     uint64_t small[SMALL_ROW] = {0}, rchain = 0;
     uint64_t *chains = tb->ncols <= SMALL_ROW ? small : calloc((size_t)tb->ncols, sizeof *chains);
     rl__buf *rec = &s->rec_buf;
@@ -723,7 +716,7 @@ static int write_row(rl__stx *s, int table, rl__tstate *st, const rl_value *vals
 
 int rl__tbl_insert(rl__stx *s, int table, const rl_value *vals, int nvals, int64_t *id)
 {
-    const rl__table *tb = tbl_of(s, table);
+    const rl__table *tb = rl__tbl_of(s, table);
     rl_value small[SMALL_ROW];
     rl_value *row = nvals <= SMALL_ROW ? small : calloc((size_t)nvals, sizeof *row);
     rl__tstate st;
@@ -758,7 +751,7 @@ int rl__tbl_insert(rl__stx *s, int table, const rl_value *vals, int nvals, int64
         if (new_id >= st.next_id)
             st.next_id = new_id == INT64_MAX ? INT64_MAX : new_id + 1;
         st.live++;
-        rc = state_write(s, table, &st);
+        rc = rl__tbl_state_write(s, table, &st);
     }
     if (rc == RL_OK && id)
         *id = new_id;
@@ -797,15 +790,15 @@ static int each_ref(rl__stx *s, int table, int child, int col, int64_t id, int d
     int first = 1;
     if (x < 0)
         return RL__CORRUPT(s->err, "the foreign key %s.%s has no index",
-                           tbl_of(s, child)->name, tbl_of(s, child)->cols[col].name);
+                           rl__tbl_of(s, child)->name, rl__tbl_of(s, child)->cols[col].name);
     while (rc == RL_OK) {
-        rc = rl__ix_first_with_prefix(s, tbl_of(s, child)->indexes[x].root, prefix, n,
+        rc = rl__ix_first_with_prefix(s, rl__tbl_of(s, child)->indexes[x].root, prefix, n,
                                       skip, &cid);
         if (rc == RL_NOTFOUND)
             return RL_OK;
         if (rc == RL_OK && !first && cid == prev)
             return RL__CORRUPT(s->err, "row %lld of %s still references %lld",
-                               (long long)cid, tbl_of(s, child)->name, (long long)id);
+                               (long long)cid, rl__tbl_of(s, child)->name, (long long)id);
         if (rc == RL_OK)
             rc = fn(s, child, col, cid, depth);
         prev = cid;
@@ -845,13 +838,13 @@ static int may_delete(rl__stx *s, int table, int64_t id, int depth)
     if (depth > MAX_CASCADE)
         return RL__FAIL(s->err, RL_FOREIGNKEY, "cascade deeper than %d tables", MAX_CASCADE);
     for (int c = 0; c < s->cat->n && rc == RL_OK; c++)
-        for (int k = 1; k < tbl_of(s, c)->ncols && rc == RL_OK; k++) {
-            const rl_column *col = &tbl_of(s, c)->cols[k];
+        for (int k = 1; k < rl__tbl_of(s, c)->ncols && rc == RL_OK; k++) {
+            const rl_column *col = &rl__tbl_of(s, c)->cols[k];
             int x = rl__ix_child_index(s->cat, c, k);
             uint8_t prefix[PREFIX_MAX];
             size_t n;
             int64_t cid = INT64_MIN;
-            if (tbl_of(s, c)->ref_table[k] != table || col->on_delete == RL_FK_SET_NULL || x < 0)
+            if (rl__tbl_of(s, c)->ref_table[k] != table || col->on_delete == RL_FK_SET_NULL || x < 0)
                 continue;
             n = ref_prefix(id, prefix);
             for (;;) { /* every referencing row, in id order */
@@ -859,7 +852,7 @@ static int may_delete(rl__stx *s, int table, int64_t id, int depth)
                 const uint8_t *key, *v;
                 size_t kn, vn;
                 int found = 0;
-                rc = rl__bt_seek(s->bt, tbl_of(s, c)->indexes[x].root, prefix, n, &it);
+                rc = rl__bt_seek(s->bt, rl__tbl_of(s, c)->indexes[x].root, prefix, n, &it);
                 while (rc == RL_OK && (rc = rl__bt_next(&it, &key, &kn, &v, &vn, NULL)) == RL_OK) {
                     int64_t got;
                     if (kn < n || memcmp(key, prefix, n) != 0 ||
@@ -883,8 +876,8 @@ static int may_delete(rl__stx *s, int table, int64_t id, int depth)
                 if (col->on_delete == RL_FK_RESTRICT)
                     return RL__FAIL(s->err, RL_FOREIGNKEY,
                                     "%s %lld is referenced by %s %lld (%s.%s)",
-                                    tbl_of(s, table)->name, (long long)id, tbl_of(s, c)->name,
-                                    (long long)cid, tbl_of(s, c)->name, col->name);
+                                    rl__tbl_of(s, table)->name, (long long)id, rl__tbl_of(s, c)->name,
+                                    (long long)cid, rl__tbl_of(s, c)->name, col->name);
                 rc = may_delete(s, c, cid, depth + 1);
             }
         }
@@ -896,9 +889,9 @@ static int release_refs(rl__stx *s, int table, int64_t id, int depth)
 {
     int rc = RL_OK;
     for (int c = 0; c < s->cat->n && rc == RL_OK; c++)
-        for (int k = 1; k < tbl_of(s, c)->ncols && rc == RL_OK; k++) {
-            const rl_column *col = &tbl_of(s, c)->cols[k];
-            if (tbl_of(s, c)->ref_table[k] != table)
+        for (int k = 1; k < rl__tbl_of(s, c)->ncols && rc == RL_OK; k++) {
+            const rl_column *col = &rl__tbl_of(s, c)->cols[k];
+            if (rl__tbl_of(s, c)->ref_table[k] != table)
                 continue;
             if (col->on_delete == RL_FK_SET_NULL)
                 rc = each_ref(s, table, c, k, id, depth, set_null_fn);
@@ -932,9 +925,9 @@ static int remove_row(rl__stx *s, int table, int64_t id)
     if (rc == RL_OK) /* the cell goes, its record stays in val */
         rc = rl__bt_take(s->bt, st.tree, key, kn, val, &chained);
     if (rc == RL_NOTFOUND)
-        rc = RL__FAIL(s->err, RL_NOTFOUND, "table %s has no row with id %lld", tbl_of(s, table)->name,
+        rc = RL__FAIL(s->err, RL_NOTFOUND, "table %s has no row with id %lld", rl__tbl_of(s, table)->name,
                       (long long)id);
-    if (rc == RL_OK && tbl_of(s, table)->nindexes > 0) {
+    if (rc == RL_OK && rl__tbl_of(s, table)->nindexes > 0) {
         rc = rl__tbl_row_borrow(s, table, id, val->p, val->n, chained, &old); /* val stays */
         if (rc == RL_OK)
             rc = rl__ix_update_row(s, table, old.vals, 0);
@@ -944,7 +937,7 @@ static int remove_row(rl__stx *s, int table, int64_t id)
     if (rc == RL_OK) {
         st.live--;
         st.dead++;
-        rc = state_write(s, table, &st);
+        rc = rl__tbl_state_write(s, table, &st);
     }
     rl__row_clear(&old);
     return rc;
@@ -978,7 +971,7 @@ int rl__tbl_delete(rl__stx *s, int table, int64_t id)
 
 int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int nvals)
 {
-    const rl__table *tb = tbl_of(s, table);
+    const rl__table *tb = rl__tbl_of(s, table);
     rl_value small[SMALL_ROW];
     rl_value *row = nvals <= SMALL_ROW ? small : calloc((size_t)nvals, sizeof *row);
     rl__tstate st;
@@ -1010,7 +1003,7 @@ int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int 
         rc = write_row(s, table, &st, row, 1);
     if (rc == RL_OK) {
         st.dead++;
-        rc = state_write(s, table, &st);
+        rc = rl__tbl_state_write(s, table, &st);
     }
     rl__row_clear(&old);
     if (row != small)
@@ -1020,7 +1013,6 @@ int rl__tbl_update(rl__stx *s, int table, int64_t id, const rl_value *vals, int 
 
 /* ---- whole tables ------------------------------------------------------------------- */
 
-/* Free every chain of every row of the table. */
 /* Call fn for every chain of every row of the table. */
 static int all_chains(rl__stx *s, int table, chain_fn fn, void *arg)
 {
@@ -1077,8 +1069,8 @@ int rl__tbl_truncate(rl__stx *s, int table)
         return rc;
     }
     rc = all_chains(s, table, free_chain, NULL);
-    for (int x = 0; x < tbl_of(s, table)->nindexes && rc == RL_OK; x++)
-        rc = rl__bt_clear(s->bt, tbl_of(s, table)->indexes[x].root);
+    for (int x = 0; x < rl__tbl_of(s, table)->nindexes && rc == RL_OK; x++)
+        rc = rl__bt_clear(s->bt, rl__tbl_of(s, table)->indexes[x].root);
     if (rc == RL_OK)
         rc = rl__tbl_state(s, table, &st);
     if (rc == RL_OK)
@@ -1086,125 +1078,20 @@ int rl__tbl_truncate(rl__stx *s, int table)
     if (rc == RL_OK)
         rc = rl__bt_create(s->bt, RL__BT_IDS, &st.tree);
     st.live = st.dead = 0;
-    return rc == RL_OK ? state_write(s, table, &st) : rc;
+    return rc == RL_OK ? rl__tbl_state_write(s, table, &st) : rc;
 }
 
-/* Blocks a rebuild of a tree would give back: it keeps about as many
- * interior nodes per leaf as the tree has now. */
-static uint64_t rebuild_frees(rl__stx *s, const rl__bt_space *sp, unsigned free_percent)
+/* Blocks of the value and record chains of the table's rows. */
+int rl__tbl_chain_blocks(rl__stx *s, int table, uint64_t *blocks)
 {
-    uint64_t full = rl__bt_full_leaves(rl__blk_payload_of(s->bt), free_percent, sp);
-    uint64_t kept = (full * sp->nodes + sp->leaves - 1) / sp->leaves;
-    return kept < sp->nodes ? sp->nodes - kept : 0;
-}
-
-/* Whether rebuilding the tree at root pays: it would give back at least
- * 1/REBUILD_MIN_GAIN of its blocks, or it is small. A tree built by the
- * last vacuum and grown by appends since is left as it is. */
-static int worth_rebuilding(rl__stx *s, uint64_t root, unsigned free_percent, int *worth)
-{
-    rl__bt_space sp;
-    int rc = rl__bt_stats(s->bt, root, &sp); /* reads every node: cheaper than writing them */
-    *worth = rc == RL_OK &&
-             (sp.nodes < SMALL_TREE || rebuild_frees(s, &sp, free_percent) * REBUILD_MIN_GAIN >= sp.nodes);
-    return rc;
-}
-
-/* Rebuild the table's tree from its rows, in id order, into new blocks
- * with the lowest free logical numbers. */
-static int rebuild_rows(rl__stx *s, int table, rl__tstate *st)
-{
-    rl__scan sc;
-    rl__bt_builder *b = NULL;
-    uint64_t tree = 0;
-    int rc = rl__blk_map_tidy(s->bt); /* the new tree takes the lowest logical numbers */
-    if (rc == RL_OK)
-        rc = rl__bt_create(s->bt, RL__BT_IDS, &tree);
-    if (rc == RL_OK)
-        rc = rl__bt_build_begin(s->bt, tree, &b);
-    if (rc != RL_OK)
-        return rc;
-    rc = rl__scan_open(s, table, &sc);
-    while (rc == RL_OK && (rc = rl__scan_next(&sc)) == RL_OK) {
-        uint8_t key[RL__ID_KEY_MAX];
-        size_t kn = rl__id_key(sc.id, key); /* ascending: the builder fills every node */
-        rc = rl__bt_build_add(b, key, kn, sc.rec, sc.n, sc.chained ? RL__BT_FLAG : 0);
-    }
-    rl__scan_close(&sc);
-    if (rc == RL_DONE)
-        rc = rl__bt_build_end(b);
-    else
-        rl__bt_build_abort(b);
-    if (rc == RL_OK)
-        rc = rl__bt_free(s->bt, st->tree);
-    if (rc == RL_OK)
-        st->tree = tree;
-    return rc;
-}
-
-/* Rebuild index x of the table, full but for the room an index keeps, in
- * the lowest logical numbers free. */
-static int rebuild_index(rl__stx *s, int table, int x)
-{
-    int rc = rl__bt_clear(s->bt, tbl_of(s, table)->indexes[x].root);
-    if (rc == RL_OK)
-        rc = rl__blk_map_tidy(s->bt);
-    return rc == RL_OK ? rl__ix_build(s, table, x) : rc;
-}
-
-int rl__tbl_vacuum(rl__stx *s, int table, int if_worth_it)
-{
-    rl__tstate st;
-    int worth = 1, rc = rl__tbl_state(s, table, &st);
-    if (rc == RL_OK && if_worth_it)
-        rc = worth_rebuilding(s, st.tree, 0, &worth);
-    if (rc == RL_OK && worth)
-        rc = rebuild_rows(s, table, &st);
-    st.dead = 0;
-    if (rc == RL_OK)
-        rc = state_write(s, table, &st);
-    for (int x = 0; x < tbl_of(s, table)->nindexes && rc == RL_OK; x++) {
-        worth = 1;
-        if (if_worth_it)
-            rc = worth_rebuilding(s, tbl_of(s, table)->indexes[x].root, RL__INDEX_LEAF_FREE, &worth);
-        if (rc == RL_OK && worth)
-            rc = rebuild_index(s, table, x);
-    }
-    return rc;
-}
-
-int rl__tbl_space(rl__stx *s, int table, int index, rl_space *out)
-{
-    const rl__table *tb = tbl_of(s, table);
-    rl__bt_space sp;
-    rl__tstate st;
-    int rc = RL_OK;
-    memset(out, 0, sizeof *out);
-    if (index < 0) {
-        rc = rl__tbl_state(s, table, &st);
-        if (rc == RL_OK)
-            rc = all_chains(s, table, count_chain, &out->chain_blocks);
-        out->other_blocks = 1;
-    }
-    if (rc == RL_OK)
-        rc = rl__bt_stats(s->bt, index < 0 ? st.tree : tb->indexes[index].root, &sp);
-    if (rc != RL_OK)
-        return rc;
-    out->entries = sp.entries;
-    out->tree_blocks = sp.nodes;
-    out->leaf_blocks = sp.leaves;
-    out->depth = sp.depth;
-    out->bytes_used = sp.used;
-    out->bytes_free = sp.capacity - sp.used;
-    out->blocks = out->tree_blocks + out->chain_blocks + out->other_blocks;
-    out->vacuum_frees = rebuild_frees(s, &sp, index < 0 ? 0 : RL__INDEX_LEAF_FREE);
-    return RL_OK;
+    *blocks = 0;
+    return all_chains(s, table, count_chain, blocks);
 }
 
 int rl__tbl_drop(rl__stx *s, int table)
 {
     rl__tstate st;
-    const rl__table *tb = tbl_of(s, table);
+    const rl__table *tb = rl__tbl_of(s, table);
     int rc;
     for (int i = 0; i < s->cat->n; i++)
         for (int c = 1; i != table && c < s->cat->tables[i].ncols; c++)
