@@ -92,3 +92,50 @@ uint64_t phys_of(rl__blk_db *db, uint64_t logical)
     rl__blk_rollback(t);
     return phys;
 }
+
+/* Decode root slot i of a closed file. */
+int read_slot(const char *path, int i, uint32_t bs, rl__blk_root *r,
+                     rl__blk_listed *list, uint32_t *n)
+{
+    uint8_t region[RL__REGION];
+    rl__err err;
+    tu_read_at(path, rl__fmt_slot_offset(bs, (unsigned)i), region, RL__REGION);
+    return rl__fmt_slot_decode(region, bs, r, list, n, &err);
+}
+
+/* Index (0 to 3) of the slot holding the newest transaction. */
+int newest_slot(const char *path, uint32_t bs)
+{
+    rl__blk_root r, best;
+    int at = -1;
+    for (int i = 0; i < (int)RL__NSLOTS; i++)
+        if (read_slot(path, i, bs, &r, NULL, NULL) == RL_OK && (at < 0 || r.txn > best.txn)) {
+            best = r;
+            at = i;
+        }
+    return at;
+}
+
+/* Check report of a closed file (problems counted into *problems). */
+char *check_report(const char *path, int *problems)
+{
+    rl__blk_db *db = open_db(path, 0);
+    rl__blk_txn *t;
+    char *report = NULL;
+    assert_int_equal(rl__blk_begin(db, 0, &t), RL_OK);
+    assert_int_equal(rl__blk_check(t, &report, problems), RL_OK);
+    rl__blk_rollback(t);
+    rl__blk_close(db);
+    return report;
+}
+
+/* Write root r into the newest slot of a closed file, without a commit
+ * list (so open trusts it as it is). */
+void put_newest_root(const char *path, uint32_t bs, rl__blk_root *r)
+{
+    uint8_t region[RL__REGION];
+    int slot = newest_slot(path, bs);
+    r->flags = 0;
+    rl__fmt_slot_encode(region, r, NULL, 0);
+    tu_write_at(path, rl__fmt_slot_offset(bs, (unsigned)slot), region, RL__REGION);
+}

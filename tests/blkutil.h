@@ -1,6 +1,7 @@
 /*
 ** tests/blkutil.h: helpers of the block-layer tests (test_blocks.c,
-** test_blocks_stress.c): opening databases, chains of known bytes.
+** test_map.c, test_blocks_stress.c): opening databases, chains of known
+** bytes, reading root slots, checking a closed file.
 */
 #ifndef RL_BLKUTIL_H
 #define RL_BLKUTIL_H
@@ -37,5 +38,15 @@ uint64_t make_chain(rl__blk_db *db, size_t n, uint64_t seed);
 void expect_chain(rl__blk_db *db, uint64_t head, size_t n, uint64_t seed);
 /* Physical number of logical block `logical` in the newest snapshot. */
 uint64_t phys_of(rl__blk_db *db, uint64_t logical);
+/* Decode root slot i of a closed file. */
+int read_slot(const char *path, int i, uint32_t bs, rl__blk_root *r, rl__blk_listed *list,
+              uint32_t *n);
+/* Index (0 to 3) of the slot holding the newest transaction of a closed file. */
+int newest_slot(const char *path, uint32_t bs);
+/* Write root r into the newest slot of a closed file, without a commit
+ * list (so open trusts it as it is). */
+void put_newest_root(const char *path, uint32_t bs, rl__blk_root *r);
+/* rl__blk_check's report of a closed file (malloc'd; problems counted). */
+char *check_report(const char *path, int *problems);
 
 #endif
