@@ -18,6 +18,39 @@
 
 #include "tests/blkutil.h"
 
+/* n new single blocks, block i holding the number i; lg gets their
+ * logical numbers (ascending: fresh numbers come from the limit). */
+static void alloc_numbered(rl__blk_txn *t, uint64_t *lg, int n)
+{
+    rl__blk_ref ref;
+    for (int i = 0; i < n; i++) {
+        T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, 0, &lg[i], &ref));
+        rl__put32(ref.wdata, (uint32_t)i);
+        rl__blk_block_set_used(&ref, 4);
+        rl__blk_block_put(&ref);
+        assert_true(i == 0 || lg[i] > lg[i - 1]);
+    }
+}
+
+/* Block lg[i] (of alloc_numbered) still holds i, as t sees it. */
+static void expect_numbered(rl__blk_txn *t, const uint64_t *lg, int i)
+{
+    rl__blk_ref ref;
+    T_OK(t, rl__blk_block_get(t, lg[i], 0, &ref));
+    assert_int_equal(rl__get32(ref.data), (uint32_t)i);
+    rl__blk_block_put(&ref);
+}
+
+/* The integrity walk finds nothing wrong with the closed file at path. */
+static void expect_clean(const char *path)
+{
+    int problems;
+    char *report = check_report(path, &problems);
+    if (problems)
+        fail_msg("%s", report);
+    free(report);
+}
+
 /* Tidying the map: the free logical numbers are threaded in ascending
  * order (new blocks take the lowest), the map past the highest number in
  * use goes, and a reader of an older snapshot still reads every block it
@@ -31,17 +64,9 @@ static void test_map_tidy(void **state)
     int freed[N] = {0};
     rl__blk_txn *t, *r;
     rl__blk_ref ref;
-    char *report;
-    int problems;
     (void)state;
     assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
-    for (int i = 0; i < N; i++) {
-        T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, 0, &lg[i], &ref));
-        rl__put32(ref.wdata, (uint32_t)i);
-        rl__blk_block_set_used(&ref, 4);
-        rl__blk_block_put(&ref);
-        assert_true(i == 0 || lg[i] > lg[i - 1]);
-    }
+    alloc_numbered(t, lg, N);
     assert_int_equal(rl__blk_commit(t), RL_OK);
     assert_int_equal(rl__blk_begin(db, 0, &r), RL_OK); /* sees all N */
     /* Free the top three quarters and every third block below, in a
@@ -67,11 +92,8 @@ static void test_map_tidy(void **state)
     }
     assert_int_equal(rl__blk_block_get(t, lg[N - 1], 0, &ref), RL_CORRUPT); /* past the limit */
     assert_int_equal(rl__blk_commit(t), RL_OK);
-    for (int i = 0; i < N; i++) { /* the reader's snapshot is whole */
-        T_OK(r, rl__blk_block_get(r, lg[i], 0, &ref));
-        assert_int_equal(rl__get32(ref.data), (uint32_t)i);
-        rl__blk_block_put(&ref);
-    }
+    for (int i = 0; i < N; i++) /* the reader's snapshot is whole */
+        expect_numbered(r, lg, i);
     rl__blk_rollback(r);
     /* Tidy again right away: nothing to do, nothing changes. */
     assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
@@ -80,19 +102,13 @@ static void test_map_tidy(void **state)
     assert_int_equal(t->root.logical_limit, got);
     assert_int_equal(rl__blk_commit(t), RL_OK);
     rl__blk_close(db);
-    report = check_report(path, &problems);
-    if (problems)
-        fail_msg("%s", report);
-    free(report);
+    expect_clean(path);
     /* Reopened, the blocks kept read back and new ones go on from there. */
     db = open_db(path, 0);
     assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
     for (int i = 0; i < KEPT; i++)
-        if (!freed[i]) {
-            T_OK(t, rl__blk_block_get(t, lg[i], 0, &ref));
-            assert_int_equal(rl__get32(ref.data), (uint32_t)i);
-            rl__blk_block_put(&ref);
-        }
+        if (!freed[i])
+            expect_numbered(t, lg, i);
     T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, 0, &got, &ref));
     rl__blk_block_put(&ref);
     assert_int_equal(got, lg[12]);
@@ -123,16 +139,9 @@ static void test_map_holes(void **state)
     uint64_t lg[N], got, limit;
     rl__blk_txn *t, *r;
     rl__blk_ref ref;
-    char *report;
-    int problems;
     (void)state;
     assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
-    for (int i = 0; i < N; i++) {
-        T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, 0, &lg[i], &ref));
-        rl__put32(ref.wdata, (uint32_t)i);
-        rl__blk_block_set_used(&ref, 4);
-        rl__blk_block_put(&ref);
-    }
+    alloc_numbered(t, lg, N);
     assert_int_equal(t->root.map_depth, 2);
     assert_int_equal(rl__blk_commit(t), RL_OK);
     assert_int_equal(rl__blk_begin(db, 0, &r), RL_OK); /* sees all N */
@@ -156,11 +165,8 @@ static void test_map_holes(void **state)
         assert_int_equal(got, want < 6 * F ? want : limit + (want - 6 * F));
     }
     assert_int_equal(rl__blk_commit(t), RL_OK);
-    for (int i = 0; i < N; i++) { /* the reader's snapshot is whole */
-        T_OK(r, rl__blk_block_get(r, lg[i], 0, &ref));
-        assert_int_equal(rl__get32(ref.data), (uint32_t)i);
-        rl__blk_block_put(&ref);
-    }
+    for (int i = 0; i < N; i++) /* the reader's snapshot is whole */
+        expect_numbered(r, lg, i);
     rl__blk_rollback(r);
     /* A hole left behind survives reopening, and is filled after it. */
     assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
@@ -170,28 +176,19 @@ static void test_map_holes(void **state)
     assert_int_equal(map_root_entry(t, 3), 0);
     assert_int_equal(rl__blk_commit(t), RL_OK);
     rl__blk_close(db);
-    report = check_report(path, &problems);
-    if (problems)
-        fail_msg("%s", report);
-    free(report);
+    expect_clean(path);
     db = open_db(path, 0);
     assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
     for (int i = 0; i < N; i++)
-        if (lg[i] / F < 2 || lg[i] / F > 5) {
-            T_OK(t, rl__blk_block_get(t, lg[i], 0, &ref));
-            assert_int_equal(rl__get32(ref.data), (uint32_t)i);
-            rl__blk_block_put(&ref);
-        }
+        if (lg[i] / F < 2 || lg[i] / F > 5)
+            expect_numbered(t, lg, i);
     T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, 0, &got, &ref));
     rl__blk_block_put(&ref);
     assert_int_equal(got, 3 * F);
     assert_int_equal(rl__blk_block_get(t, 3 * F + 1, 0, &ref), RL_CORRUPT); /* free: no block */
     assert_int_equal(rl__blk_commit(t), RL_OK);
     rl__blk_close(db);
-    report = check_report(path, &problems);
-    if (problems)
-        fail_msg("%s", report);
-    free(report);
+    expect_clean(path);
 }
 
 /* The map delta: small commits put their moves there (the map's nodes
