@@ -1,7 +1,8 @@
 /*
 ** tests/apiutil.h: helpers of the public-API tests (test_api.c,
-** test_model.c): opening a database, beginning a transaction, asserting a
-** call succeeded, the users / projects / tasks schema.
+** test_model.c; test_query.c and test_concurrency.c use OK): opening a
+** database, beginning a transaction, asserting a call succeeded, the
+** users / projects / tasks schema.
 */
 #ifndef RL_APIUTIL_H
 #define RL_APIUTIL_H

@@ -24,14 +24,8 @@
 #include <cmocka.h>
 
 #include "relatable.h"
+#include "tests/apiutil.h"
 #include "tests/testutil.h"
-
-#define OK(db, call)                                                           \
-    do {                                                                       \
-        int rc_ = (call);                                                      \
-        if (rc_ != RL_OK)                                                      \
-            fail_msg("%s -> %s: %s", #call, rl_errname(rc_), rl_errmsg(db));   \
-    } while (0)
 
 #define ACCOUNTS 20
 #define START 1000
@@ -259,7 +253,6 @@ static void test_kill_writer(void **state)
     print_message("kill -9: %d writers killed mid-work; the file opened and checked clean "
                   "every time (%llu rows at the end)\n", rounds, (unsigned long long)last);
 }
-
 
 /* Threads sharing one handle insert at once: exact count, unique ids. */
 typedef struct inserter {

@@ -17,14 +17,8 @@
 #include <cmocka.h>
 
 #include "relatable.h"
+#include "tests/apiutil.h"
 #include "tests/testutil.h"
-
-#define OK(db, call)                                                           \
-    do {                                                                       \
-        int rc_ = (call);                                                      \
-        if (rc_ != RL_OK)                                                      \
-            fail_msg("%s -> %s: %s", #call, rl_errname(rc_), rl_errmsg(db));   \
-    } while (0)
 
 #define NROWS 600
 #define NCOL 6 /* id a b c d e */
@@ -493,7 +487,6 @@ static void test_explain_and_errors(void **state)
     rl_rollback(t);
     OK(db, rl_close(db));
 }
-
 
 /* ---- joins ---------------------------------------------------------------------------- */
 
