@@ -327,6 +327,8 @@ int rl_commit(rl_txn *t)
     db = t->db;
     if (rl__blk_txn_is_write(t->bt))
         rc = autovacuum(t);
+    if (rc == RL_OK)
+        rc = rl__tbl_state_flush(&t->s);
     if (rc != RL_OK) {
         txn_fail(t, rc);
         rl__blk_rollback(t->bt);

@@ -256,9 +256,13 @@ typedef struct rl__stx {
      * state block only through state_write, which keeps this copy in
      * step, so neither reads the block again for it. Kept by table and
      * state block; creating or dropping a table forgets it (state_table
-     * < 0: none kept). */
+     * < 0: none kept). state_dirty: the copy is newer than its block, which
+     * rl__tbl_state_flush brings up to date (before another table's state
+     * is kept, and before the commit): a run of inserts or deletes writes
+     * the block twice, not once per row. */
     int read_only;
     int state_table;
+    int state_dirty;
     uint64_t state_logical;
     rl__tstate state;
     /* Buffers reused by each row written, updated or deleted (its record,
@@ -293,8 +297,12 @@ int rl__key_id(const uint8_t *key, size_t kn, int64_t *id);
 int rl__tbl_create(rl__stx *s, const char *name, const rl_column *cols, int ncols);
 int rl__tbl_drop(rl__stx *s, int table);
 int rl__tbl_state(rl__stx *s, int table, rl__tstate *st);
-/* Write the table's state block (and keep the copy the transaction reads). */
+/* Change the table's state: the copy the transaction reads at once, the
+ * block at once only if it was up to date (a copy-on-write error shows
+ * here, not at commit), else at the next rl__tbl_state_flush. */
 int rl__tbl_state_write(rl__stx *s, int table, const rl__tstate *st);
+/* Write a kept state that is newer than its block (no-op when none). */
+int rl__tbl_state_flush(rl__stx *s);
 /* Blocks of the value and record chains of the table's rows. */
 int rl__tbl_chain_blocks(rl__stx *s, int table, uint64_t *blocks);
 static inline const rl__table *rl__tbl_of(rl__stx *s, int table)

@@ -60,6 +60,51 @@ int rl__key_id(const uint8_t *key, size_t kn, int64_t *id)
 
 /* ---- the state block ------------------------------------------------------------ */
 
+static void state_encode(uint8_t *p, const rl__tstate *st)
+{
+    rl__put32(p, STATE_MAGIC);
+    rl__put32(p + 4, STATE_VERSION);
+    rl__put64(p + 8, st->tree);
+    rl__put64(p + 16, (uint64_t)st->next_id);
+    rl__put64(p + 24, st->live);
+    rl__put64(p + 32, st->dead);
+}
+
+static int state_put(rl__stx *s, uint64_t logical, const rl__tstate *st)
+{
+    rl__blk_ref ref;
+    int rc = rl__blk_block_get(s->bt, logical, 1, &ref);
+    if (rc != RL_OK)
+        return rc;
+    state_encode(ref.wdata, st);
+    rl__blk_block_set_used(&ref, STATE_SIZE);
+    rl__blk_block_put(&ref);
+    return RL_OK;
+}
+
+int rl__tbl_state_flush(rl__stx *s)
+{
+    int rc;
+    if (!s->state_dirty)
+        return RL_OK;
+    rc = state_put(s, s->state_logical, &s->state);
+    if (rc == RL_OK)
+        s->state_dirty = 0;
+    return rc;
+}
+
+/* Keep no state any more (a table is created or dropped), writing the
+ * kept one first unless its block is going (drop_logical). */
+static int state_forget(rl__stx *s, uint64_t drop_logical)
+{
+    int rc = RL_OK;
+    if (s->state_table >= 0 && s->state_logical != drop_logical)
+        rc = rl__tbl_state_flush(s);
+    s->state_dirty = 0;
+    s->state_table = -1;
+    return rc;
+}
+
 int rl__tbl_state(rl__stx *s, int table, rl__tstate *st)
 {
     const rl__table *tb = rl__tbl_of(s, table);
@@ -69,6 +114,9 @@ int rl__tbl_state(rl__stx *s, int table, rl__tstate *st)
         *st = s->state;
         return RL_OK;
     }
+    rc = rl__tbl_state_flush(s);
+    if (rc != RL_OK)
+        return rc;
     rc = rl__blk_block_get(s->bt, tb->state, 0, &ref);
     if (rc != RL_OK)
         return rc;
@@ -89,28 +137,26 @@ int rl__tbl_state(rl__stx *s, int table, rl__tstate *st)
     return rc;
 }
 
-static void state_encode(uint8_t *p, const rl__tstate *st)
-{
-    rl__put32(p, STATE_MAGIC);
-    rl__put32(p + 4, STATE_VERSION);
-    rl__put64(p + 8, st->tree);
-    rl__put64(p + 16, (uint64_t)st->next_id);
-    rl__put64(p + 24, st->live);
-    rl__put64(p + 32, st->dead);
-}
-
 int rl__tbl_state_write(rl__stx *s, int table, const rl__tstate *st)
 {
-    rl__blk_ref ref;
-    int rc = rl__blk_block_get(s->bt, rl__tbl_of(s, table)->state, 1, &ref);
-    if (rc != RL_OK)
-        return rc;
-    state_encode(ref.wdata, st);
-    rl__blk_block_set_used(&ref, STATE_SIZE);
-    rl__blk_block_put(&ref);
+    const rl__table *tb = rl__tbl_of(s, table);
+    int kept = s->state_table == table && s->state_logical == tb->state;
+    int rc = RL_OK;
+    if (!(kept && s->state_dirty)) {
+        /* The first change since the block was last written goes through
+         * at once, so that copying the block fails here if it fails; the
+         * next ones wait for rl__tbl_state_flush. */
+        if (!kept)
+            rc = rl__tbl_state_flush(s);
+        if (rc == RL_OK)
+            rc = state_put(s, tb->state, st);
+        if (rc != RL_OK)
+            return rc;
+    }
     s->state_table = table; /* the kept copy follows the block */
-    s->state_logical = rl__tbl_of(s, table)->state;
+    s->state_logical = tb->state;
     s->state = *st;
+    s->state_dirty = 1;
     return RL_OK;
 }
 
@@ -159,8 +205,9 @@ int rl__tbl_create(rl__stx *s, const char *name, const rl_column *cols, int ncol
     rl__blk_ref ref;
     uint64_t state;
     rl__catalog *probe;
-    s->state_table = -1; /* a new state block, perhaps at a dropped one's number */
-    int rc = rl__cat_clone(s->cat, &probe, s->err); /* validate before writing */
+    int rc = state_forget(s, 0); /* a new state block, perhaps at a dropped one's number */
+    if (rc == RL_OK)
+        rc = rl__cat_clone(s->cat, &probe, s->err); /* validate before writing */
     if (rc == RL_OK) {
         rc = rl__cat_add(probe, name, cols, ncols, 1, s->err);
         rl__cat_free(probe);
@@ -1107,8 +1154,9 @@ int rl__tbl_drop(rl__stx *s, int table)
     if (rc == RL_OK)
         rc = rl__bt_free(s->bt, st.tree);
     if (rc == RL_OK)
+        rc = state_forget(s, tb->state); /* the tables after it move down */
+    if (rc == RL_OK)
         rc = rl__blk_block_free(s->bt, tb->state);
-    s->state_table = -1; /* its state block is gone; the tables after it move down */
     if (rc == RL_OK)
         rc = cat_private(s);
     if (rc != RL_OK)

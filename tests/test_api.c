@@ -591,6 +591,63 @@ static void test_errors_leave_database_unchanged(void **state)
     }
 }
 
+/* A table's row count and next id, committed and read back. */
+static void expect_state(rl_db *db, const char *table, uint64_t count, int64_t next_id)
+{
+    rl_txn *t = begin(db, RL_WRITE);
+    rl_value v[3] = {rl_null(), rl_text("probe"), rl_null()};
+    uint64_t n;
+    int64_t id;
+    OK(db, rl_count(t, table, &n));
+    assert_int_equal(n, count);
+    OK(db, rl_insert(t, table, v, 3, &id));
+    assert_int_equal(id, next_id);
+    rl_rollback(t);
+}
+
+/* The table state (row count, next id) a run of rows changes is written
+ * once per run (rl__tbl_state_flush): it must reach the file when the
+ * transaction turns to another table, creates or drops one, and commits. */
+static void test_table_state_across_tables(void **state)
+{
+    rl_db *db = open_at("state.rdb", 512, -1, 1);
+    rl_txn *t = begin(db, RL_WRITE);
+    rl_value v[3] = {rl_null(), rl_text("a"), rl_null()};
+    int64_t id;
+    uint64_t n;
+    (void)state;
+    OK(db, rl_create_table(t, "a", users_cols, 2));
+    for (int i = 0; i < 5; i++)
+        OK(db, rl_insert(t, "a", v, 3, &id));
+    OK(db, rl_create_table(t, "b", users_cols, 2)); /* a's state pending */
+    for (int i = 0; i < 3; i++) {
+        OK(db, rl_insert(t, "b", v, 3, &id));
+        OK(db, rl_insert(t, "a", v, 3, &id)); /* turns between the two */
+    }
+    OK(db, rl_delete(t, "a", 1));
+    OK(db, rl_delete(t, "b", 2));
+    OK(db, rl_create_table(t, "c", users_cols, 2));
+    OK(db, rl_insert(t, "c", v, 3, &id));
+    OK(db, rl_drop_table(t, "c")); /* its own state was pending */
+    OK(db, rl_insert(t, "a", v, 3, &id));
+    assert_int_equal(id, 9);
+    OK(db, rl_commit(t));
+    rl_close(db);
+    db = open_at("state.rdb", 512, -1, 0);
+    expect_state(db, "a", 8, 10);
+    expect_state(db, "b", 2, 4);
+    t = begin(db, RL_READ);
+    assert_int_equal(rl_count(t, "c", &n), RL_NOTABLE);
+    rl_rollback(t);
+    /* A rolled-back run leaves the committed state as it was. */
+    t = begin(db, RL_WRITE);
+    for (int i = 0; i < 4; i++)
+        OK(db, rl_insert(t, "a", v, 3, &id));
+    rl_rollback(t);
+    expect_state(db, "a", 8, 10);
+    rl_close(db);
+}
+
 static void test_ids_update_truncate_drop(void **state)
 {
     rl_db *db = open_at("ids.rdb", 512, 0, 1);
@@ -880,6 +937,7 @@ int main(void)
         cmocka_unit_test(test_space_of_chains_and_indexes),
         cmocka_unit_test(test_errors_leave_database_unchanged),
         cmocka_unit_test(test_ids_update_truncate_drop),
+        cmocka_unit_test(test_table_state_across_tables),
         cmocka_unit_test(test_unique_and_indexes),
         cmocka_unit_test(test_foreign_key_rules),
         cmocka_unit_test(test_processes_insert),
