@@ -279,6 +279,7 @@ struct rl__blk_txn {
     } memo[RL__MAP_MEMO];
     int area_ok;            /* write: may take blocks of its commit area */
     int no_holes;           /* write: the map has no hole below the limit (map.c) */
+    uint64_t epoch;         /* logical numbers allocated or freed so far (rl__blk_txn_epoch) */
     uint32_t area_next;     /* the next one it would take */
     rl__blk_listed *listed; /* blocks written so far (write) */
     uint32_t nlisted;

@@ -200,6 +200,10 @@ int rl__blk_commit(rl__blk_txn *t);
 void rl__blk_rollback(rl__blk_txn *t);
 /* The id of the snapshot t reads (read txn) or will commit as (write txn). */
 uint64_t rl__blk_txn_id(const rl__blk_txn *t);
+/* Changes whenever the transaction allocates or frees a logical block
+ * number (never in a read transaction): what an upper layer remembers
+ * about which blocks exist (a B+tree finger) holds while it stays put. */
+uint64_t rl__blk_txn_epoch(const rl__blk_txn *t);
 int rl__blk_txn_is_write(const rl__blk_txn *t);
 rl__err *rl__blk_txn_err(rl__blk_txn *t);
 /* Payload bytes of a block, and the file's length in blocks, as t sees it. */

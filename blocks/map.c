@@ -492,6 +492,7 @@ int rl__map_alloc_logical(rl__blk_txn *t, uint64_t *logical)
 {
     uint64_t head, e;
     int rc = t->root.free_logical == 0 ? refill_from_hole(t) : RL_OK;
+    t->epoch++;
     if (rc != RL_OK)
         return rc;
     head = t->root.free_logical;
@@ -516,6 +517,7 @@ int rl__map_free_logical(rl__blk_txn *t, uint64_t logical)
 {
     int found, rc;
     uint32_t i = delta_pos(&t->root, logical, &found);
+    t->epoch++;
     if (found) /* D1: a free number lives in its leaf only */
         delta_remove(&t->root, i);
     rc = base_set(t, logical, RL__MAP_FREE_BIT | t->root.free_logical);

@@ -505,6 +505,11 @@ uint64_t rl__blk_txn_id(const rl__blk_txn *t)
     return t->root.txn;
 }
 
+uint64_t rl__blk_txn_epoch(const rl__blk_txn *t)
+{
+    return t->epoch;
+}
+
 int rl__blk_txn_is_write(const rl__blk_txn *t)
 {
     return t->write;

@@ -582,6 +582,40 @@ static int descend(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn,
     }
 }
 
+/* Does leaf nd hold keys on both sides of k (or k itself)? Then k can be
+ * in no other leaf of the tree: leaves split the keys in order. */
+static int leaf_spans(const node *nd, const uint8_t *k, size_t kn)
+{
+    int first, last;
+    return nd->n > 0 && probe(nd, 0, k, kn, &first) == RL_OK && first <= 0 &&
+           probe(nd, nd->n - 1, k, kn, &last) == RL_OK && last >= 0;
+}
+
+/* The leaf for k: the finger's when it still spans k (no descent), else
+ * by descent, which the finger then remembers. */
+static int find_leaf(rl__blk_txn *t, rl__bt_finger *f, uint64_t root, const uint8_t *k,
+                     size_t kn, uint64_t *leaf, node *nd)
+{
+    int depth, rc;
+    if (f && f->leaf && f->root == root && f->epoch == rl__blk_txn_epoch(t)) {
+        rc = rl__bt_node_open(t, f->leaf, 0, nd);
+        if (rc != RL_OK)
+            return rc;
+        if (nd->kind == KIND_LEAF && leaf_spans(nd, k, kn)) {
+            *leaf = f->leaf;
+            return RL_OK;
+        }
+        rl__blk_block_put(&nd->ref);
+    }
+    rc = descend(t, root, k, kn, NULL, &depth, leaf, nd);
+    if (rc == RL_OK && f) {
+        f->root = root;
+        f->leaf = *leaf;
+        f->epoch = rl__blk_txn_epoch(t);
+    }
+    return rc;
+}
+
 /* A leaf cell's value into val. */
 static int copy_value(rl__blk_txn *t, const cell *c, rl__buf *val)
 {
@@ -593,13 +627,13 @@ static int copy_value(rl__blk_txn *t, const cell *c, rl__buf *val)
     return RL_OK;
 }
 
-int rl__bt_get(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__buf *val,
-               int *flag)
+int rl__bt_get_near(rl__blk_txn *t, rl__bt_finger *f, uint64_t root, const uint8_t *k, size_t kn,
+                    rl__buf *val, int *flag)
 {
     uint64_t leaf;
     node nd;
     uint32_t i;
-    int depth, exact, rc = descend(t, root, k, kn, NULL, &depth, &leaf, &nd);
+    int exact, rc = find_leaf(t, f, root, k, kn, &leaf, &nd);
     cell c;
     if (rc != RL_OK)
         return rc;
@@ -631,7 +665,7 @@ static int insert_into(rl__blk_txn *t, uint64_t root, uint64_t logical, const ce
                        uint64_t *right, uint8_t *sep, size_t *seplen)
 {
     node nd;
-    uint32_t i;
+    uint32_t i = 0;
     int exact, rc = rl__bt_node_open(t, logical, 1, &nd);
     if (rc != RL_OK)
         return rc;
@@ -701,7 +735,7 @@ static int grow_root(rl__blk_txn *t, uint64_t root, const cell *sep)
 static int remove_key(rl__blk_txn *t, uint64_t leaf, node nd, const uint8_t *k, size_t kn,
                       int *found, rl__buf *val, int *flag)
 {
-    uint32_t i;
+    uint32_t i = 0;
     cell c;
     int exact, rc = RL_OK;
     if (lower_bound(&nd, k, kn, &i, &exact) != RL_OK ||
@@ -759,15 +793,27 @@ int rl__bt_put(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, const
     return rc;
 }
 
-int rl__bt_take(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__buf *val,
-                int *flag)
+int rl__bt_get(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__buf *val,
+               int *flag)
+{
+    return rl__bt_get_near(t, NULL, root, k, kn, val, flag);
+}
+
+int rl__bt_take_near(rl__blk_txn *t, rl__bt_finger *f, uint64_t root, const uint8_t *k,
+                     size_t kn, rl__buf *val, int *flag)
 {
     uint64_t leaf;
     node nd;
-    int depth, found = 0, rc = descend(t, root, k, kn, NULL, &depth, &leaf, &nd);
+    int found = 0, rc = find_leaf(t, f, root, k, kn, &leaf, &nd);
     if (rc == RL_OK)
         rc = remove_key(t, leaf, nd, k, kn, &found, val, flag);
     return rc == RL_OK && !found ? RL_NOTFOUND : rc;
+}
+
+int rl__bt_take(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__buf *val,
+                int *flag)
+{
+    return rl__bt_take_near(t, NULL, root, k, kn, val, flag);
 }
 
 int rl__bt_delete(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn)

@@ -970,7 +970,7 @@ static int remove_row(rl__stx *s, int table, int64_t id)
     int chained = 0, rc = rl__tbl_state(s, table, &st);
     old.cat = s->cat;
     if (rc == RL_OK) /* the cell goes, its record stays in val */
-        rc = rl__bt_take(s->bt, st.tree, key, kn, val, &chained);
+        rc = rl__bt_take_near(s->bt, &s->rows, st.tree, key, kn, val, &chained);
     if (rc == RL_NOTFOUND)
         rc = RL__FAIL(s->err, RL_NOTFOUND, "table %s has no row with id %lld", rl__tbl_of(s, table)->name,
                       (long long)id);

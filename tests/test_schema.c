@@ -122,8 +122,13 @@ static void btree_run(uint32_t bs, long steps, uint64_t seed)
     int keys_only = bt_layout >= RL__BT_KEYS; /* no values, no flag */
     assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
     assert_int_equal(rl__bt_create(t, bt_layout, &root), RL_OK);
+    rl__bt_finger f = {0, 0, 0}; /* one transaction's: zeroed at each begin */
+    uint64_t prev_k = 0;
     for (long s = 0; s < steps; s++) {
-        uint64_t op = tu_rand(&rs) % 10, k = tu_rand(&rs) % universe;
+        /* Every other key follows the last one, so that deletes and reads
+         * through the finger find its leaf, between puts that split it. */
+        uint64_t op = tu_rand(&rs) % 10,
+                 k = tu_rand(&rs) % 2 ? (prev_k + 1) % universe : tu_rand(&rs) % universe;
         uint8_t key[64], val[200];
         size_t kn = make_key(k, key);
         uint32_t vlen = keys_only ? 0 : (uint32_t)(tu_rand(&rs) % vmax);
@@ -140,19 +145,39 @@ static void btree_run(uint32_t bs, long steps, uint64_t seed)
             assert_int_equal(rl__bt_put(t, root, key, kn, val, vlen, RL__BT_REPLACE | flag), RL_OK);
             live += !model[k].live;
             model[k] = (kv){k, vlen, 1};
-        } else if (op < 9) { /* delete */
+        } else if (op < 8) { /* delete */
             assert_int_equal(rl__bt_delete(t, root, key, kn),
                              model[k].live ? RL_OK : RL_NOTFOUND);
             live -= model[k].live != 0;
             model[k].live = 0;
-        } else if (model[k].live) {
-            expect_val(t, root, k, model[k].vlen);
+        } else if (op < 9) { /* delete through the finger, giving the value back */
+            rl__buf got = {0};
+            assert_int_equal(rl__bt_take_near(t, &f, root, key, kn, &got, NULL),
+                             model[k].live ? RL_OK : RL_NOTFOUND);
+            if (model[k].live) {
+                assert_int_equal(got.n, model[k].vlen);
+                make_val(k, model[k].vlen, val);
+                assert_memory_equal(got.p, val, got.n);
+            }
+            rl__buf_free(&got);
+            live -= model[k].live != 0;
+            model[k].live = 0;
         } else {
-            assert_int_equal(rl__bt_get(t, root, key, kn, NULL, NULL), RL_NOTFOUND);
+            rl__buf got = {0};
+            assert_int_equal(rl__bt_get_near(t, &f, root, key, kn, &got, NULL),
+                             model[k].live ? RL_OK : RL_NOTFOUND);
+            if (model[k].live) {
+                assert_int_equal(got.n, model[k].vlen);
+                make_val(k, model[k].vlen, val);
+                assert_memory_equal(got.p, val, got.n);
+            }
+            rl__buf_free(&got);
         }
+        prev_k = k;
         if (s % 997 == 0) { /* commit now and then: nodes get copied on write */
             assert_int_equal(rl__blk_commit(t), RL_OK);
             assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+            memset(&f, 0, sizeof f);
         }
     }
     /* Every live key reads back, and an in-order walk sees exactly them. */
@@ -213,6 +238,43 @@ static uint64_t id_tree(rl__blk_txn *t, uint64_t n, const uint8_t *val, size_t v
         assert_int_equal(rl__bt_put(t, root, key, kn, val, vn, 0), RL_OK);
     }
     return root;
+}
+
+/* A finger must not lead into a leaf freed since: here the leaf's logical
+ * number goes to another tree, which then holds keys around the one taken
+ * (the tree's epoch is what tells the finger it moved). */
+static void test_btree_finger_after_free(void **state)
+{
+    rl__blk_db *db = new_db("btfinger.rdb", 512);
+    rl__blk_txn *t;
+    rl__bt_finger f = {0, 0, 0};
+    rl__bt_iter it;
+    uint8_t key[RL__ID_KEY_MAX], val[8] = "payload";
+    const uint8_t *k, *v;
+    size_t kn = rl__id_key(500, key), fkn, vn;
+    uint64_t a, b;
+    int64_t probe = 0;
+    (void)state;
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    a = id_tree(t, 2000, val, 8);
+    assert_int_equal(rl__bt_take_near(t, &f, a, key, kn, NULL, NULL), RL_OK);
+    assert_true(f.leaf != 0 && f.leaf != a);
+    assert_int_equal(rl__bt_clear(t, a), RL_OK); /* frees the finger's leaf */
+    b = id_tree(t, 2000, val, 8);                /* whose number b takes again */
+    /* A key of b's leaf that took the number, not its first or last. */
+    assert_int_equal(rl__bt_seek(t, b, NULL, 0, &it), RL_OK);
+    while (rl__bt_next(&it, &k, &fkn, &v, &vn, NULL) == RL_OK && probe == 0)
+        if (it.leaf == f.leaf && rl__bt_next(&it, &k, &fkn, &v, &vn, NULL) == RL_OK)
+            assert_int_equal(rl__key_id(k, fkn, &probe), RL_OK);
+    rl__bt_iter_close(&it);
+    assert_true(probe > 0);
+    kn = rl__id_key(probe, key);
+    assert_int_equal(rl__bt_put(t, a, key, kn, val, 8, 0), RL_OK);
+    assert_int_equal(rl__bt_take_near(t, &f, a, key, kn, NULL, NULL), RL_OK);
+    assert_int_equal(rl__bt_get(t, a, key, kn, NULL, NULL), RL_NOTFOUND);
+    assert_int_equal(rl__bt_get(t, b, key, kn, NULL, NULL), RL_OK); /* b untouched */
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    rl__blk_close(db);
 }
 
 static void test_btree_sequential(void **state)
@@ -779,6 +841,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_btree_random),
         cmocka_unit_test(test_btree_sequential),
+        cmocka_unit_test(test_btree_finger_after_free),
         cmocka_unit_test(test_btree_builder),
         cmocka_unit_test(test_btree_layouts),
         cmocka_unit_test(test_btree_chain_going_back),
