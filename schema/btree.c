@@ -582,37 +582,58 @@ static int descend(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn,
     }
 }
 
-/* Does leaf nd hold keys on both sides of k (or k itself)? Then k can be
- * in no other leaf of the tree: leaves split the keys in order. */
-static int leaf_spans(const node *nd, const uint8_t *k, size_t kn)
+/* Can k be in leaf nd and in no other leaf of its tree? When nd holds
+ * keys on both sides of k (or k itself), as leaves split the keys in
+ * order, and when nd is the last leaf and k comes after all of it (so
+ * a run of appends keeps to the last leaf). */
+static int leaf_owns(const node *nd, const uint8_t *k, size_t kn)
 {
     int first, last;
     return nd->n > 0 && probe(nd, 0, k, kn, &first) == RL_OK && first <= 0 &&
-           probe(nd, nd->n - 1, k, kn, &last) == RL_OK && last >= 0;
+           probe(nd, nd->n - 1, k, kn, &last) == RL_OK && (last >= 0 || nd->ref.next == 0);
 }
 
-/* The leaf for k: the finger's when it still spans k (no descent), else
- * by descent, which the finger then remembers. */
+/* The finger's leaf, open in nd, when the finger still holds and the leaf
+ * owns k; *hit = 0 (nothing open) otherwise. */
+static int finger_leaf(rl__blk_txn *t, const rl__bt_finger *f, uint64_t root,
+                       const uint8_t *k, size_t kn, node *nd, int *hit)
+{
+    int rc;
+    *hit = 0;
+    if (!f || !f->leaf || f->root != root || f->epoch != rl__blk_txn_epoch(t))
+        return RL_OK;
+    rc = rl__bt_node_open(t, f->leaf, 0, nd);
+    if (rc != RL_OK)
+        return rc;
+    if (nd->kind == KIND_LEAF && leaf_owns(nd, k, kn))
+        *hit = 1;
+    else
+        rl__blk_block_put(&nd->ref);
+    return RL_OK;
+}
+
+static void finger_set(rl__blk_txn *t, rl__bt_finger *f, uint64_t root, uint64_t leaf)
+{
+    if (f) {
+        f->root = root;
+        f->leaf = leaf;
+        f->epoch = rl__blk_txn_epoch(t);
+    }
+}
+
+/* The leaf for k: the finger's when it owns k (no descent), else by
+ * descent, which the finger then remembers. */
 static int find_leaf(rl__blk_txn *t, rl__bt_finger *f, uint64_t root, const uint8_t *k,
                      size_t kn, uint64_t *leaf, node *nd)
 {
-    int depth, rc;
-    if (f && f->leaf && f->root == root && f->epoch == rl__blk_txn_epoch(t)) {
-        rc = rl__bt_node_open(t, f->leaf, 0, nd);
-        if (rc != RL_OK)
-            return rc;
-        if (nd->kind == KIND_LEAF && leaf_spans(nd, k, kn)) {
-            *leaf = f->leaf;
-            return RL_OK;
-        }
-        rl__blk_block_put(&nd->ref);
+    int depth, hit, rc = finger_leaf(t, f, root, k, kn, nd, &hit);
+    if (rc != RL_OK || hit) {
+        *leaf = f ? f->leaf : 0;
+        return rc;
     }
     rc = descend(t, root, k, kn, NULL, &depth, leaf, nd);
-    if (rc == RL_OK && f) {
-        f->root = root;
-        f->leaf = *leaf;
-        f->epoch = rl__blk_txn_epoch(t);
-    }
+    if (rc == RL_OK)
+        finger_set(t, f, root, *leaf);
     return rc;
 }
 
@@ -752,30 +773,58 @@ static int remove_key(rl__blk_txn *t, uint64_t leaf, node nd, const uint8_t *k, 
     return rc;
 }
 
-int rl__bt_put(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, const uint8_t *v,
-               size_t vn, unsigned how)
+/* Would c go into leaf nd, at the slot of an equal key when replacing,
+ * without a split? */
+static int fits_without_split(const node *nd, uint32_t i, int replacing, const cell *c)
 {
-    uint64_t path[MAX_DEPTH], leaf, right;
+    size_t room = free_space(nd) + nd->frag;
+    if (replacing) {
+        cell old;
+        if (rl__bt_cell_read(nd, i, &old) != RL_OK)
+            return 0;
+        room += rl__bt_cell_size(nd, &old) + 2;
+    }
+    return room >= rl__bt_cell_size(nd, c) + 2;
+}
+
+int rl__bt_put_near(rl__blk_txn *t, rl__bt_finger *f, uint64_t root, const uint8_t *k,
+                    size_t kn, const uint8_t *v, size_t vn, unsigned how)
+{
+    uint64_t path[MAX_DEPTH], leaf = 0, right;
     uint8_t sep[RL__BT_MAX_KEY];
     size_t seplen = 0;
     int replace = (how & RL__BT_REPLACE) != 0;
     cell c = {k, kn, v, vn, 0, (how & RL__BT_FLAG) != 0};
     uint32_t i = 0;
     node nd;
-    int depth, exact = 0, rc;
+    int depth = 0, exact = 0, hit, rc;
     if (kn > RL__BT_MAX_KEY)
         return RL__FAIL(rl__blk_txn_err(t), RL_TOOBIG, "a B+tree key of %zu bytes", kn);
-    rc = descend(t, root, k, kn, path, &depth, &leaf, &nd);
-    if (rc != RL_OK)
-        return rc;
-    rc = rl__bt_entry_check(t, nd.layout, &c); /* read-only first: a duplicate copies nothing */
-    if (rc == RL_OK && lower_bound(&nd, k, kn, &i, &exact) != RL_OK)
-        rc = rl__bt_corrupt(t, leaf, "damaged cell");
-    if (rc == RL_OK && exact && !replace)
-        rc = RL_DUPLICATE;
-    if (rc != RL_OK) {
-        rl__blk_block_put(&nd.ref);
-        return rc;
+    rc = finger_leaf(t, f, root, k, kn, &nd, &hit);
+    for (;;) {
+        if (rc == RL_OK && !hit) { /* the whole way down, keeping the path for a split */
+            rc = descend(t, root, k, kn, path, &depth, &leaf, &nd);
+            if (rc != RL_OK)
+                return rc;
+            finger_set(t, f, root, leaf);
+        } else if (rc != RL_OK) {
+            return rc;
+        } else {
+            leaf = f->leaf;
+        }
+        rc = rl__bt_entry_check(t, nd.layout, &c); /* read-only first: a duplicate copies nothing */
+        if (rc == RL_OK && lower_bound(&nd, k, kn, &i, &exact) != RL_OK)
+            rc = rl__bt_corrupt(t, leaf, "damaged cell");
+        if (rc == RL_OK && exact && !replace)
+            rc = RL_DUPLICATE;
+        if (rc != RL_OK) {
+            rl__blk_block_put(&nd.ref);
+            return rc;
+        }
+        if (!hit || fits_without_split(&nd, i, exact, &c))
+            break;
+        rl__blk_block_put(&nd.ref); /* a split needs the path: descend after all */
+        hit = 0;
     }
     rc = put_in_leaf(t, root, &nd, i, exact, &c, &right, sep, &seplen);
     while (rc == RL_OK && right != 0 && depth > 0) { /* carry the split up */
@@ -791,6 +840,12 @@ int rl__bt_put(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, const
         rc = grow_root(t, root, &up);
     }
     return rc;
+}
+
+int rl__bt_put(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, const uint8_t *v,
+               size_t vn, unsigned how)
+{
+    return rl__bt_put_near(t, NULL, root, k, kn, v, vn, how);
 }
 
 int rl__bt_get(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__buf *val,

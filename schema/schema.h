@@ -170,16 +170,20 @@ int rl__bt_delete(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn);
 /* Delete, giving back the value and flag as rl__bt_get would: one descent. */
 int rl__bt_take(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__buf *val,
                 int *flag);
-/* The leaf where a get or take of a tree last ended. The next one of the
- * same tree tries it first: a key between its first and last keys can be
- * in no other leaf, so keys taken in order (a delete or a read in id
- * order) skip the descent. Holds while the transaction allocates and
+/* The leaf where a get, take or put of a tree last ended. The next one of
+ * the same tree tries it first: a key between its first and last keys can
+ * be in no other leaf (nor one past the last key of the last leaf), so
+ * keys in order (deletes, reads and appends in id order) skip the
+ * descent. Holds while the transaction allocates and
  * frees no block (rl__blk_txn_epoch): splits and frees allocate or free.
  * All zero: none yet. */
 typedef struct rl__bt_finger {
     uint64_t root, leaf, epoch;
 } rl__bt_finger;
-/* rl__bt_get and rl__bt_take with a finger (f may be NULL). */
+/* rl__bt_get, rl__bt_take and rl__bt_put with a finger (f may be NULL);
+ * a put goes by the finger only when it needs no split. */
+int rl__bt_put_near(rl__blk_txn *t, rl__bt_finger *f, uint64_t root, const uint8_t *k,
+                    size_t kn, const uint8_t *v, size_t vn, unsigned how);
 int rl__bt_get_near(rl__blk_txn *t, rl__bt_finger *f, uint64_t root, const uint8_t *k, size_t kn,
                     rl__buf *val, int *flag);
 int rl__bt_take_near(rl__blk_txn *t, rl__bt_finger *f, uint64_t root, const uint8_t *k,
@@ -285,7 +289,7 @@ typedef struct rl__stx {
      * transaction (rl__stx_release). None is used across a call that
      * could use it again. */
     rl__buf rec_buf, old_rec_buf, key_buf, old_key_buf;
-    rl__bt_finger rows; /* the leaf of the last row deleted (rl__bt_take_near) */
+    rl__bt_finger rows; /* the leaf of the last row put or deleted (rl__bt_*_near) */
 } rl__stx;
 
 /* Free what the transaction state holds (its scratch buffers). */

@@ -754,8 +754,8 @@ static int write_row(rl__stx *s, int table, rl__tstate *st, const rl_value *vals
         rl__put64(head, rchain);
     }
     if (rc == RL_OK)
-        rc = rchain ? rl__bt_put(s->bt, st->tree, key, kn, head, 8, how | RL__BT_FLAG)
-                    : rl__bt_put(s->bt, st->tree, key, kn, rec->p, rec->n, how);
+        rc = rchain ? rl__bt_put_near(s->bt, &s->rows, st->tree, key, kn, head, 8, how | RL__BT_FLAG)
+                    : rl__bt_put_near(s->bt, &s->rows, st->tree, key, kn, rec->p, rec->n, how);
     if (chains != small)
         free(chains);
     return rc;

@@ -134,15 +134,18 @@ static void btree_run(uint32_t bs, long steps, uint64_t seed)
         uint32_t vlen = keys_only ? 0 : (uint32_t)(tu_rand(&rs) % vmax);
         unsigned flag = !keys_only && (k & 1) ? RL__BT_FLAG : 0;
         make_val(k, vlen, val);
-        if (op < 5) { /* insert */
-            int rc = rl__bt_put(t, root, key, kn, val, vlen, flag);
+        if (op < 5) { /* insert, every other one through the finger */
+            int rc = s % 2 ? rl__bt_put_near(t, &f, root, key, kn, val, vlen, flag)
+                           : rl__bt_put(t, root, key, kn, val, vlen, flag);
             assert_int_equal(rc, model[k].live ? RL_DUPLICATE : RL_OK);
             if (!model[k].live) {
                 model[k] = (kv){k, vlen, 1};
                 live++;
             }
         } else if (op < 7) { /* replace, with a value of another length */
-            assert_int_equal(rl__bt_put(t, root, key, kn, val, vlen, RL__BT_REPLACE | flag), RL_OK);
+            assert_int_equal(rl__bt_put_near(t, s % 2 ? &f : NULL, root, key, kn, val, vlen,
+                                             RL__BT_REPLACE | flag),
+                             RL_OK);
             live += !model[k].live;
             model[k] = (kv){k, vlen, 1};
         } else if (op < 8) { /* delete */
