@@ -588,9 +588,13 @@ static int descend(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn,
  * a run of appends keeps to the last leaf). */
 static int leaf_owns(const node *nd, const uint8_t *k, size_t kn)
 {
-    int first, last;
-    return nd->n > 0 && probe(nd, 0, k, kn, &first) == RL_OK && first <= 0 &&
-           probe(nd, nd->n - 1, k, kn, &last) == RL_OK && (last >= 0 || nd->ref.next == 0);
+    const uint8_t *first, *last;
+    size_t fn, ln;
+    /* key_at, not probe: a second caller would keep probe from being
+     * inlined into lower_bound, which costs every search. */
+    return nd->n > 0 && key_at(nd, 0, &first, &fn) == RL_OK && key_cmp(first, fn, k, kn) <= 0 &&
+           key_at(nd, nd->n - 1, &last, &ln) == RL_OK &&
+           (key_cmp(last, ln, k, kn) >= 0 || nd->ref.next == 0);
 }
 
 /* The finger's leaf, open in nd, when the finger still holds and the leaf
