@@ -172,11 +172,11 @@ int rl__bt_take(rl__blk_txn *t, uint64_t root, const uint8_t *k, size_t kn, rl__
                 int *flag);
 /* The leaf where a get, take or put of a tree last ended. The next one of
  * the same tree tries it first: a key between its first and last keys can
- * be in no other leaf (nor one past the last key of the last leaf), so
- * keys in order (deletes, reads and appends in id order) skip the
- * descent. Holds while the transaction allocates and
- * frees no block (rl__blk_txn_epoch): splits and frees allocate or free.
- * All zero: none yet. */
+ * be in no other leaf, nor can a key after the last key of the tree's last
+ * leaf, so keys in order (the table's deletes and appends in id order)
+ * skip the descent. It holds while the transaction allocates and frees no
+ * block (rl__blk_txn_epoch): splits and frees allocate or free. It belongs
+ * to one transaction. All zero: none yet. */
 typedef struct rl__bt_finger {
     uint64_t root, leaf, epoch;
 } rl__bt_finger;
