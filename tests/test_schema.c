@@ -153,28 +153,21 @@ static void btree_run(uint32_t bs, long steps, uint64_t seed)
                              model[k].live ? RL_OK : RL_NOTFOUND);
             live -= model[k].live != 0;
             model[k].live = 0;
-        } else if (op < 9) { /* delete through the finger, giving the value back */
+        } else { /* through the finger: a take giving the value back, or a get */
             rl__buf got = {0};
-            assert_int_equal(rl__bt_take_near(t, &f, root, key, kn, &got, NULL),
-                             model[k].live ? RL_OK : RL_NOTFOUND);
+            int rc = op < 9 ? rl__bt_take_near(t, &f, root, key, kn, &got, NULL)
+                            : rl__bt_get_near(t, &f, root, key, kn, &got, NULL);
+            assert_int_equal(rc, model[k].live ? RL_OK : RL_NOTFOUND);
             if (model[k].live) {
                 assert_int_equal(got.n, model[k].vlen);
                 make_val(k, model[k].vlen, val);
                 assert_memory_equal(got.p, val, got.n);
             }
             rl__buf_free(&got);
-            live -= model[k].live != 0;
-            model[k].live = 0;
-        } else {
-            rl__buf got = {0};
-            assert_int_equal(rl__bt_get_near(t, &f, root, key, kn, &got, NULL),
-                             model[k].live ? RL_OK : RL_NOTFOUND);
-            if (model[k].live) {
-                assert_int_equal(got.n, model[k].vlen);
-                make_val(k, model[k].vlen, val);
-                assert_memory_equal(got.p, val, got.n);
+            if (op < 9) {
+                live -= model[k].live != 0;
+                model[k].live = 0;
             }
-            rl__buf_free(&got);
         }
         prev_k = k;
         if (s % 997 == 0) { /* commit now and then: nodes get copied on write */
