@@ -805,16 +805,16 @@ int rl__bt_put_near(rl__blk_txn *t, rl__bt_finger *f, uint64_t root, const uint8
     if (kn > RL__BT_MAX_KEY)
         return RL__FAIL(rl__blk_txn_err(t), RL_TOOBIG, "a B+tree key of %zu bytes", kn);
     rc = finger_leaf(t, f, root, k, kn, &nd, &hit);
+    if (rc != RL_OK)
+        return rc;
     for (;;) {
-        if (rc == RL_OK && !hit) { /* the whole way down, keeping the path for a split */
+        if (hit) {
+            leaf = f->leaf;
+        } else { /* the whole way down, keeping the path for a split */
             rc = descend(t, root, k, kn, path, &depth, &leaf, &nd);
             if (rc != RL_OK)
                 return rc;
             finger_set(t, f, root, leaf);
-        } else if (rc != RL_OK) {
-            return rc;
-        } else {
-            leaf = f->leaf;
         }
         rc = rl__bt_entry_check(t, nd.layout, &c); /* read-only first: a duplicate copies nothing */
         if (rc == RL_OK && lower_bound(&nd, k, kn, &i, &exact) != RL_OK)
