@@ -332,9 +332,74 @@ static int probe(const node *nd, uint32_t i, const uint8_t *k, size_t kn, int *c
     return RL_OK;
 }
 
+/* The 8 bytes at p as a big-endian number. */
+static inline uint64_t load_be64(const uint8_t *p)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return __builtin_bswap64(v);
+#else
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+#endif
+}
+
+/* An id key of kl <= 8 bytes as one number that orders like its bytes:
+ * its first byte (which gives its length) in the top byte, the bytes
+ * after it below. Keys with the same first byte have the same length, so
+ * the numbers compare as the keys do. avail: bytes readable from key. */
+static inline uint64_t id_key_number(const uint8_t *key, size_t kl, size_t avail)
+{
+    const uint64_t top = UINT64_C(0xff) << 56;
+    uint64_t x = 0;
+    if (avail >= 8) {
+        x = load_be64(key);
+        return (x & top) | (x & ~top) >> (8 * (8 - kl));
+    }
+    for (size_t i = 1; i < kl; i++)
+        x = x << 8 | key[i];
+    return (uint64_t)key[0] << 56 | x;
+}
+
+/* lower_bound in a tree of id keys (tables) for an id key k of at most 8
+ * bytes: a key is read as one number (id_key_number), not compared with
+ * memcmp. A 9-byte key in the node differs from k in its first byte,
+ * which alone then decides. */
+static int lower_bound_ids(const node *nd, const uint8_t *k, size_t kn, uint32_t *at, int *exact)
+{
+    uint64_t want = id_key_number(k, kn, kn);
+    uint32_t lo = 0, hi = nd->n;
+    *exact = 0;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        size_t off = slot(nd, mid), kl;
+        uint64_t have;
+        if (off < nd->start || off >= nd->size)
+            return RL_CORRUPT;
+        kl = id_key_len(nd->ref.data[off]);
+        if (kl == 0 || kl > nd->size - off)
+            return RL_CORRUPT;
+        have = kl > 8 ? (uint64_t)nd->ref.data[off] << 56
+                      : id_key_number(nd->ref.data + off, kl, nd->size - off);
+        if (have < want)
+            lo = mid + 1;
+        else {
+            hi = mid;
+            *exact = have == want;
+        }
+    }
+    *at = lo;
+    return RL_OK;
+}
+
 static int lower_bound(const node *nd, const uint8_t *k, size_t kn, uint32_t *at, int *exact)
 {
     uint32_t lo = 0, hi = nd->n;
+    if (nd->layout == RL__BT_IDS && kn >= 1 && kn <= 8 && id_key_len(k[0]) == kn)
+        return lower_bound_ids(nd, k, kn, at, exact);
     *exact = 0;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;

@@ -236,6 +236,66 @@ static uint64_t id_tree(rl__blk_txn *t, uint64_t n, const uint8_t *val, size_t v
     return root;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Searches in a tree of id keys of every length (1 to 9 bytes, both
+ * signs): every other id of a sorted list is in the tree, put in shuffled
+ * order; get finds exactly those, and seek from any id of the list stops
+ * at the first stored id at or after it. */
+static void test_btree_id_keys_every_length(void **state)
+{
+    rl__blk_db *db = new_db("btids.rdb", 512);
+    rl__blk_txn *t;
+    int64_t ids[64 * 6 + 2];
+    size_t n = 0, m = 0;
+    uint8_t key[RL__ID_KEY_MAX], val[4] = "val";
+    uint64_t root;
+    (void)state;
+    for (int s = 0; s < 63; s++) {
+        int64_t p = (int64_t)1 << s;
+        int64_t around[6] = {p - 1, p, p + 1, -p + 1, -p, -p - 1};
+        memcpy(ids + n, around, sizeof around);
+        n += 6;
+    }
+    ids[n++] = INT64_MIN;
+    ids[n++] = INT64_MAX;
+    qsort(ids, n, sizeof *ids, cmp_i64);
+    for (size_t i = 0; i < n; i++) /* drop duplicates */
+        if (m == 0 || ids[m - 1] != ids[i])
+            ids[m++] = ids[i];
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    assert_int_equal(rl__bt_create(t, RL__BT_IDS, &root), RL_OK);
+    assert_true((m / 2) % 37 != 0); /* so that j visits every stored id once */
+    for (size_t i = 0, j = 0; i < m / 2; i++, j = (j + 37) % (m / 2)) {
+        size_t kn = rl__id_key(ids[2 * j], key);
+        assert_int_equal(rl__bt_put(t, root, key, kn, val, 4, 0), RL_OK);
+    }
+    for (size_t i = 0; i < m; i++) {
+        size_t kn = rl__id_key(ids[i], key), fkn, vn;
+        size_t next = i + i % 2; /* the first stored id >= ids[i] */
+        const uint8_t *fk, *v;
+        int64_t found = 0;
+        rl__bt_iter it;
+        assert_int_equal(rl__bt_get(t, root, key, kn, NULL, NULL),
+                         i == next && i / 2 < m / 2 ? RL_OK : RL_NOTFOUND);
+        assert_int_equal(rl__bt_seek(t, root, key, kn, &it), RL_OK);
+        if (next / 2 < m / 2) {
+            assert_int_equal(rl__bt_next(&it, &fk, &fkn, &v, &vn, NULL), RL_OK);
+            assert_int_equal(rl__key_id(fk, fkn, &found), RL_OK);
+            assert_true(found == ids[next]);
+        } else {
+            assert_int_equal(rl__bt_next(&it, &fk, &fkn, &v, &vn, NULL), RL_DONE);
+        }
+        rl__bt_iter_close(&it);
+    }
+    rl__blk_rollback(t);
+    rl__blk_close(db);
+}
+
 /* A finger must not lead into a leaf freed since: here the leaf's logical
  * number goes to another tree, which then holds keys around the one taken
  * (the tree's epoch is what tells the finger it moved). */
@@ -838,6 +898,7 @@ int main(void)
         cmocka_unit_test(test_btree_random),
         cmocka_unit_test(test_btree_sequential),
         cmocka_unit_test(test_btree_finger_after_free),
+        cmocka_unit_test(test_btree_id_keys_every_length),
         cmocka_unit_test(test_btree_builder),
         cmocka_unit_test(test_btree_layouts),
         cmocka_unit_test(test_btree_chain_going_back),
