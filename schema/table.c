@@ -353,8 +353,14 @@ static int row_chain(rl__stx *s, rl_row *row, const rl__field *f, size_t *at)
  * right size (a cursor's row, decoded again), else a new one. */
 static rl_value *row_vals(rl_row *row, int ncols, int *reuse)
 {
+    rl_value *vals;
     *reuse = row->vals && row->ncols == ncols && !row->colmap;
-    return *reuse ? row->vals : calloc((size_t)ncols, sizeof *row->vals);
+    if (*reuse)
+        return row->vals;
+    /* Not calloc: glibc's calloc skips its per-thread cache, and a row's
+     * values are all written by its decoder (or dropped on failure). */
+    vals = malloc((size_t)ncols * sizeof *vals);
+    return vals;
 }
 
 /* Give the decoded vals to row, or drop them after a failure (rc): a
@@ -682,7 +688,8 @@ static int each_chain(rl__stx *s, int table, const uint8_t *v, size_t vn, int ch
                       chain_fn fn, void *arg)
 {
     const rl__table *tb = rl__tbl_of(s, table);
-    rl__field *f = calloc((size_t)tb->ncols, sizeof *f);
+    rl__field fs[STACK_COLS];
+    rl__field *f = tb->ncols <= STACK_COLS ? fs : malloc((size_t)tb->ncols * sizeof *f);
     rl__buf spill = {0};
     const uint8_t *rec;
     size_t n;
@@ -696,7 +703,8 @@ static int each_chain(rl__stx *s, int table, const uint8_t *v, size_t vn, int ch
             rc = fn(s, f[c].chain, arg);
     if (rc == RL_OK && chain)
         rc = fn(s, chain, arg);
-    free(f);
+    if (f != fs)
+        free(f);
     rl__buf_free(&spill);
     return rc;
 }
