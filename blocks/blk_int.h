@@ -183,18 +183,28 @@ typedef struct rl__blk_page rl__blk_page;
 struct rl__blk_page {
     uint64_t phys;
     uint8_t *buf;
-    rl__blk_page *hnext;          /* hash chain */
-    rl__blk_page *lprev, *lnext;  /* LRU list, most recent first */
     rl__blk_page *dprev, *dnext;  /* the dirty pages' list, while dirty */
+    size_t slot;                  /* index in the cache's ring */
     unsigned pins;
-    unsigned dirty;
+    uint8_t dirty;
+    uint8_t used; /* the clock's bit: found in the cache since the hand passed */
 };
 
+#define RL__CACHE_EMPTY UINT64_MAX /* a free entry of the cache's table */
+
 typedef struct rl__blk_cache {
-    rl__blk_page **buckets;
-    size_t nbuckets;
+    /* Open addressing, linear probing, no tombstones: keys[i] is the phys
+     * of entry i (RL__CACHE_EMPTY: none), pages[i] its page. A probe reads
+     * keys only, eight to a cache line, until it finds the page it wants. */
+    uint64_t *keys;
+    rl__blk_page **pages;
+    size_t mask; /* the table's size - 1 (a power of two, >= 2 * cap) */
+    /* The clock: every page, in ring[0 .. count); the hand is the next
+     * slot to look at when a page must go. */
+    rl__blk_page **ring;
+    size_t ring_cap, hand;
     size_t count, cap;
-    rl__blk_page lru;   /* sentinel */
+    size_t out; /* pages page_get handed out, not yet published or discarded */
     rl__blk_page dirty; /* sentinel of the dirty pages: a flush visits only them */
     uint32_t block_size;
 } rl__blk_cache;
@@ -294,6 +304,9 @@ int rl__cache_init(rl__blk_cache *c, uint32_t block_size, size_t cap);
 void rl__cache_free(rl__blk_cache *c);
 /* Pinned page for phys, read and checked on a miss. */
 int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out);
+/* Whether the cache's table and ring agree (INV 5), each page found where
+ * its probe leads: for tests. */
+int rl__cache_consistent(const rl__blk_cache *c);
 /* A walk that goes down the file (compaction) is about to read phys: if it
  * is not cached, read it and the blocks below it, down to floor, with one
  * read. A hint: errors are left for the read itself to report. */

@@ -1,7 +1,15 @@
 /*
 ** blocks/cache.c: the block cache. Pages are keyed by physical block
-** number, kept in a hash table and an LRU list, and bounded by a page
-** budget fixed at open.
+** number in an open-addressing table, replaced by a clock, and bounded by
+** a page budget fixed at open.
+**
+** A lookup probes an array of block numbers (eight to a cache line) and
+** touches only the page it finds: a hit sets the page's used bit and
+** moves nothing. When a page must go, the clock's hand sweeps the ring of
+** all pages: a used page loses its bit and stays, the first unused and
+** unpinned one goes. A new page starts unused, so a block read once (a
+** random lookup's leaf) goes before the interior nodes every lookup
+** passes through.
 **
 ** Dirty pages belong to the running write transaction and are always
 ** fresh blocks (INV 1), so the cache may write one out early to make room:
@@ -25,29 +33,54 @@
 **   3. count <= cap unless every page is pinned.
 **   4. A page is on the dirty list exactly when its dirty flag is set
 **      (rl__cache_mark_dirty and rl__cache_clean change both).
+**   5. The table and the ring hold the same pages, count of them;
+**      ring[p->slot] == p. Pages handed out by page_get and not yet
+**      published or discarded number c->out, and the ring and the table
+**      always have room for all of them (the table stays at most half
+**      full), so publishing cannot fail.
 ** Callers hold db->mu.
 */
 #include <stdlib.h>
 
 #include "blk_int.h"
 
-static size_t bucket_of(const rl__blk_cache *c, uint64_t phys)
+static size_t home_of(const rl__blk_cache *c, uint64_t phys)
 {
-    return (size_t)((phys * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & (c->nbuckets - 1);
+    return (size_t)((phys * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & c->mask;
+}
+
+/* A table of size entries (a power of two), all empty. */
+static int table_alloc(size_t size, uint64_t **keys, rl__blk_page ***pages)
+{
+    *keys = malloc(size * sizeof **keys);
+    *pages = malloc(size * sizeof **pages);
+    if (!*keys || !*pages) {
+        free(*keys);
+        free(*pages);
+        *keys = NULL;
+        *pages = NULL;
+        return RL_NOMEM;
+    }
+    memset(*keys, 0xff, size * sizeof **keys); /* RL__CACHE_EMPTY */
+    return RL_OK;
 }
 
 int rl__cache_init(rl__blk_cache *c, uint32_t block_size, size_t cap)
 {
+    size_t size = 64;
     memset(c, 0, sizeof *c);
     c->block_size = block_size;
     c->cap = cap < 16 ? 16 : cap;
-    c->nbuckets = 64;
-    while (c->nbuckets < c->cap * 2)
-        c->nbuckets *= 2;
-    c->buckets = calloc(c->nbuckets, sizeof *c->buckets);
-    if (!c->buckets)
+    while (size < c->cap * 2)
+        size *= 2;
+    c->mask = size - 1;
+    c->ring_cap = c->cap + RL__READ_AHEAD;
+    c->ring = malloc(c->ring_cap * sizeof *c->ring);
+    if (!c->ring || table_alloc(size, &c->keys, &c->pages) != RL_OK) {
+        free(c->ring);
+        c->ring = NULL;
         return RL_NOMEM;
-    c->lru.lnext = c->lru.lprev = &c->lru;
+    }
     c->dirty.dnext = c->dirty.dprev = &c->dirty;
     return RL_OK;
 }
@@ -72,58 +105,122 @@ void rl__cache_clean(rl__blk_page *p)
     p->dnext->dprev = p->dprev;
 }
 
-static void lru_unlink(rl__blk_page *p)
+static rl__blk_page *table_find(const rl__blk_cache *c, uint64_t phys)
 {
-    p->lprev->lnext = p->lnext;
-    p->lnext->lprev = p->lprev;
+    size_t i = home_of(c, phys);
+    for (;;) {
+        uint64_t k = c->keys[i];
+        if (k == phys)
+            return c->pages[i];
+        if (k == RL__CACHE_EMPTY)
+            return NULL;
+        i = (i + 1) & c->mask;
+    }
 }
 
-static void lru_push_front(rl__blk_cache *c, rl__blk_page *p)
+static void table_put(rl__blk_cache *c, rl__blk_page *p)
 {
-    p->lnext = c->lru.lnext;
-    p->lprev = &c->lru;
-    c->lru.lnext->lprev = p;
-    c->lru.lnext = p;
+    size_t i = home_of(c, p->phys);
+    while (c->keys[i] != RL__CACHE_EMPTY)
+        i = (i + 1) & c->mask;
+    c->keys[i] = p->phys;
+    c->pages[i] = p;
 }
 
-static rl__blk_page *hash_find(const rl__blk_cache *c, uint64_t phys)
+/* Remove phys's entry, moving back the entries after it that may live in
+ * the hole (an entry may, unless its home lies after the hole), so that a
+ * probe still stops only at an empty entry: no tombstones. */
+static void table_remove(rl__blk_cache *c, uint64_t phys)
 {
-    rl__blk_page *p = c->buckets[bucket_of(c, phys)];
-    while (p && p->phys != phys)
-        p = p->hnext;
-    return p;
+    size_t i = home_of(c, phys);
+    while (c->keys[i] != phys)
+        i = (i + 1) & c->mask;
+    for (size_t j = (i + 1) & c->mask; c->keys[j] != RL__CACHE_EMPTY; j = (j + 1) & c->mask)
+        if (((j - home_of(c, c->keys[j])) & c->mask) >= ((j - i) & c->mask)) {
+            c->keys[i] = c->keys[j];
+            c->pages[i] = c->pages[j];
+            i = j;
+        }
+    c->keys[i] = RL__CACHE_EMPTY;
 }
 
-static void hash_remove(rl__blk_cache *c, rl__blk_page *p)
+/* Make room for one more page handed out (INV 5): a longer ring, or a
+ * table twice the size with every page put again. */
+static int make_room(rl__blk_cache *c)
 {
-    rl__blk_page **pp = &c->buckets[bucket_of(c, p->phys)];
-    while (*pp != p)
-        pp = &(*pp)->hnext;
-    *pp = p->hnext;
+    size_t want = c->count + c->out + 1;
+    if (want > c->ring_cap) {
+        rl__blk_page **ring = realloc(c->ring, 2 * c->ring_cap * sizeof *ring);
+        if (!ring)
+            return RL_NOMEM;
+        c->ring = ring;
+        c->ring_cap *= 2;
+    }
+    if (want * 2 > c->mask + 1) {
+        uint64_t *keys;
+        rl__blk_page **pages;
+        if (table_alloc(2 * (c->mask + 1), &keys, &pages) != RL_OK)
+            return RL_NOMEM;
+        free(c->keys);
+        free(c->pages);
+        c->keys = keys;
+        c->pages = pages;
+        c->mask = 2 * c->mask + 1;
+        for (size_t i = 0; i < c->count; i++)
+            table_put(c, c->ring[i]);
+    }
+    return RL_OK;
 }
 
-static void hash_insert(rl__blk_cache *c, rl__blk_page *p)
+/* Take p out of the ring: the last page takes its slot. */
+static void ring_remove(rl__blk_cache *c, rl__blk_page *p)
 {
-    size_t b = bucket_of(c, p->phys);
-    p->hnext = c->buckets[b];
-    c->buckets[b] = p;
+    rl__blk_page *last = c->ring[--c->count];
+    c->ring[p->slot] = last;
+    last->slot = p->slot;
 }
 
 static void page_remove(rl__blk_cache *c, rl__blk_page *p)
 {
     rl__cache_clean(p);
-    hash_remove(c, p);
-    lru_unlink(p);
-    c->count--;
+    table_remove(c, p->phys);
+    ring_remove(c, p);
+    free(p);
+}
+
+/* A page from page_get that is not to be published after all. */
+static void page_discard(rl__blk_cache *c, rl__blk_page *p)
+{
+    if (!p)
+        return;
+    c->out--;
     free(p);
 }
 
 void rl__cache_free(rl__blk_cache *c)
 {
-    while (c->lru.lnext && c->lru.lnext != &c->lru)
-        page_remove(c, c->lru.lnext);
-    free(c->buckets);
-    c->buckets = NULL;
+    for (size_t i = 0; i < c->count; i++)
+        free(c->ring[i]);
+    free(c->ring);
+    free(c->keys);
+    free(c->pages);
+    c->ring = NULL;
+    c->keys = NULL;
+    c->pages = NULL;
+    c->count = 0;
+}
+
+int rl__cache_consistent(const rl__blk_cache *c)
+{
+    size_t used = 0;
+    for (size_t i = 0; i <= c->mask; i++)
+        used += c->keys[i] != RL__CACHE_EMPTY;
+    if (used != c->count || c->count > c->ring_cap || 2 * (c->count + c->out) > c->mask + 1)
+        return 0;
+    for (size_t i = 0; i < c->count; i++)
+        if (c->ring[i]->slot != i || table_find(c, c->ring[i]->phys) != c->ring[i])
+            return 0;
+    return 1;
 }
 
 /* Record that the running transaction wrote phys with crc (commit list). */
@@ -213,24 +310,33 @@ static int write_with_neighbours(rl__blk_txn *t, rl__blk_page *p)
     size_t n = 0;
     if (!t->db->io->writev)
         return rl__cache_write_page(t, p);
-    while (hi - lo + 1 < RUN_MAX && lo > 0 && (q = hash_find(c, lo - 1)) && q->dirty && !q->pins)
+    while (hi - lo + 1 < RUN_MAX && lo > 0 && (q = table_find(c, lo - 1)) && q->dirty && !q->pins)
         lo--;
-    while (hi - lo + 1 < RUN_MAX && (q = hash_find(c, hi + 1)) && q->dirty && !q->pins)
+    while (hi - lo + 1 < RUN_MAX && (q = table_find(c, hi + 1)) && q->dirty && !q->pins)
         hi++;
     for (uint64_t b = lo; b <= hi; b++)
-        run[n++] = b == p->phys ? p : hash_find(c, b);
+        run[n++] = b == p->phys ? p : table_find(c, b);
     return write_run(t, run, n);
 }
 
 /* Find an unpinned page to give up, writing it first if dirty (unless
- * clean_only: then dirty pages stay, and *victim may come back NULL). */
+ * clean_only: then dirty pages stay, and *victim may come back NULL). The
+ * clock: two turns of the hand at most, the first clearing used bits. */
 static int evict_one(rl__blk_txn *t, rl__blk_page **victim, int clean_only)
 {
     rl__blk_cache *c = &t->db->cache;
     *victim = NULL;
-    for (rl__blk_page *p = c->lru.lprev; p != &c->lru; p = p->lprev) {
+    for (size_t step = 0; step < 2 * c->count; step++) {
+        rl__blk_page *p;
+        if (c->hand >= c->count)
+            c->hand = 0;
+        p = c->ring[c->hand++];
         if (p->pins || (clean_only && p->dirty))
             continue;
+        if (p->used) {
+            p->used = 0;
+            continue;
+        }
         if (p->dirty) {
             rl__blk_txn *w = t->db->writer ? t->db->writer : t;
             int rc = write_with_neighbours(w, p);
@@ -240,28 +346,37 @@ static int evict_one(rl__blk_txn *t, rl__blk_page **victim, int clean_only)
                 return rc;
             }
         }
-        hash_remove(c, p);
-        lru_unlink(p);
-        c->count--;
+        table_remove(c, p->phys);
+        ring_remove(c, p);
         *victim = p;
         return RL_OK;
     }
     return RL_OK;
 }
 
-/* A page struct for phys, not yet in the table: recycled or new. With
- * clean_only, a full cache gives up only a clean page (RL_FULL if none). */
+/* A page struct for phys, not yet in the table: recycled or new, to be
+ * published or discarded. With clean_only, a full cache gives up only a
+ * clean page (RL_FULL if none). */
 static int page_get(rl__blk_txn *t, uint64_t phys, int clean_only, rl__blk_page **out)
 {
     rl__blk_cache *c = &t->db->cache;
     rl__blk_page *p = NULL;
-    if (c->count >= c->cap) {
-        int rc = evict_one(t, &p, clean_only);
-        if (rc != RL_OK)
+    while (c->count >= c->cap) { /* more than one when pins had kept the cache over */
+        rl__blk_page *victim;
+        int rc = evict_one(t, &victim, clean_only);
+        if (rc != RL_OK) {
+            free(p);
             return rc;
-        if (!p && clean_only)
-            return RL_FULL;
+        }
+        if (!victim)
+            break;
+        free(p);
+        p = victim;
     }
+    if (!p && clean_only && c->count >= c->cap)
+        return RL_FULL;
+    if (!p && make_room(c) != RL_OK)
+        return RL__FAIL(&t->err, RL_NOMEM, "no memory for the block cache's index");
     if (!p) {
         p = malloc(sizeof *p + c->block_size);
         if (!p)
@@ -272,6 +387,8 @@ static int page_get(rl__blk_txn *t, uint64_t phys, int clean_only, rl__blk_page 
     p->phys = phys;
     p->pins = 1;
     p->dirty = 0;
+    p->used = 0;
+    c->out++;
     *out = p;
     return RL_OK;
 }
@@ -283,9 +400,10 @@ static int page_obtain(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
 
 static void page_publish(rl__blk_cache *c, rl__blk_page *p)
 {
-    hash_insert(c, p);
-    lru_push_front(c, p);
-    c->count++;
+    table_put(c, p);
+    p->slot = c->count;
+    c->ring[c->count++] = p;
+    c->out--;
 }
 
 int rl__blk_read_raw(rl__blk_db *db, uint64_t phys, uint8_t *buf, rl__err *err)
@@ -339,8 +457,8 @@ static void keep_ahead(rl__blk_txn *t, uint64_t phys, const uint8_t *b, rl__blk_
 {
     rl__blk_db *db = t->db;
     rl__err ignore;
-    if (hash_find(&db->cache, phys) || rl__fmt_block_check(b, db->block_size, phys, &ignore)) {
-        free(p);
+    if (table_find(&db->cache, phys) || rl__fmt_block_check(b, db->block_size, phys, &ignore)) {
+        page_discard(&db->cache, p);
         return;
     }
     if (!p && page_get(t, phys, 1, &p) != RL_OK) {
@@ -370,7 +488,7 @@ static int read_ahead(rl__blk_txn *t, uint64_t phys)
         return RL_NOMEM;
     for (uint64_t i = 0; i < n; i++) {
         bufs[i] = db->ahead + i * db->block_size;
-        if (!db->io->readv || hash_find(&db->cache, phys + i))
+        if (!db->io->readv || table_find(&db->cache, phys + i))
             continue;
         if (page_get(t, phys + i, 1, &pages[i]) == RL_OK)
             bufs[i] = pages[i]->buf;
@@ -383,7 +501,7 @@ static int read_ahead(rl__blk_txn *t, uint64_t phys)
         if (!e && i < got / db->block_size)
             keep_ahead(t, phys + i, bufs[i], pages[i]);
         else
-            free(pages[i]);
+            page_discard(&db->cache, pages[i]);
     }
     if (e)
         return RL_IOERR;
@@ -396,7 +514,7 @@ static int read_ahead(rl__blk_txn *t, uint64_t phys)
 void rl__cache_prefetch_down(rl__blk_txn *t, uint64_t phys, uint64_t floor)
 {
     uint64_t from = phys + 1 >= floor + RL__READ_AHEAD ? phys + 1 - RL__READ_AHEAD : floor;
-    if (phys >= t->root.block_count || from < t->db->first_block || hash_find(&t->db->cache, phys))
+    if (phys >= t->root.block_count || from < t->db->first_block || table_find(&t->db->cache, phys))
         return;
     if (read_ahead(t, from) != RL_OK)
         rl__err_clear(&t->err);
@@ -409,18 +527,15 @@ int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
     int rc = check_range(t, phys);
     if (rc != RL_OK)
         return rc;
-    p = hash_find(c, phys);
+    p = table_find(c, phys);
     if (p) {
-        lru_unlink(p);
-        lru_push_front(c, p);
+        p->used = 1;
         p->pins++;
         *out = p;
         return RL_OK;
     }
     if (phys == t->last_miss + 1 && phys >= t->db->first_block && read_ahead(t, phys) == RL_OK &&
-        (p = hash_find(c, phys)) != NULL) {
-        lru_unlink(p);
-        lru_push_front(c, p);
+        (p = table_find(c, phys)) != NULL) {
         p->pins++;
         *out = p;
         return RL_OK;
@@ -431,7 +546,7 @@ int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
         return rc;
     rc = rl__blk_read_raw(t->db, phys, p->buf, &t->err);
     if (rc != RL_OK) {
-        free(p);
+        page_discard(c, p);
         return rc;
     }
     page_publish(c, p);
@@ -443,11 +558,9 @@ int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
 static int fresh_page(rl__blk_txn *t, uint64_t phys, const uint8_t *src, rl__blk_page **out)
 {
     rl__blk_cache *c = &t->db->cache;
-    rl__blk_page *p = hash_find(c, phys);
+    rl__blk_page *p = table_find(c, phys);
     if (p) {
         /* A stale copy of a block now free (INV 2): nobody can reach it. */
-        lru_unlink(p);
-        lru_push_front(c, p);
         p->pins++;
     } else {
         int rc = page_obtain(t, phys, &p);
@@ -455,6 +568,7 @@ static int fresh_page(rl__blk_txn *t, uint64_t phys, const uint8_t *src, rl__blk
             return rc;
         page_publish(c, p);
     }
+    p->used = 1; /* a block being written: the writer comes back to it */
     if (src)
         memcpy(p->buf, src, c->block_size);
     else
@@ -513,12 +627,12 @@ int rl__cache_take_run(rl__blk_txn *t, uint64_t first, uint32_t n, uint8_t *dst)
     rl__blk_cache *c = &t->db->cache;
     uint32_t bs = t->db->block_size;
     for (uint32_t j = 0; j < n; j++) {
-        rl__blk_page *p = hash_find(c, first + j);
+        rl__blk_page *p = table_find(c, first + j);
         if (!p || !p->dirty)
             return 0;
     }
     for (uint32_t j = 0; j < n; j++) {
-        rl__blk_page *p = hash_find(c, first + j);
+        rl__blk_page *p = table_find(c, first + j);
         uint32_t crc = rl__fmt_block_seal(p->buf, bs);
         memcpy(dst + (size_t)j * bs, p->buf, bs);
         list_record(t, p->phys, crc);
@@ -536,11 +650,7 @@ void rl__cache_drop_dirty(rl__blk_cache *c)
 
 void rl__cache_drop_all(rl__blk_cache *c)
 {
-    rl__blk_page *p = c->lru.lnext;
-    while (p != &c->lru) {
-        rl__blk_page *next = p->lnext;
-        if (!p->pins)
-            page_remove(c, p);
-        p = next;
-    }
+    for (size_t i = c->count; i-- > 0;) /* a removal moves a later page into slot i */
+        if (!c->ring[i]->pins)
+            page_remove(c, c->ring[i]);
 }

@@ -441,7 +441,7 @@ void rl__blk_close(rl__blk_db *db)
 {
     if (!db)
         return;
-    if (db->cache.buckets)
+    if (db->cache.keys)
         rl__cache_free(&db->cache);
     rl__free_destroy(&db->free);
     if (db->io)
