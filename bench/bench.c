@@ -9,7 +9,7 @@
 ** Workload (tasks: id, project_id, status, priority, title ~40 bytes,
 ** description ~200 bytes; 1,000 projects; an index on project_id):
 **   1 bulk insert of N rows in one transaction
-**   2 N random point lookups by id, each row verified
+**   2 N random point lookups by id, each row read whole and checked column by column
 **   3 full scan counting status = 3 AND title contains "des"
 **   4 per project, count its tasks through the index
 **   5 100,000 random updates in one transaction
@@ -97,6 +97,18 @@ static size_t desc_of(int64_t id, char *buf)
     return 200;
 }
 
+/* Phase 2's check: whether a row read back holds every column id was
+ * stored with (each engine reads all five, as a caller of rl_get would). */
+static int row_ok(int64_t id, int64_t project, int64_t status, int64_t priority,
+                  const void *title, size_t tl, const void *desc, size_t dl)
+{
+    char t[64], d[256];
+    size_t wtl = title_of(id, t), wdl = desc_of(id, d);
+    return project == project_of(id) && status == status_of(id) &&
+           priority == priority_of(id) && tl == wtl && dl == wdl && title && desc &&
+           memcmp(title, t, tl) == 0 && memcmp(desc, d, dl) == 0;
+}
+
 /* ---- timing ------------------------------------------------------------------------ */
 
 static double now(void)
@@ -182,8 +194,15 @@ static void run_relatable(const config *c, result *r)
     for (long i = 0; i < c->n; i++) {
         int64_t id = (int64_t)(lcg_next(&seed) % (uint64_t)c->n) + 1;
         rl_row *got;
-        if (rl_get(t, "tasks", id, &got) != RL_OK || rl_row_int(got, 1) != project_of(id))
+        const void *title_p, *desc_p;
+        size_t tl, dl;
+        if (rl_get(t, "tasks", id, &got) != RL_OK)
             FAIL(r, "lookup %lld: %s", (long long)id, rl_errmsg(db));
+        title_p = rl_row_bytes(got, 4, &tl);
+        desc_p = rl_row_bytes(got, 5, &dl);
+        if (!row_ok(id, rl_row_int(got, 1), rl_row_int(got, 2), rl_row_int(got, 3), title_p, tl,
+                    desc_p, dl))
+            FAIL(r, "lookup %lld: wrong row", (long long)id);
         rl_row_free(got);
     }
     r->secs[1] = now() - t0;
@@ -325,7 +344,7 @@ static void run_sqlite(const config *c, int wal, result *r)
                 "status INTEGER, priority INTEGER, title TEXT, description TEXT)");
     sq_exec(db, "CREATE INDEX tasks_project ON tasks(project_id)");
     sqlite3_prepare_v2(db, "INSERT INTO tasks VALUES(NULL,?,?,?,?,?)", -1, &ins, NULL);
-    sqlite3_prepare_v2(db, "SELECT project_id FROM tasks WHERE id=?", -1, &get, NULL);
+    sqlite3_prepare_v2(db, "SELECT project_id, status, priority, title, description FROM tasks WHERE id=?", -1, &get, NULL);
     sqlite3_prepare_v2(db, "UPDATE tasks SET project_id=?, status=?, priority=?, title=?, "
                            "description=? WHERE id=?", -1, &upd, NULL);
     sqlite3_prepare_v2(db, "DELETE FROM tasks WHERE id=?", -1, &del, NULL);
@@ -349,8 +368,13 @@ static void run_sqlite(const config *c, int wal, result *r)
     for (long i = 0; i < c->n; i++) {
         int64_t id = (int64_t)(lcg_next(&seed) % (uint64_t)c->n) + 1;
         sqlite3_bind_int64(get, 1, id);
-        if (sqlite3_step(get) != SQLITE_ROW || sqlite3_column_int64(get, 0) != project_of(id))
+        if (sqlite3_step(get) != SQLITE_ROW)
             FAIL(r, "lookup %lld", (long long)id);
+        if (!row_ok(id, sqlite3_column_int64(get, 0), sqlite3_column_int64(get, 1),
+                    sqlite3_column_int64(get, 2), sqlite3_column_text(get, 3),
+                    (size_t)sqlite3_column_bytes(get, 3), sqlite3_column_text(get, 4),
+                    (size_t)sqlite3_column_bytes(get, 4)))
+            FAIL(r, "lookup %lld: wrong row", (long long)id);
         sqlite3_reset(get);
     }
     r->secs[1] = now() - t0;
@@ -497,11 +521,14 @@ static void run_lmdb(const config *c, result *r)
     mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
     for (long i = 0; i < c->n; i++) {
         int64_t id = (int64_t)(lcg_next(&seed) % (uint64_t)c->n) + 1, p;
+        const uint8_t *d;
         LM_KEY(id);
-        if (mdb_get(txn, main_db, &k, &v) != 0)
+        if (mdb_get(txn, main_db, &k, &v) != 0 || v.mv_size < 11)
             FAIL(r, "lookup %lld", (long long)id);
-        memcpy(&p, v.mv_data, 8);
-        if (p != project_of(id))
+        d = v.mv_data;
+        memcpy(&p, d, 8);
+        if (11 + (size_t)d[10] > v.mv_size ||
+            !row_ok(id, p, d[8], d[9], d + 11, d[10], d + 11 + d[10], v.mv_size - 11 - d[10]))
             FAIL(r, "lookup %lld: wrong row", (long long)id);
     }
     r->secs[1] = now() - t0;

@@ -270,6 +270,7 @@ struct rl__query {
     uint64_t skip, left; /* offset still to skip; rows still to give (0: no limit) */
     int limited;
     int covered; /* PLAN_INDEX whose bounds are the whole condition */
+    int wlast;   /* the last column the condition reads */
     int from_start; /* PLAN_INDEX for ORDER BY alone: every key, NULLs too */
     rl_row full;
     char explain[512];
@@ -526,43 +527,73 @@ static int index_next(rl__query *q, int64_t *id)
     }
 }
 
-/* The next row of the plan that matches the condition, into q->full. */
-static int next_match(rl__query *q)
+/* The last column condition c reads (0: none). */
+static int cond_last_col(const rl_cond *c)
 {
+    int last = c->column ? c->col : 0, sub;
+    if (c->a && (sub = cond_last_col(c->a)) > last)
+        last = sub;
+    if (c->b && (sub = cond_last_col(c->b)) > last)
+        last = sub;
+    return last;
+}
+
+/* A scan's next row, into q->full: its columns up to the condition's last
+ * first, the whole row only if it matches and whole is set. */
+static int scan_step(rl__query *q, int whole)
+{
+    int all = q->s->cat->tables[q->table].ncols - 1, rc;
+    if (!q->sc_open) {
+        rc = rl__scan_open(q->s, q->table, &q->sc);
+        if (rc != RL_OK)
+            return rc;
+        q->sc_open = 1;
+    }
+    for (;;) {
+        rc = rl__scan_next(&q->sc); /* the leaf stays pinned until the next step */
+        if (rc == RL_OK)
+            rc = rl__tbl_row_borrow_prefix(q->s, q->table, q->sc.id, q->sc.rec, q->sc.n,
+                                           q->sc.chained, q->where ? q->wlast : all, &q->full);
+        if (rc != RL_OK)
+            return rc;
+        if (!q->where)
+            return RL_OK;
+        if (eval(q->where, q->full.vals) != T_TRUE)
+            continue;
+        if (!whole || q->wlast == all)
+            return RL_OK;
+        return rl__tbl_row_borrow(q->s, q->table, q->sc.id, q->sc.rec, q->sc.n, q->sc.chained,
+                                  &q->full);
+    }
+}
+
+/* The next row of the plan that matches the condition, into q->full
+ * (with !whole, a scan may decode only the columns the condition reads). */
+static int next_match(rl__query *q, int whole)
+{
+    if (q->plan == PLAN_SCAN)
+        return scan_step(q, whole);
     for (;;) {
         int64_t id;
         int rc;
-        if (q->plan == PLAN_SCAN) {
-            if (!q->sc_open) {
-                rc = rl__scan_open(q->s, q->table, &q->sc);
-                if (rc != RL_OK)
-                    return rc;
-                q->sc_open = 1;
-            }
-            rc = rl__scan_next(&q->sc); /* the leaf stays pinned until the next step */
-            if (rc == RL_OK)
-                rc = rl__tbl_row_borrow(q->s, q->table, q->sc.id, q->sc.rec, q->sc.n,
-                                        q->sc.chained, &q->full);
+        if (q->plan == PLAN_ID) {
+            if (q->ki >= q->nkeys)
+                return RL_DONE;
+            id = q->keys[q->ki++].v.i;
+            rc = RL_OK;
         } else {
-            if (q->plan == PLAN_ID) {
-                if (q->ki >= q->nkeys)
-                    return RL_DONE;
-                id = q->keys[q->ki++].v.i;
-                rc = RL_OK;
-            } else {
-                rc = index_next(q, &id);
+            rc = index_next(q, &id);
+        }
+        if (rc == RL_OK) {
+            rc = rl__tbl_get(q->s, q->table, id, &q->full);
+            if (rc == RL_NOTFOUND && q->plan == PLAN_ID) {
+                rl__err_clear(q->s->err);
+                continue; /* an id that is not there */
             }
-            if (rc == RL_OK) {
-                rc = rl__tbl_get(q->s, q->table, id, &q->full);
-                if (rc == RL_NOTFOUND && q->plan == PLAN_ID) {
-                    rl__err_clear(q->s->err);
-                    continue; /* an id that is not there */
-                }
-                if (rc == RL_NOTFOUND)
-                    rc = RL__CORRUPT(q->s->err, "index %s names row %lld, which is gone",
-                                     q->s->cat->tables[q->table].indexes[q->index].name,
-                                     (long long)id);
-            }
+            if (rc == RL_NOTFOUND)
+                rc = RL__CORRUPT(q->s->err, "index %s names row %lld, which is gone",
+                                 q->s->cat->tables[q->table].indexes[q->index].name,
+                                 (long long)id);
         }
         if (rc != RL_OK)
             return rc;
@@ -609,7 +640,7 @@ static int sort_all(rl__query *q, const int *ocols)
     q->sorted = malloc(cap * sizeof *q->sorted);
     if (!q->sorted)
         return RL__FAIL(q->s->err, RL_NOMEM, "no memory to sort");
-    while ((rc = next_match(q)) == RL_OK) {
+    while ((rc = next_match(q, 1)) == RL_OK) {
         if (rl__row_own(&q->full) != RL_OK)
             return RL__FAIL(q->s->err, RL_NOMEM, "no memory to sort");
         if (q->nsorted == cap) {
@@ -685,6 +716,8 @@ int rl__q_open(rl__stx *s, int table, const rl_query *uq, int plan_only, rl__que
     q->order = (rl_order *)uq->order;
     q->norder = uq->order ? uq->norder : 0;
     rc = uq->where ? bind(s, &s->cat->tables[table], uq->where, &q->where) : RL_OK;
+    if (rc == RL_OK && q->where)
+        q->wlast = cond_last_col(q->where);
     if (rc == RL_OK)
         rc = projection(q, uq);
     if (rc == RL_OK && q->norder > 0) {
@@ -759,7 +792,7 @@ int rl__q_next(rl__query *q, rl_row *row)
                 return RL_DONE;
             src = &q->sorted[q->pos++];
         } else {
-            rc = next_match(q);
+            rc = next_match(q, 1);
             if (rc == RL_OK && rl__row_own(&q->full) != RL_OK) /* the row outlives the step */
                 rc = RL__FAIL(q->s->err, RL_NOMEM, "no memory for a row");
             if (rc != RL_OK)
@@ -816,7 +849,7 @@ int rl__q_count(rl__query *q, uint64_t *n)
         return rc == RL_DONE ? RL_OK : rc;
     }
     if (!q->sorted && !q->limited && q->skip == 0) {
-        while ((rc = next_match(q)) == RL_OK) /* no row leaves: nothing to copy */
+        while ((rc = next_match(q, 0)) == RL_OK) /* no row leaves: nothing to copy */
             (*n)++;
         return rc == RL_DONE ? RL_OK : rc;
     }

@@ -133,6 +133,17 @@ int rl__rec_encode(const rl__table *tbl, const rl_value *vals, const uint64_t *c
     return RL_OK;
 }
 
+/* rl__get_varint with the one-byte case (most lengths and small
+ * integers) inline. */
+static inline int get_varint(const uint8_t *p, size_t n, size_t *off, uint64_t *v)
+{
+    if (*off < n && p[*off] < 0x80) {
+        *v = p[(*off)++];
+        return RL_OK;
+    }
+    return rl__get_varint(p, n, off, v);
+}
+
 static int get_value(const uint8_t *body, size_t n, size_t *off, rl_type type,
                      rl__field *f)
 {
@@ -142,7 +153,7 @@ static int get_value(const uint8_t *body, size_t n, size_t *off, rl_type type,
     f->p = NULL;
     switch (type) {
     case RL_TINTEGER:
-        if (rl__get_varint(body, n, off, &x) != RL_OK)
+        if (get_varint(body, n, off, &x) != RL_OK)
             return RL_CORRUPT;
         f->i = unzigzag(x);
         return RL_OK;
@@ -156,11 +167,11 @@ static int get_value(const uint8_t *body, size_t n, size_t *off, rl_type type,
         *off += 8;
         return RL_OK;
     default:
-        if (rl__get_varint(body, n, off, &x) != RL_OK)
+        if (get_varint(body, n, off, &x) != RL_OK)
             return RL_CORRUPT;
         f->n = x >> 1;
         if (x & 1)
-            return rl__get_varint(body, n, off, &f->chain) == RL_OK && f->chain ? RL_OK
+            return get_varint(body, n, off, &f->chain) == RL_OK && f->chain ? RL_OK
                                                                              : RL_CORRUPT;
         if (f->n > n - *off)
             return RL_CORRUPT;
@@ -173,31 +184,65 @@ static int get_value(const uint8_t *body, size_t n, size_t *off, rl_type type,
 int rl__rec_decode_borrowed(const rl__table *tbl, const uint8_t *body, size_t n,
                             rl_value *vals, rl__err *err)
 {
+    return rl__rec_decode_prefix(tbl, body, n, tbl->ncols - 1, vals, err);
+}
+
+/* One value of a record, straight into v (borrowing its bytes): the
+ * decoder of a scan's rows, so it is get_value without the field in
+ * between. RL_DONE for a value in a chain; RL_CORRUPT as get_value. */
+static inline int get_borrowed(const uint8_t *body, size_t n, size_t *off, rl_type type,
+                               rl_value *v)
+{
+    uint64_t x;
+    v->type = type;
+    if (type == RL_TREAL) {
+        if (n - *off < 8)
+            return RL_CORRUPT;
+        x = 0;
+        for (int i = 0; i < 8; i++)
+            x |= (uint64_t)body[*off + (size_t)i] << (8 * i);
+        memcpy(&v->v.r, &x, 8);
+        *off += 8;
+        return RL_OK;
+    }
+    if (get_varint(body, n, off, &x) != RL_OK)
+        return RL_CORRUPT;
+    if (type == RL_TINTEGER) {
+        v->v.i = unzigzag(x);
+        return RL_OK;
+    }
+    if (x & 1) { /* a chain: the caller decodes the record the long way */
+        uint64_t chain;
+        return get_varint(body, n, off, &chain) == RL_OK && chain ? RL_DONE : RL_CORRUPT;
+    }
+    if ((x >> 1) > n - *off)
+        return RL_CORRUPT;
+    v->v.b.n = (size_t)(x >> 1);
+    v->v.b.p = body + *off;
+    *off += (size_t)(x >> 1);
+    return RL_OK;
+}
+
+int rl__rec_decode_prefix(const rl__table *tbl, const uint8_t *body, size_t n, int last,
+                          rl_value *vals, rl__err *err)
+{
     size_t off = (size_t)(tbl->ncols - 1 + 7) / 8;
     if (n < off)
         return RL__CORRUPT(err, "table %s: record too short", tbl->name);
-    for (int c = 1; c < tbl->ncols; c++) {
-        rl__field f;
+    for (int c = 1; c <= last; c++) {
+        int rc;
         if (body[(size_t)(c - 1) / 8] & (1u << ((c - 1) % 8))) {
             vals[c].type = RL_TNULL;
             continue;
         }
-        if (get_value(body, n, &off, tbl->cols[c].type, &f) != RL_OK)
+        rc = get_borrowed(body, n, &off, tbl->cols[c].type, &vals[c]);
+        if (rc == RL_DONE)
+            return RL_DONE; /* a large value: the caller reads its chain */
+        if (rc != RL_OK)
             return RL__CORRUPT(err, "table %s: a record's column %s is damaged", tbl->name,
                                tbl->cols[c].name);
-        if (f.chain)
-            return RL_DONE; /* a large value: the caller reads its chain */
-        vals[c].type = f.type;
-        if (f.type == RL_TINTEGER)
-            vals[c].v.i = f.i;
-        else if (f.type == RL_TREAL)
-            vals[c].v.r = f.r;
-        else {
-            vals[c].v.b.p = f.p;
-            vals[c].v.b.n = (size_t)f.n;
-        }
     }
-    if (off != n)
+    if (last == tbl->ncols - 1 && off != n)
         return RL__CORRUPT(err, "table %s: a record has %zu stray bytes", tbl->name, n - off);
     return RL_OK;
 }

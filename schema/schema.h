@@ -139,6 +139,10 @@ int rl__rec_decode(const rl__table *tbl, const uint8_t *body, size_t n,
  * lives in a chain (rl__rec_decode then); RL_CORRUPT as rl__rec_decode. */
 int rl__rec_decode_borrowed(const rl__table *tbl, const uint8_t *body, size_t n,
                             rl_value *vals, rl__err *err);
+/* The same for columns 1..last only (the rest of the record unread, and
+ * vals[last+1..] untouched): a scan tests its condition on them first. */
+int rl__rec_decode_prefix(const rl__table *tbl, const uint8_t *body, size_t n, int last,
+                          rl_value *vals, rl__err *err);
 
 /* ---- B+tree (byte-string keys and values) ---------------------------------- */
 
@@ -348,6 +352,10 @@ int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *re
  * must outlive the row's use (a scan's leaf, until its next step). */
 int rl__tbl_row_borrow(rl__stx *s, int table, int64_t id, const uint8_t *rec, size_t n,
                        int chained, rl_row *row);
+/* rl__tbl_row_borrow of columns 0..last only when it can (the row's later
+ * values are not to be read), else of the whole row. */
+int rl__tbl_row_borrow_prefix(rl__stx *s, int table, int64_t id, const uint8_t *rec, size_t n,
+                              int chained, int last, rl_row *row);
 /* Copy every value that points outside the row into its buffer. */
 int rl__row_own(rl_row *row);
 void rl__row_clear(rl_row *row);

@@ -378,6 +378,61 @@ static void test_row_outlives_changes(void **state)
     OK(db, rl_close(db));
 }
 
+/* A scan decodes the columns its condition reads first and the rest only
+ * for a row it returns: rows whose large value (in a chain) lies before,
+ * inside or after the condition's columns come back whole and counted. */
+static void test_scan_reads_condition_columns_first(void **state)
+{
+    static const rl_column big_cols[] = {{"a", RL_TINTEGER, 0, 0, NULL, 0},
+                                         {"big", RL_TTEXT, 0, 0, NULL, 0},
+                                         {"c", RL_TINTEGER, 0, 0, NULL, 0},
+                                         {"d", RL_TTEXT, 0, 0, NULL, 0}};
+    static const char *const conds[] = {"a", "c", "d"};
+    size_t big_len = 20000;
+    char *big = malloc(big_len + 1);
+    rl_db *db;
+    rl_txn *t;
+    (void)state;
+    memset(big, 'x', big_len);
+    big[big_len] = '\0';
+    db = new_db("prefix.rdb", &t);
+    OK(db, rl_create_table(t, "bigs", big_cols, 4));
+    for (int i = 0; i < 40; i++) /* every third row's big is large */
+        OK(db, rl_insert(t, "bigs",
+                         (rl_value[]){rl_null(), rl_int(i % 2), rl_text(i % 3 ? "small" : big),
+                                      rl_int(i % 2), rl_text(i % 2 ? "odd" : "even")},
+                         5, NULL));
+    for (int k = 0; k < 3; k++) {
+        rl_cond *c = k < 2 ? rl_cmp(conds[k], RL_EQ, rl_int(1)) : rl_contains("d", "od");
+        rl_query q = {0};
+        rl_cursor *cur;
+        const rl_row *row;
+        uint64_t n = 0, seen = 0;
+        q.table = "bigs";
+        q.where = c;
+        OK(db, rl_query_count(t, &q, &n));
+        assert_int_equal(n, 20);
+        OK(db, rl_query_open(t, &q, &cur));
+        while (rl_cursor_next(cur, &row) == RL_OK) {
+            int64_t id = rl_row_int(row, 0);
+            size_t len = 0;
+            const char *b = rl_row_bytes(row, 2, &len);
+            assert_int_equal(rl_row_int(row, 1), 1);
+            assert_int_equal(rl_row_int(row, 3), 1);
+            assert_string_equal(rl_row_bytes(row, 4, NULL), "odd");
+            assert_int_equal(len, (id - 1) % 3 ? 5 : big_len);
+            assert_memory_equal(b, (id - 1) % 3 ? "small" : big, len);
+            seen++;
+        }
+        rl_cursor_close(cur);
+        assert_int_equal(seen, 20);
+        rl_cond_free(c);
+    }
+    rl_rollback(t);
+    OK(db, rl_close(db));
+    free(big);
+}
+
 /* A bound on the id next to a bound on an indexed column: the index range
  * is the column's alone. (The planner once took the id's bound as the
  * column's: `c >= 'DES' AND id < 30` on a TEXT index found no rows.) */
@@ -629,6 +684,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_queries),
         cmocka_unit_test(test_row_outlives_changes),
+        cmocka_unit_test(test_scan_reads_condition_columns_first),
         cmocka_unit_test(test_explain_and_errors),
         cmocka_unit_test(test_id_bound_beside_index_bound),
         cmocka_unit_test(test_joins),
