@@ -270,7 +270,9 @@ struct rl__query {
     uint64_t skip, left; /* offset still to skip; rows still to give (0: no limit) */
     int limited;
     int covered; /* PLAN_INDEX whose bounds are the whole condition */
-    int wlast;   /* the last column the condition reads */
+    rl_cond **conj; /* the condition's top-level conjuncts, in order */
+    int *conj_last;  /* the last column each reads */
+    int nconj;
     int from_start; /* PLAN_INDEX for ORDER BY alone: every key, NULLs too */
     rl_row full;
     char explain[512];
@@ -538,8 +540,38 @@ static int cond_last_col(const rl_cond *c)
     return last;
 }
 
-/* A scan's next row, into q->full: its columns up to the condition's last
- * first, the whole row only if it matches and whole is set. */
+static int count_conjuncts(const rl_cond *c)
+{
+    return c->kind == RL__Q_AND ? count_conjuncts(c->a) + count_conjuncts(c->b) : 1;
+}
+
+static void list_conjuncts(rl_cond *c, rl__query *q)
+{
+    if (c->kind == RL__Q_AND) {
+        list_conjuncts(c->a, q);
+        list_conjuncts(c->b, q);
+        return;
+    }
+    q->conj[q->nconj] = c;
+    q->conj_last[q->nconj++] = cond_last_col(c);
+}
+
+/* Split the condition into its conjuncts, so that a scan decodes a row's
+ * columns as far as each needs and stops at the first that fails. */
+static int split_condition(rl__query *q)
+{
+    int n = count_conjuncts(q->where);
+    q->conj = malloc((size_t)n * sizeof *q->conj);
+    q->conj_last = malloc((size_t)n * sizeof *q->conj_last);
+    if (!q->conj || !q->conj_last)
+        return RL__FAIL(q->s->err, RL_NOMEM, "no memory for a query");
+    list_conjuncts(q->where, q);
+    return RL_OK;
+}
+
+/* A scan's next row that matches, into q->full: each conjunct is tested
+ * on the columns decoded as far as it reads, and the rest of the row is
+ * decoded only if it matches and whole is set (a count needs none). */
 static int scan_step(rl__query *q, int whole)
 {
     int all = q->s->cat->tables[q->table].ncols - 1, rc;
@@ -550,20 +582,19 @@ static int scan_step(rl__query *q, int whole)
         q->sc_open = 1;
     }
     for (;;) {
+        rl__row_part part = RL__ROW_PART_NEW;
+        int match = 1;
         rc = rl__scan_next(&q->sc); /* the leaf stays pinned until the next step */
-        if (rc == RL_OK)
-            rc = rl__tbl_row_borrow_prefix(q->s, q->table, q->sc.id, q->sc.rec, q->sc.n,
-                                           q->sc.chained, q->where ? q->wlast : all, &q->full);
+        for (int i = 0; rc == RL_OK && match && i < q->nconj; i++) {
+            rc = rl__tbl_row_borrow_upto(q->s, q->table, q->sc.id, q->sc.rec, q->sc.n,
+                                         q->sc.chained, q->conj_last[i], &part, &q->full);
+            match = rc == RL_OK && eval(q->conj[i], q->full.vals) == T_TRUE;
+        }
         if (rc != RL_OK)
             return rc;
-        if (!q->where)
-            return RL_OK;
-        if (eval(q->where, q->full.vals) != T_TRUE)
-            continue;
-        if (!whole || q->wlast == all)
-            return RL_OK;
-        return rl__tbl_row_borrow(q->s, q->table, q->sc.id, q->sc.rec, q->sc.n, q->sc.chained,
-                                  &q->full);
+        if (match)
+            return rl__tbl_row_borrow_upto(q->s, q->table, q->sc.id, q->sc.rec, q->sc.n,
+                                           q->sc.chained, whole ? all : -1, &part, &q->full);
     }
 }
 
@@ -717,7 +748,7 @@ int rl__q_open(rl__stx *s, int table, const rl_query *uq, int plan_only, rl__que
     q->norder = uq->order ? uq->norder : 0;
     rc = uq->where ? bind(s, &s->cat->tables[table], uq->where, &q->where) : RL_OK;
     if (rc == RL_OK && q->where)
-        q->wlast = cond_last_col(q->where);
+        rc = split_condition(q);
     if (rc == RL_OK)
         rc = projection(q, uq);
     if (rc == RL_OK && q->norder > 0) {
@@ -874,6 +905,8 @@ void rl__q_close(rl__query *q)
     free(q->sorted);
     rl__row_clear(&q->full);
     rl__cond_free(q->where);
+    free(q->conj);
+    free(q->conj_last);
     rl__buf_free(&q->lo.key);
     rl__buf_free(&q->hi.key);
     free(q->keys);

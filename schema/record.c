@@ -184,7 +184,8 @@ static int get_value(const uint8_t *body, size_t n, size_t *off, rl_type type,
 int rl__rec_decode_borrowed(const rl__table *tbl, const uint8_t *body, size_t n,
                             rl_value *vals, rl__err *err)
 {
-    return rl__rec_decode_prefix(tbl, body, n, tbl->ncols - 1, vals, err);
+    size_t off = 0;
+    return rl__rec_decode_cols(tbl, body, n, 1, tbl->ncols - 1, &off, vals, err);
 }
 
 /* One value of a record, straight into v (borrowing its bytes): the
@@ -223,13 +224,16 @@ static inline int get_borrowed(const uint8_t *body, size_t n, size_t *off, rl_ty
     return RL_OK;
 }
 
-int rl__rec_decode_prefix(const rl__table *tbl, const uint8_t *body, size_t n, int last,
-                          rl_value *vals, rl__err *err)
+int rl__rec_decode_cols(const rl__table *tbl, const uint8_t *body, size_t n, int first,
+                        int last, size_t *at, rl_value *vals, rl__err *err)
 {
-    size_t off = (size_t)(tbl->ncols - 1 + 7) / 8;
-    if (n < off)
-        return RL__CORRUPT(err, "table %s: record too short", tbl->name);
-    for (int c = 1; c <= last; c++) {
+    size_t off = *at;
+    if (first == 1) {
+        off = (size_t)(tbl->ncols - 1 + 7) / 8;
+        if (n < off)
+            return RL__CORRUPT(err, "table %s: record too short", tbl->name);
+    }
+    for (int c = first; c <= last; c++) {
         int rc;
         if (body[(size_t)(c - 1) / 8] & (1u << ((c - 1) % 8))) {
             vals[c].type = RL_TNULL;
@@ -244,6 +248,7 @@ int rl__rec_decode_prefix(const rl__table *tbl, const uint8_t *body, size_t n, i
     }
     if (last == tbl->ncols - 1 && off != n)
         return RL__CORRUPT(err, "table %s: a record has %zu stray bytes", tbl->name, n - off);
+    *at = off;
     return RL_OK;
 }
 

@@ -139,10 +139,12 @@ int rl__rec_decode(const rl__table *tbl, const uint8_t *body, size_t n,
  * lives in a chain (rl__rec_decode then); RL_CORRUPT as rl__rec_decode. */
 int rl__rec_decode_borrowed(const rl__table *tbl, const uint8_t *body, size_t n,
                             rl_value *vals, rl__err *err);
-/* The same for columns 1..last only (the rest of the record unread, and
- * vals[last+1..] untouched): a scan tests its condition on them first. */
-int rl__rec_decode_prefix(const rl__table *tbl, const uint8_t *body, size_t n, int last,
-                          rl_value *vals, rl__err *err);
+/* The same for columns first..last only, from byte *at of body (first
+ * 1: from the start), leaving *at after column last: a scan decodes the
+ * columns its condition reads as it needs them, and vals past last are
+ * untouched. */
+int rl__rec_decode_cols(const rl__table *tbl, const uint8_t *body, size_t n, int first,
+                        int last, size_t *at, rl_value *vals, rl__err *err);
 
 /* ---- B+tree (byte-string keys and values) ---------------------------------- */
 
@@ -352,10 +354,19 @@ int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *re
  * must outlive the row's use (a scan's leaf, until its next step). */
 int rl__tbl_row_borrow(rl__stx *s, int table, int64_t id, const uint8_t *rec, size_t n,
                        int chained, rl_row *row);
-/* rl__tbl_row_borrow of columns 0..last only when it can (the row's later
- * values are not to be read), else of the whole row. */
-int rl__tbl_row_borrow_prefix(rl__stx *s, int table, int64_t id, const uint8_t *rec, size_t n,
-                              int chained, int last, rl_row *row);
+/* Where a row decoded part by part stands (rl__tbl_row_borrow_upto). */
+typedef struct rl__row_part {
+    int done;  /* the last column decoded (-1: none yet; 0: the id alone) */
+    size_t at; /* the record's byte after it */
+} rl__row_part;
+#define RL__ROW_PART_NEW ((rl__row_part){-1, 0})
+/* rl__tbl_row_borrow of the columns up to last, going on from where *part
+ * says the row stands (RL__ROW_PART_NEW: a new row); columns past last
+ * stay unread.
+ * A record in a chain, or a value in one on the way, decodes the whole
+ * row at once (part->done then says so). */
+int rl__tbl_row_borrow_upto(rl__stx *s, int table, int64_t id, const uint8_t *rec, size_t n,
+                            int chained, int last, rl__row_part *part, rl_row *row);
 /* Copy every value that points outside the row into its buffer. */
 int rl__row_own(rl_row *row);
 void rl__row_clear(rl_row *row);

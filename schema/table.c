@@ -384,12 +384,12 @@ static int row_take_vals(rl_row *row, rl_value *vals, int reuse, int ncols, int 
  * chain; RL_DONE if there is one): the common case of a scan, decoded in
  * one pass. */
 static int decode_borrowed(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
-                           int last, rl_row *row)
+                           int last, size_t *at, rl_row *row)
 {
     const rl__table *tb = rl__tbl_of(s, table);
     int reuse;
     rl_value *vals = row_vals(row, tb->ncols, &reuse);
-    int rc = vals ? rl__rec_decode_prefix(tb, v, vn, last, vals, s->err)
+    int rc = vals ? rl__rec_decode_cols(tb, v, vn, 1, last, at, vals, s->err)
                   : RL__FAIL(s->err, RL_NOMEM, "no memory for a row");
     if (rc == RL_OK) {
         vals[0] = rl_int(id);
@@ -404,8 +404,8 @@ static int decode_borrowed(rl__stx *s, int table, int64_t id, const uint8_t *v, 
 static int decode_copied(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
                          rl_row *row)
 {
-    size_t need = 0;
-    int rc = decode_borrowed(s, table, id, v, vn, rl__tbl_of(s, table)->ncols - 1, row);
+    size_t need = 0, at = 0;
+    int rc = decode_borrowed(s, table, id, v, vn, rl__tbl_of(s, table)->ncols - 1, &at, row);
     if (rc != RL_OK)
         return rc;
     for (int c = 1; c < row->ncols; c++)
@@ -494,7 +494,9 @@ static int decode_row(rl__stx *s, int table, int64_t id, const uint8_t *v, size_
                       int chained, rl_row *row, int borrow)
 {
     if (!chained) {
-        int rc = borrow ? decode_borrowed(s, table, id, v, vn, rl__tbl_of(s, table)->ncols - 1, row)
+        size_t at = 0;
+        int rc = borrow ? decode_borrowed(s, table, id, v, vn, rl__tbl_of(s, table)->ncols - 1,
+                                          &at, row)
                         : decode_copied(s, table, id, v, vn, row);
         if (rc != RL_DONE)
             return rc;
@@ -511,27 +513,38 @@ int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *v,
 int rl__tbl_row_borrow(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
                        int chained, rl_row *row)
 {
-    return rl__tbl_row_borrow_prefix(s, table, id, v, vn, chained,
-                                     rl__tbl_of(s, table)->ncols - 1, row);
+    rl__row_part part = RL__ROW_PART_NEW;
+    return rl__tbl_row_borrow_upto(s, table, id, v, vn, chained, rl__tbl_of(s, table)->ncols - 1,
+                                   &part, row);
 }
 
-int rl__tbl_row_borrow_prefix(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
-                              int chained, int last, rl_row *row)
+int rl__tbl_row_borrow_upto(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
+                            int chained, int last, rl__row_part *part, rl_row *row)
 {
     const rl__table *tb = rl__tbl_of(s, table);
-    if (!chained && row->vals && row->ncols == tb->ncols && !row->colmap &&
-        row->table == table) { /* a scan's row, decoded again: no setting up */
-        int rc = rl__rec_decode_prefix(tb, v, vn, last, row->vals, s->err);
+    int fresh = part->done < 0, rc;
+    if (last <= part->done)
+        return RL_OK;
+    if (!fresh || (!chained && row->vals && row->ncols == tb->ncols && !row->colmap &&
+                   row->table == table)) { /* going on, or a scan's row again */
+        rc = rl__rec_decode_cols(tb, v, vn, fresh ? 1 : part->done + 1, last, &part->at,
+                                 row->vals, s->err);
         if (rc != RL_DONE) {
-            row->vals[0] = rl_int(id);
-            row->buf.n = 0;
+            if (fresh) {
+                row->vals[0] = rl_int(id);
+                row->buf.n = 0;
+            }
+            part->done = last;
             return rc;
         }
     } else if (!chained) {
-        int rc = decode_borrowed(s, table, id, v, vn, last, row);
-        if (rc != RL_DONE)
+        rc = decode_borrowed(s, table, id, v, vn, last, &part->at, row);
+        if (rc != RL_DONE) {
+            part->done = last;
             return rc;
+        }
     }
+    part->done = tb->ncols - 1;
     return decode_general(s, table, id, v, vn, chained, row, 1);
 }
 
