@@ -354,6 +354,11 @@ int rl__tbl_row_from_record(rl__stx *s, int table, int64_t id, const uint8_t *re
  * must outlive the row's use (a scan's leaf, until its next step). */
 int rl__tbl_row_borrow(rl__stx *s, int table, int64_t id, const uint8_t *rec, size_t n,
                        int chained, rl_row *row);
+#define RL__STACK_COLS 64 /* decode scratch for up to this many columns lives on the stack */
+/* The record a table cell holds, in *rec (pointing into the value, or into
+ * buf when it lives in a chain); *chain gets that chain, or 0. */
+int rl__rec_unwrap(rl__stx *s, const uint8_t *v, size_t n, int chained, rl__buf *buf,
+                   const uint8_t **rec, size_t *len, uint64_t *chain);
 /* Where a row decoded part by part stands (rl__tbl_row_borrow_upto). */
 typedef struct rl__row_part {
     int done;  /* the last column decoded (-1: none yet; 0: the id alone) */
