@@ -91,7 +91,7 @@ static int row_chain(rl__stx *s, rl_row *row, const rl__field *f, size_t *at)
 
 /* The value array to decode a row into: the row's own when it has the
  * right size (a cursor's row, decoded again), else a new one. */
-static rl_value *row_vals(rl_row *row, int ncols, int *reuse)
+static inline rl_value *row_vals(rl_row *row, int ncols, int *reuse)
 {
     rl_value *vals;
     *reuse = row->vals && row->ncols == ncols && !row->colmap;
@@ -105,7 +105,7 @@ static rl_value *row_vals(rl_row *row, int ncols, int *reuse)
 
 /* Give the decoded vals to row, or drop them after a failure (rc): a
  * reused array stays the row's, but its values are not to be read. */
-static int row_take_vals(rl_row *row, rl_value *vals, int reuse, int ncols, int table, int rc)
+static inline int row_take_vals(rl_row *row, rl_value *vals, int reuse, int ncols, int table, int rc)
 {
     if (rc != RL_OK) {
         if (!reuse)
@@ -123,7 +123,7 @@ static int row_take_vals(rl_row *row, rl_value *vals, int reuse, int ncols, int 
 /* A row whose values all point into the record v (no large value in a
  * chain; RL_DONE if there is one): the common case of a scan, decoded in
  * one pass. */
-static int decode_borrowed(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
+static inline int decode_borrowed(rl__stx *s, int table, int64_t id, const uint8_t *v, size_t vn,
                            int last, size_t *at, rl_row *row)
 {
     const rl__table *tb = rl__tbl_of(s, table);
@@ -265,20 +265,10 @@ int rl__tbl_row_borrow_upto(rl__stx *s, int table, int64_t id, const uint8_t *v,
     int fresh = part->done < 0, rc;
     if (last <= part->done)
         return RL_OK;
-    if (!fresh || (!chained && row->vals && row->ncols == tb->ncols && !row->colmap &&
-                   row->table == table)) { /* going on, or a scan's row again */
-        rc = rl__rec_decode_cols(tb, v, vn, fresh ? 1 : part->done + 1, last, &part->at,
-                                 row->vals, s->err);
-        if (rc != RL_DONE) {
-            if (fresh) {
-                row->vals[0] = rl_int(id);
-                row->buf.n = 0;
-            }
-            part->done = last;
-            return rc;
-        }
-    } else if (!chained) {
-        rc = decode_borrowed(s, table, id, v, vn, last, &part->at, row);
+    if (!chained) { /* going on from part->done, or a new row (its vals reused) */
+        rc = fresh ? decode_borrowed(s, table, id, v, vn, last, &part->at, row)
+                   : rl__rec_decode_cols(tb, v, vn, part->done + 1, last, &part->at, row->vals,
+                                         s->err);
         if (rc != RL_DONE) {
             part->done = last;
             return rc;
