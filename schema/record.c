@@ -144,6 +144,19 @@ static inline int get_varint(const uint8_t *p, size_t n, size_t *off, uint64_t *
     return rl__get_varint(p, n, off, v);
 }
 
+/* A REAL's 8 little-endian bytes at *off into *r. */
+static inline int get_real(const uint8_t *body, size_t n, size_t *off, double *r)
+{
+    uint64_t x = 0;
+    if (n - *off < 8)
+        return RL_CORRUPT;
+    for (int i = 0; i < 8; i++)
+        x |= (uint64_t)body[*off + (size_t)i] << (8 * i);
+    memcpy(r, &x, 8);
+    *off += 8;
+    return RL_OK;
+}
+
 static int get_value(const uint8_t *body, size_t n, size_t *off, rl_type type,
                      rl__field *f)
 {
@@ -158,14 +171,7 @@ static int get_value(const uint8_t *body, size_t n, size_t *off, rl_type type,
         f->i = unzigzag(x);
         return RL_OK;
     case RL_TREAL:
-        if (n - *off < 8)
-            return RL_CORRUPT;
-        x = 0;
-        for (int i = 0; i < 8; i++)
-            x |= (uint64_t)body[*off + (size_t)i] << (8 * i);
-        memcpy(&f->r, &x, 8);
-        *off += 8;
-        return RL_OK;
+        return get_real(body, n, off, &f->r);
     default:
         if (get_varint(body, n, off, &x) != RL_OK)
             return RL_CORRUPT;
@@ -196,16 +202,8 @@ static inline int get_borrowed(const uint8_t *body, size_t n, size_t *off, rl_ty
 {
     uint64_t x;
     v->type = type;
-    if (type == RL_TREAL) {
-        if (n - *off < 8)
-            return RL_CORRUPT;
-        x = 0;
-        for (int i = 0; i < 8; i++)
-            x |= (uint64_t)body[*off + (size_t)i] << (8 * i);
-        memcpy(&v->v.r, &x, 8);
-        *off += 8;
-        return RL_OK;
-    }
+    if (type == RL_TREAL)
+        return get_real(body, n, off, &v->v.r);
     if (get_varint(body, n, off, &x) != RL_OK)
         return RL_CORRUPT;
     if (type == RL_TINTEGER) {
