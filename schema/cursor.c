@@ -3,6 +3,7 @@
 ** the leaves of the table's B+tree. The record of the current row points
 ** into the pinned leaf until the next step.
 */
+#include <stddef.h>
 #include <string.h>
 
 #include "schema.h"
@@ -11,9 +12,13 @@ int rl__scan_open(rl__stx *s, int table, rl__scan *sc)
 {
     rl__tstate st;
     int rc;
-    memset(sc, 0, sizeof *sc);
-    sc->s = s;
+    sc->s = s; /* field by field: the iterator's last[] is 1 KiB */
     sc->table = table;
+    sc->id = 0;
+    sc->rec = NULL;
+    sc->n = 0;
+    sc->chained = 0;
+    memset(&sc->it, 0, offsetof(rl__bt_iter, last));
     rc = rl__tbl_state(s, table, &st);
     if (rc == RL_OK)
         rc = rl__bt_seek(s->bt, st.tree, NULL, 0, &sc->it);

@@ -17,6 +17,7 @@
 ** UNKNOWN, NOT UNKNOWN is UNKNOWN, and a row matches only when TRUE.
 */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,12 +260,9 @@ struct rl__query {
     int nkeys, ki;
     bound lo, hi;    /* PLAN_INDEX range (when not IN) */
     int in_list;     /* PLAN_INDEX over keys[] */
-    rl__scan sc;
-    int sc_open;
-    rl__bt_iter it;
-    int it_open;
+    int sc_open, it_open;
     rl_order *order;
-    int norder, order_free;
+    int norder;
     rl_row *sorted;
     size_t nsorted, pos;
     uint64_t skip, left; /* offset still to skip; rows still to give (0: no limit) */
@@ -275,6 +273,16 @@ struct rl__query {
     int nconj;
     int from_start; /* PLAN_INDEX for ORDER BY alone: every key, NULLs too */
     rl_row full;
+    /* What rl__q_explain words, kept instead of words: a query opened per
+     * row of a join or per value of a loop should not format a sentence. */
+    const rl_cond *key_cond;        /* the = or IN a PLAN_ID or in_list takes */
+    const rl_cond *lo_cond, *hi_cond; /* a PLAN_INDEX range's bounds */
+    int sorts;                      /* ORDER BY needs a sort */
+    uint64_t limit, offset;         /* as asked */
+    /* Not zeroed at open (they are large): each is set up before it is
+     * read, sc and it when opened (sc_open, it_open), explain on demand. */
+    rl__scan sc;
+    rl__bt_iter it;
     char explain[512];
 };
 
@@ -395,9 +403,8 @@ static int plan(rl__query *q, const int *ocols)
     if (eq || in) {
         q->plan = PLAN_ID;
         q->col = 0;
-        snprintf(q->explain, sizeof q->explain, "SEARCH %s USING PRIMARY KEY (id %s)", tb->name,
-                 eq ? "= ?" : "IN (...)");
-        return take_keys(q, eq ? eq : in);
+        q->key_cond = eq ? eq : in;
+        return take_keys(q, q->key_cond);
     }
     for (int x = 0; x < tb->nindexes; x++) {
         const rl_cond *e = NULL, *i = NULL, *l = NULL, *h = NULL;
@@ -410,14 +417,11 @@ static int plan(rl__query *q, const int *ocols)
         }
     }
     q->plan = PLAN_SCAN;
-    snprintf(q->explain, sizeof q->explain, "SCAN %s", tb->name);
     if (best < 0 && (best = order_index(q, ocols)) >= 0) {
         q->plan = PLAN_INDEX;
         q->index = best;
         q->col = tb->indexes[best].cols[0];
         q->from_start = 1;
-        snprintf(q->explain, sizeof q->explain, "SCAN %s USING INDEX %s", tb->name,
-                 tb->indexes[best].name);
         return RL_OK;
     }
     if (best < 0)
@@ -430,19 +434,15 @@ static int plan(rl__query *q, const int *ocols)
     collect_bounds(q->where, q->col, &eq, &in, &lo, &hi);
     if (eq || in) {
         q->in_list = 1;
-        rc = take_keys(q, eq ? eq : in);
-        snprintf(q->explain, sizeof q->explain, "SEARCH %s USING INDEX %s (%s %s)", tb->name,
-                 tb->indexes[best].name, tb->cols[q->col].name, eq ? "= ?" : "IN (...)");
-        return rc;
+        q->key_cond = eq ? eq : in;
+        return take_keys(q, q->key_cond);
     }
+    q->lo_cond = lo;
+    q->hi_cond = hi;
     if (lo)
         rc = encode_bound(q, &q->lo, lo);
     if (rc == RL_OK && hi)
         rc = encode_bound(q, &q->hi, hi);
-    snprintf(q->explain, sizeof q->explain, "SEARCH %s USING INDEX %s (%s%s%s%s%s%s%s)", tb->name,
-             tb->indexes[best].name, lo ? tb->cols[q->col].name : "", lo ? " " : "",
-             lo ? op_text(lo->op) : "", lo ? " ?" : "", lo && hi ? " AND " : "",
-             hi ? tb->cols[q->col].name : "", hi ? (hi->op == RL_LT ? " < ?" : " <= ?") : "");
     return rc;
 }
 
@@ -733,17 +733,20 @@ static int projection(rl__query *q, const rl_query *uq)
 
 int rl__q_open(rl__stx *s, int table, const rl_query *uq, int plan_only, rl__query **out)
 {
-    rl__query *q = calloc(1, sizeof *q);
+    rl__query *q = malloc(sizeof *q);
     int *ocols = NULL, rc;
     *out = NULL;
     if (!q)
         return RL__FAIL(s->err, RL_NOMEM, "no memory for a query");
+    memset(q, 0, offsetof(rl__query, sc));
     q->s = s;
     q->table = table;
     q->full.cat = s->cat;
     q->skip = uq->offset;
     q->left = uq->limit;
     q->limited = uq->limit != 0;
+    q->limit = uq->limit;
+    q->offset = uq->offset;
     q->order = (rl_order *)uq->order;
     q->norder = uq->order ? uq->norder : 0;
     rc = uq->where ? bind(s, &s->cat->tables[table], uq->where, &q->where) : RL_OK;
@@ -766,19 +769,9 @@ int rl__q_open(rl__stx *s, int table, const rl_query *uq, int plan_only, rl__que
     if (rc == RL_OK)
         rc = plan(q, ocols);
     if (rc == RL_OK && !order_free(q, ocols)) {
-        size_t len = strlen(q->explain);
-        snprintf(q->explain + len, sizeof q->explain - len, "; SORT");
+        q->sorts = 1;
         if (!plan_only)
             rc = sort_all(q, ocols);
-    } else if (rc == RL_OK && q->norder > 0) {
-        size_t len = strlen(q->explain);
-        snprintf(q->explain + len, sizeof q->explain - len, "; ORDER BY %s",
-                 q->plan == PLAN_SCAN ? "PRIMARY KEY" : "INDEX");
-    }
-    if (rc == RL_OK && (uq->offset || uq->limit)) {
-        size_t len = strlen(q->explain);
-        snprintf(q->explain + len, sizeof q->explain - len, "; LIMIT %llu OFFSET %llu",
-                 (unsigned long long)uq->limit, (unsigned long long)uq->offset);
     }
     q->order = NULL; /* the caller's array is not ours to keep */
     free(ocols);
@@ -790,9 +783,46 @@ int rl__q_open(rl__stx *s, int table, const rl_query *uq, int plan_only, rl__que
     return RL_OK;
 }
 
-const char *rl__q_explain(const rl__query *q)
+/* The words for a PLAN_INDEX: which index, and the range or keys. */
+static void explain_index(rl__query *q, const rl__table *tb, char *e, size_t n)
 {
-    return q->explain;
+    const char *ix = tb->indexes[q->index].name, *col = tb->cols[q->col].name;
+    const rl_cond *lo = q->lo_cond, *hi = q->hi_cond;
+    if (q->from_start)
+        snprintf(e, n, "SCAN %s USING INDEX %s", tb->name, ix);
+    else if (q->in_list)
+        snprintf(e, n, "SEARCH %s USING INDEX %s (%s %s)", tb->name, ix, col,
+                 q->key_cond->kind == RL__Q_IN ? "IN (...)" : "= ?");
+    else
+        snprintf(e, n, "SEARCH %s USING INDEX %s (%s%s%s%s%s%s%s)", tb->name, ix,
+                 lo ? col : "", lo ? " " : "", lo ? op_text(lo->op) : "", lo ? " ?" : "",
+                 lo && hi ? " AND " : "", hi ? col : "",
+                 hi ? (hi->op == RL_LT ? " < ?" : " <= ?") : "");
+}
+
+const char *rl__q_explain(rl__query *q)
+{
+    const rl__table *tb = &q->s->cat->tables[q->table];
+    char *e = q->explain;
+    size_t n = sizeof q->explain, len;
+    if (q->plan == PLAN_ID)
+        snprintf(e, n, "SEARCH %s USING PRIMARY KEY (id %s)", tb->name,
+                 q->key_cond->kind == RL__Q_IN ? "IN (...)" : "= ?");
+    else if (q->plan == PLAN_SCAN)
+        snprintf(e, n, "SCAN %s", tb->name);
+    else
+        explain_index(q, tb, e, n);
+    len = strlen(e);
+    if (q->sorts)
+        snprintf(e + len, n - len, "; SORT");
+    else if (q->norder > 0)
+        snprintf(e + len, n - len, "; ORDER BY %s",
+                 q->plan == PLAN_SCAN ? "PRIMARY KEY" : "INDEX");
+    len = strlen(e);
+    if (q->limit || q->offset)
+        snprintf(e + len, n - len, "; LIMIT %llu OFFSET %llu", (unsigned long long)q->limit,
+                 (unsigned long long)q->offset);
+    return e;
 }
 
 /* Project q->full (or a sorted row) into row. */

@@ -433,7 +433,7 @@ typedef struct rl__query rl__query;
 int rl__q_open(rl__stx *s, int table, const rl_query *q, int plan_only, rl__query **out);
 /* The next row (projected into row); RL_DONE after the last. */
 int rl__q_next(rl__query *q, rl_row *row);
-const char *rl__q_explain(const rl__query *q);
+const char *rl__q_explain(rl__query *q);
 /* How many rows the query yields (from the index alone when it can). */
 int rl__q_count(rl__query *q, uint64_t *n);
 void rl__q_close(rl__query *q);

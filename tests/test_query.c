@@ -520,6 +520,31 @@ static void test_explain_and_errors(void **state)
     q.order = (rl_order[]){{"a", 0}}; /* an index gives the order: no sort */
     OK(db, rl_explain(t, &q, plan, sizeof plan));
     assert_string_equal(plan, "SCAN items USING INDEX items_a; ORDER BY INDEX; LIMIT 5 OFFSET 0");
+    /* Each remaining wording: the plan is kept and worded on demand. */
+    q.order = (rl_order[]){{"id", 0}};
+    q.limit = 0;
+    q.offset = 7;
+    OK(db, rl_explain(t, &q, plan, sizeof plan));
+    assert_string_equal(plan, "SCAN items; ORDER BY PRIMARY KEY; LIMIT 0 OFFSET 7");
+    q.order = NULL;
+    q.norder = 0;
+    q.offset = 0;
+    q.where = c = rl_in("id", (rl_value[]){rl_int(1), rl_int(2)}, 2);
+    OK(db, rl_explain(t, &q, plan, sizeof plan));
+    assert_string_equal(plan, "SEARCH items USING PRIMARY KEY (id IN (...))");
+    rl_cond_free(c);
+    q.where = c = rl_cmp("a", RL_EQ, rl_int(4));
+    OK(db, rl_explain(t, &q, plan, sizeof plan));
+    assert_string_equal(plan, "SEARCH items USING INDEX items_a (a = ?)");
+    rl_cond_free(c);
+    q.where = c = rl_in("a", (rl_value[]){rl_int(1), rl_int(2)}, 2);
+    OK(db, rl_explain(t, &q, plan, sizeof plan));
+    assert_string_equal(plan, "SEARCH items USING INDEX items_a (a IN (...))");
+    rl_cond_free(c);
+    q.where = c = rl_cmp("a", RL_LE, rl_int(4));
+    OK(db, rl_explain(t, &q, plan, sizeof plan));
+    assert_string_equal(plan, "SEARCH items USING INDEX items_a (a <= ?)");
+    rl_cond_free(c);
     /* Errors: unknown column, wrong type, NULL condition. */
     memset(&q, 0, sizeof q);
     q.table = "items";
