@@ -46,13 +46,16 @@ void rl__cond_free(rl_cond *c)
 
 rl_cond *rl__cond_new(int kind, const char *column, int op, const rl_value *vals, int n)
 {
-    rl_cond *c = calloc(1, sizeof *c);
+    rl_cond *c = malloc(sizeof *c); /* not calloc: glibc's skips its thread cache */
     if (!c)
         return NULL;
     c->kind = kind;
     c->op = op;
+    c->col = 0;
+    c->nvals = 0; /* counts the values copied so far, for rl__cond_free */
+    c->a = c->b = NULL;
     c->column = column ? strdup(column) : NULL;
-    c->vals = n > 0 ? calloc((size_t)n, sizeof *c->vals) : NULL;
+    c->vals = n > 0 ? malloc((size_t)n * sizeof *c->vals) : NULL;
     if ((column && !c->column) || (n > 0 && !c->vals)) {
         rl__cond_free(c);
         return NULL;
