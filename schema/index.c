@@ -241,43 +241,82 @@ static void sort_keys(const uint8_t *base, keyref *r, size_t n, keyref *tmp)
     memcpy(r, tmp, n * sizeof *r);
 }
 
-/* Gather every row's key of index ix (checking uniqueness on the way). */
-static int gather_keys(rl__stx *s, int table, const rl__index *ix, rl__buf *all,
-                       keyref **refs, size_t *n)
+/* Keys being gathered for a build: their bytes end to end and a keyref
+ * for each. */
+typedef struct gathered {
+    rl__buf all;
+    keyref *refs;
+    size_t n, cap;
+} gathered;
+
+static int gathered_add(rl__stx *s, gathered *g, const uint8_t *k, size_t kn)
+{
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? 2 * g->cap : 1024;
+        keyref *grown = realloc(g->refs, cap * sizeof *grown);
+        if (!grown)
+            return RL__FAIL(s->err, RL_NOMEM, "no memory to build an index");
+        g->refs = grown;
+        g->cap = cap;
+    }
+    if (rl__buf_reserve(&g->all, kn) != RL_OK)
+        return RL__FAIL(s->err, RL_NOMEM, "no memory to build an index");
+    g->refs[g->n++] = keyref_make(k, g->all.n, kn);
+    memcpy(g->all.p + g->all.n, k, kn);
+    g->all.n += kn;
+    return RL_OK;
+}
+
+static void gathered_free(gathered *g)
+{
+    free(g->refs);
+    rl__buf_free(&g->all);
+}
+
+/* Every row's key of index ix, in id order. */
+static int gather_keys(rl__stx *s, int table, const rl__index *ix, gathered *g)
 {
     rl__scan sc;
     rl_row row = {0};
     rl__buf b = {0};
-    size_t cap = 1024;
     int rc = rl__scan_open(s, table, &sc);
     row.cat = s->cat;
-    *n = 0;
-    *refs = malloc(cap * sizeof **refs);
-    if (!*refs)
-        rc = RL__FAIL(s->err, RL_NOMEM, "no memory to build an index");
     while (rc == RL_OK && (rc = rl__scan_next(&sc)) == RL_OK) {
         rc = rl__tbl_row_borrow(s, table, sc.id, sc.rec, sc.n, sc.chained, &row);
-        if (rc == RL_OK && (row_key(ix, row.vals, &b) != RL_OK ||
-                            rl__buf_reserve(all, b.n) != RL_OK))
+        if (rc == RL_OK && row_key(ix, row.vals, &b) != RL_OK)
             rc = RL__FAIL(s->err, RL_NOMEM, "no memory to build an index");
-        if (rc == RL_OK && *n == cap) {
-            keyref *grown = realloc(*refs, 2 * cap * sizeof *grown);
-            if (!grown)
-                rc = RL__FAIL(s->err, RL_NOMEM, "no memory to build an index");
-            else {
-                *refs = grown;
-                cap *= 2;
-            }
-        }
-        if (rc == RL_OK) {
-            (*refs)[(*n)++] = keyref_make(b.p, all->n, b.n);
-            memcpy(all->p + all->n, b.p, b.n);
-            all->n += b.n;
-        }
+        if (rc == RL_OK)
+            rc = gathered_add(s, g, b.p, b.n);
     }
     rl__scan_close(&sc);
     rl__row_clear(&row);
     rl__buf_free(&b);
+    return rc == RL_DONE ? RL_OK : rc;
+}
+
+/* Every key index ix holds, in key order, read from the index itself:
+ * a rebuild needs neither the table nor a sort. Keys out of order are
+ * damage (the builder must get them ascending). */
+static int gather_own_keys(rl__stx *s, const rl__index *ix, gathered *g)
+{
+    rl__bt_iter it;
+    const uint8_t *k, *v;
+    size_t kn, vn;
+    int rc = rl__bt_seek(s->bt, ix->root, NULL, 0, &it);
+    while (rc == RL_OK && (rc = rl__bt_next(&it, &k, &kn, &v, &vn, NULL)) == RL_OK) {
+        if (g->n > 0) {
+            const keyref *last = &g->refs[g->n - 1];
+            keyref now = keyref_make(k, 0, kn);
+            size_t ln = KEYREF_LEN(last), m = ln < kn ? ln : kn;
+            int c = last->prefix != now.prefix ? (last->prefix < now.prefix ? -1 : 1)
+                                               : memcmp(g->all.p + KEYREF_OFF(last), k, m);
+            if (c > 0 || (c == 0 && ln >= kn))
+                rc = RL__CORRUPT(s->err, "index %s: keys out of order", ix->name);
+        }
+        if (rc == RL_OK)
+            rc = gathered_add(s, g, k, kn);
+    }
+    rl__bt_iter_close(&it);
     return rc == RL_DONE ? RL_OK : rc;
 }
 
@@ -330,41 +369,63 @@ static int clash(const rl__index *ix, const uint8_t *a, size_t an, const uint8_t
     return la && !na && la == lb && memcmp(a, b, la) == 0;
 }
 
-int rl__ix_build(rl__stx *s, int table, int index)
+/* Fill index x's emptied tree with g's keys, sorted: the builder fills
+ * every node but for the room an index leaves free. */
+static int build_from(rl__stx *s, int table, int index, const gathered *g)
 {
     const rl__table *tb = &s->cat->tables[table];
     const rl__index *ix = &tb->indexes[index];
-    rl__buf all = {0};
-    keyref *refs = NULL;
-    size_t n = 0;
-    int rc = gather_keys(s, table, ix, &all, &refs, &n);
-    if (rc == RL_OK && n > 1) { /* in key order, so the leaves come out full */
-        keyref *tmp = malloc(n * sizeof *tmp);
+    const uint8_t *base = g->all.p;
+    rl__bt_builder *b = NULL;
+    int rc = RL_OK;
+    for (size_t i = 1; ix->unique && i < g->n; i++)
+        if (clash(ix, base + KEYREF_OFF(&g->refs[i - 1]), KEYREF_LEN(&g->refs[i - 1]),
+                  base + KEYREF_OFF(&g->refs[i]), KEYREF_LEN(&g->refs[i])))
+            return RL__FAIL(s->err, RL_DUPLICATE, "%s: two rows share the values of unique "
+                            "index %s", tb->name, ix->name);
+    if (g->n == 0)
+        return RL_OK;
+    rc = rl__bt_build_begin(s->bt, ix->root, &b);
+    if (rc == RL_OK)
+        rl__bt_build_leave_free(b, RL__INDEX_LEAF_FREE);
+    for (size_t i = 0; rc == RL_OK && i < g->n; i++)
+        rc = rl__bt_build_add(b, base + KEYREF_OFF(&g->refs[i]), KEYREF_LEN(&g->refs[i]), NULL, 0, 0);
+    if (rc == RL_OK)
+        return rl__bt_build_end(b);
+    rl__bt_build_abort(b);
+    return rc;
+}
+
+int rl__ix_build(rl__stx *s, int table, int index)
+{
+    gathered g = {0};
+    int rc = gather_keys(s, table, &s->cat->tables[table].indexes[index], &g);
+    if (rc == RL_OK && g.n > 1) { /* in key order, so the leaves come out full */
+        keyref *tmp = malloc(g.n * sizeof *tmp);
         if (!tmp)
             rc = RL__FAIL(s->err, RL_NOMEM, "no memory to build an index");
         else
-            sort_keys(all.p, refs, n, tmp);
+            sort_keys(g.all.p, g.refs, g.n, tmp);
         free(tmp);
     }
-    for (size_t i = 1; rc == RL_OK && ix->unique && i < n; i++)
-        if (clash(ix, all.p + KEYREF_OFF(&refs[i - 1]), KEYREF_LEN(&refs[i - 1]),
-                  all.p + KEYREF_OFF(&refs[i]), KEYREF_LEN(&refs[i])))
-            rc = RL__FAIL(s->err, RL_DUPLICATE, "%s: two rows share the values of unique "
-                          "index %s", tb->name, ix->name);
-    if (rc == RL_OK && n > 0) { /* sorted: the builder fills every node, but for the room left */
-        rl__bt_builder *b = NULL;
-        rc = rl__bt_build_begin(s->bt, ix->root, &b);
-        if (rc == RL_OK)
-            rl__bt_build_leave_free(b, RL__INDEX_LEAF_FREE);
-        for (size_t i = 0; rc == RL_OK && i < n; i++)
-            rc = rl__bt_build_add(b, all.p + KEYREF_OFF(&refs[i]), KEYREF_LEN(&refs[i]), NULL, 0, 0);
-        if (rc == RL_OK)
-            rc = rl__bt_build_end(b);
-        else
-            rl__bt_build_abort(b);
-    }
-    free(refs);
-    rl__buf_free(&all);
+    if (rc == RL_OK)
+        rc = build_from(s, table, index, &g);
+    gathered_free(&g);
+    return rc;
+}
+
+int rl__ix_rebuild(rl__stx *s, int table, int index)
+{
+    const rl__index *ix = &s->cat->tables[table].indexes[index];
+    gathered g = {0};
+    int rc = gather_own_keys(s, ix, &g);
+    if (rc == RL_OK)
+        rc = rl__bt_clear(s->bt, ix->root);
+    if (rc == RL_OK) /* the new nodes take the lowest logical numbers */
+        rc = rl__blk_map_tidy(s->bt);
+    if (rc == RL_OK)
+        rc = build_from(s, table, index, &g);
+    gathered_free(&g);
     return rc;
 }
 

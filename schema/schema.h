@@ -400,6 +400,9 @@ int rl__ix_replace_row(rl__stx *s, int table, const rl_value *old, const rl_valu
 /* Fill an empty index from the table's rows (RL_DUPLICATE for a unique
  * index the rows break). */
 int rl__ix_build(rl__stx *s, int table, int index);
+/* Rebuild index x from its own keys (vacuum): packed anew into the lowest
+ * free logical numbers, the table unread. */
+int rl__ix_rebuild(rl__stx *s, int table, int index);
 /* The index of table child whose first column is col, or -1. */
 int rl__ix_child_index(const rl__catalog *cat, int child, int col);
 int rl__tbl_create_index(rl__stx *s, const char *name, int table, const int *cols, int ncols,

@@ -1,8 +1,9 @@
 /*
 ** schema/vacuum.c: giving a table's space back, and saying what it takes.
 ** A vacuum rebuilds the table's B+tree from its rows in id order with the
-** bulk builder (every leaf full) and each index from its sorted keys (5%
-** of each leaf left free, RL__INDEX_LEAF_FREE), into new blocks with the
+** bulk builder (every leaf full) and each index from its own keys, read in
+** order (5% of each leaf left free, RL__INDEX_LEAF_FREE; neither the table
+** nor a sort is needed: rl__ix_rebuild), into new blocks with the
 ** lowest free logical numbers (rl__blk_map_tidy first), then frees the
 ** old trees; its commit moves the new trees down the file (relatable.c,
 ** rl__blk_compact_now). rl_vacuum reads each tree first and rebuilds only
@@ -72,16 +73,6 @@ static int rebuild_rows(rl__stx *s, int table, rl__tstate *st)
     return rc;
 }
 
-/* Rebuild index x of the table, full but for the room an index keeps, in
- * the lowest logical numbers free. */
-static int rebuild_index(rl__stx *s, int table, int x)
-{
-    int rc = rl__bt_clear(s->bt, rl__tbl_of(s, table)->indexes[x].root);
-    if (rc == RL_OK)
-        rc = rl__blk_map_tidy(s->bt);
-    return rc == RL_OK ? rl__ix_build(s, table, x) : rc;
-}
-
 int rl__tbl_vacuum(rl__stx *s, int table, int if_worth_it)
 {
     rl__tstate st;
@@ -98,7 +89,7 @@ int rl__tbl_vacuum(rl__stx *s, int table, int if_worth_it)
         if (if_worth_it)
             rc = worth_rebuilding(s, rl__tbl_of(s, table)->indexes[x].root, RL__INDEX_LEAF_FREE, &worth);
         if (rc == RL_OK && worth)
-            rc = rebuild_index(s, table, x);
+            rc = rl__ix_rebuild(s, table, x);
     }
     return rc;
 }

@@ -892,6 +892,126 @@ static void test_vacuum_rebuilds_what_pays(void **state)
     assert_int_equal(rl_close(db), RL_OK);
 }
 
+/* The index key of row id for test_vacuum_rebuilds_indexes_from_their_keys:
+ * n (NULL for every 13th row) and a unique name of 6 to 40 bytes. */
+static void vac_row(int id, rl_value *v, char *name)
+{
+    int len = snprintf(name, 48, "row %d of the indexed table", id);
+    name[6 + id % 35 < len ? 6 + id % 35 : len] = 0;
+    snprintf(name + strlen(name), 48 - strlen(name), "#%d", id);
+    v[0] = rl_null();
+    v[1] = id % 13 == 0 ? rl_null() : rl_int((id * 7) % 100 - 50);
+    v[2] = rl_text(name);
+}
+
+/* A vacuum rebuilds an index from its own keys, read in order (not from
+ * the table, not sorted): every entry survives, NULLs and long keys too,
+ * a unique index still refuses a clash, and the index is packed anew. An
+ * index whose keys are out of order is damage: the vacuum fails with
+ * RL_CORRUPT and the file keeps what it held. */
+static void test_vacuum_rebuilds_indexes_from_their_keys(void **state)
+{
+    static const rl_column cols[] = {{"n", RL_TINTEGER, 0, 0, NULL, 0},
+                                     {"name", RL_TTEXT, 0, 0, NULL, 0}};
+    static const char *const n_col[] = {"n"}, *const name_n[] = {"name", "n"};
+    const char *path = tu_path("vacix.rdb");
+    rl_options o = {0, 512, RL_SYNC_OFF, 0, -1.0, 0};
+    rl_db *db;
+    rl_txn *t;
+    rl_value v[3];
+    char name[48];
+    uint64_t tree, leaf, dead, tree2, leaf2, n;
+    int per_n[100] = {0}, rows = 0;
+    (void)state;
+    unlink(path);
+    assert_int_equal(rl_open(path, &o, &db), RL_OK); /* autovacuum off */
+    assert_int_equal(rl_begin(db, RL_WRITE, &t), RL_OK);
+    assert_int_equal(rl_create_table(t, "t", cols, 2), RL_OK);
+    assert_int_equal(rl_create_index(t, "t_n", "t", n_col, 1, 0), RL_OK);
+    assert_int_equal(rl_create_index(t, "t_name_n", "t", name_n, 2, 1), RL_OK);
+    for (int id = 1; id <= 4000; id++) {
+        vac_row(id, v, name);
+        assert_int_equal(rl_insert(t, "t", v, 3, NULL), RL_OK);
+    }
+    for (int id = 1; id <= 4000; id++)
+        if (id % 4 != 0)
+            assert_int_equal(rl_delete(t, "t", id), RL_OK);
+        else if (id % 13 != 0) {
+            per_n[(id * 7) % 100]++;
+            rows++;
+        }
+    assert_int_equal(rl_commit(t), RL_OK);
+    assert_int_equal(rl_close(db), RL_OK);
+    tree_places(path, &tree, &leaf, &dead);
+    vacuum_table(path, &o);
+    tree_places(path, &tree2, &leaf2, &dead);
+    assert_true(leaf2 != leaf); /* t_n was rebuilt */
+    assert_int_equal(rl_open(path, &o, &db), RL_OK);
+    assert_int_equal(rl_begin(db, RL_WRITE, &t), RL_OK);
+    {
+        char *report = NULL;
+        assert_int_equal(rl_check(t, &report), RL_OK); /* every index holds its rows' keys */
+        assert_string_equal(report, "");
+        free(report);
+    }
+    for (int k = 0; k < 100; k++) { /* counted through t_n */
+        rl_query q = {0};
+        rl_cond *c = rl_cmp("n", RL_EQ, rl_int(k - 50));
+        q.table = "t";
+        q.where = c;
+        assert_int_equal(rl_query_count(t, &q, &n), RL_OK);
+        assert_int_equal(n, per_n[k]);
+        rows -= (int)n;
+        rl_cond_free(c);
+    }
+    assert_int_equal(rows, 0);
+    vac_row(400, v, name); /* a live row's (name, n) */
+    assert_int_equal(rl_insert(t, "t", v, 3, NULL), RL_DUPLICATE);
+    rl_rollback(t);
+    assert_int_equal(rl_close(db), RL_OK);
+
+    /* Damage: most rows go, then two keys of a leaf of t_n swap places. */
+    assert_int_equal(rl_open(path, &o, &db), RL_OK);
+    assert_int_equal(rl_begin(db, RL_WRITE, &t), RL_OK);
+    for (int id = 4; id <= 3000; id += 4)
+        assert_int_equal(rl_delete(t, "t", id), RL_OK);
+    assert_int_equal(rl_commit(t), RL_OK);
+    assert_int_equal(rl_close(db), RL_OK);
+    tree_places(path, &tree, &leaf, &dead);
+    {
+        rl__blk_db *bdb;
+        rl__stx s;
+        rl__blk_ref ref;
+        uint8_t two[4];
+        begin_schema_txn(path, &bdb, &s);
+        for (;;) { /* the first leaf of three keys or more */
+            assert_int_equal(rl__blk_block_get(s.bt, leaf, 1, &ref), RL_OK);
+            if (rl__get16(ref.data + 2) > 2)
+                break;
+            leaf = ref.next;
+            rl__blk_block_put(&ref);
+            assert_true(leaf != 0);
+        }
+        memcpy(two, ref.wdata + 8, 4); /* the first two slots (NODE_HDR 8) */
+        memcpy(ref.wdata + 8, two + 2, 2);
+        memcpy(ref.wdata + 10, two, 2);
+        rl__blk_block_put(&ref);
+        rl__cat_free(s.cat);
+        assert_int_equal(rl__blk_commit(s.bt), RL_OK);
+        rl__blk_close(bdb);
+    }
+    assert_int_equal(rl_open(path, &o, &db), RL_OK);
+    assert_int_equal(rl_begin(db, RL_WRITE, &t), RL_OK);
+    assert_int_equal(rl_vacuum(t, "t"), RL_CORRUPT);
+    assert_non_null(strstr(rl_errmsg(db), "t_n: keys out of order"));
+    rl_rollback(t);
+    assert_int_equal(rl_begin(db, RL_READ, &t), RL_OK);
+    assert_int_equal(rl_count(t, "t", &n), RL_OK);
+    assert_int_equal(n, 250); /* ids 3004..4000 that are multiples of 4 */
+    rl_rollback(t);
+    assert_int_equal(rl_close(db), RL_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -907,6 +1027,7 @@ int main(void)
         cmocka_unit_test(test_index_verify_detects_damage),
         cmocka_unit_test(test_vacuum_of_looped_table_fails),
         cmocka_unit_test(test_vacuum_rebuilds_what_pays),
+        cmocka_unit_test(test_vacuum_rebuilds_indexes_from_their_keys),
     };
     tu_setup_dir("schema");
     return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
