@@ -536,6 +536,46 @@ static uint32_t split_point(const size_t *sz, uint32_t total, int appended, int 
     return m;
 }
 
+/* The length of index key k's values (all its parts but the id); 0 if
+ * damaged. */
+static size_t index_values_len(uint8_t layout, const uint8_t *k, size_t kn)
+{
+    size_t off = 0;
+    for (unsigned part = 1; part <= (unsigned)(layout - RL__BT_INDEX(0)); part++) {
+        size_t n = rl__ix_component_len(k + off, kn - off);
+        if (n == 0)
+            return 0;
+        off += n;
+    }
+    return off;
+}
+
+static int same_values(uint8_t layout, const cell *a, const cell *b)
+{
+    size_t n = index_values_len(layout, a->key, a->klen);
+    return n != 0 && n == index_values_len(layout, b->key, b->klen) && memcmp(a->key, b->key, n) == 0;
+}
+
+/* Where to cut an index leaf that gets cells[i] as the last key of a run
+ * of equal values (the key before it has its values, the key after it
+ * does not): right after it, as PostgreSQL does. Such a key is most often
+ * one of many appended run by run, like (project, id) as ids grow, and
+ * each side then fills up with its own runs, where halves would each stay
+ * half empty. 0 when that does not apply or a side would not fit. */
+static uint32_t split_after_run(const node *nd, const cell *cells, const size_t *sz, uint32_t i,
+                                uint32_t total)
+{
+    size_t left = NODE_HDR, right = NODE_HDR;
+    uint32_t m = i + 1 < total ? i + 1 : i; /* at the end: the new key alone on the right */
+    if (nd->kind != KIND_LEAF || nd->layout < RL__BT_INDEX(1) || i == 0 ||
+        !same_values(nd->layout, &cells[i - 1], &cells[i]) ||
+        (i + 1 < total && same_values(nd->layout, &cells[i], &cells[i + 1])))
+        return 0;
+    for (uint32_t k = 0; k < total; k++)
+        *(k < m ? &left : &right) += sz[k] + 2;
+    return left <= nd->size && right <= nd->size ? m : 0;
+}
+
 /* Split the full node nd while inserting c at position i. The new right
  * node is *right; *sep (copied into sepbuf) separates them in the parent. */
 static int split_insert(rl__blk_txn *t, uint64_t root, node *nd, uint32_t i, const cell *c,
@@ -573,7 +613,9 @@ static int split_insert(rl__blk_txn *t, uint64_t root, node *nd, uint32_t i, con
                 rl__bt_cell_read(&old, j++, &cells[k]);
             sz[k] = rl__bt_cell_size(nd, &cells[k]);
         }
-        m = split_point(sz, total, i == nd->n && (!leaf || link_of(nd) == 0), leaf);
+        m = split_after_run(nd, cells, sz, i, total);
+        if (m == 0)
+            m = split_point(sz, total, i == nd->n && (!leaf || link_of(nd) == 0), leaf);
         rc = rl__bt_node_new(t, nd->kind, nd->layout, root, right, &r);
     }
     if (rc == RL_OK) {

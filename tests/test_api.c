@@ -287,6 +287,59 @@ static rl_space space_of(rl_db *db, uint32_t block_size, const char *table, cons
     return sp;
 }
 
+/* An index whose keys arrive run by run, (group, id) with ids growing
+ * and groups mixed, splits a full leaf right after a key that ends its
+ * run: its leaves end up well filled, where halves would leave each about
+ * half empty. Keys that land inside a run split in halves as before, and
+ * every key stays findable either way. */
+static void test_index_fill_for_runs(void **state)
+{
+    static const rl_column cols[] = {{"grp", RL_TINTEGER, 0, 0, NULL, 0}};
+    static const char *const grp[] = {"grp"};
+    rl_db *db = open_at("runs.rdb", 512, -1.0, 1);
+    rl_txn *t = begin(db, RL_WRITE);
+    rl_space sp;
+    uint64_t n, total = 0, seed = 7;
+    (void)state;
+    OK(db, rl_create_table(t, "t", cols, 1));
+    OK(db, rl_create_index(t, "t_grp", "t", grp, 1, 0));
+    for (int i = 0; i < 20000; i++) { /* groups in a scrambled order */
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        OK(db, rl_insert(t, "t", (rl_value[]){rl_int(2 * i + 2), rl_int((int64_t)(seed >> 33) % 40)}, 2,
+                         NULL));
+    }
+    OK(db, rl_commit(t));
+    sp = space_of(db, 512, "t", "t_grp");
+    print_message("index of 20,000 keys in runs: %llu leaves, %.1f%% used\n",
+                  (unsigned long long)sp.leaf_blocks,
+                  100.0 * (double)sp.bytes_used / (double)(sp.bytes_used + sp.bytes_free));
+    assert_true(sp.bytes_used * 100 >= (sp.bytes_used + sp.bytes_free) * 75); /* halves: 58% */
+    t = begin(db, RL_WRITE);
+    for (int i = 0; i < 3000; i++) { /* keys inside the runs: odd ids between the even ones */
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        OK(db, rl_insert(t, "t", (rl_value[]){rl_int(2 * (i * 7 % 20000) + 1), rl_int((int64_t)(seed >> 33) % 40)},
+                         2, NULL));
+    }
+    for (int g = 0; g < 40; g++) {
+        rl_query q = {0};
+        rl_cond *c = rl_cmp("grp", RL_EQ, rl_int(g));
+        q.table = "t";
+        q.where = c;
+        OK(db, rl_query_count(t, &q, &n));
+        total += n;
+        rl_cond_free(c);
+    }
+    assert_int_equal(total, 23000);
+    {
+        char *report = NULL;
+        OK(db, rl_check(t, &report));
+        assert_string_equal(report, "");
+        free(report);
+    }
+    OK(db, rl_commit(t));
+    OK(db, rl_close(db));
+}
+
 static void test_tombstones_and_vacuum(void **state)
 {
     const char *path = tu_path("vac.rdb");
@@ -932,6 +985,7 @@ int main(void)
         cmocka_unit_test(test_persistence_and_schema),
         cmocka_unit_test(test_txn_ids_and_damaged_last_commit),
         cmocka_unit_test(test_tombstones_and_vacuum),
+        cmocka_unit_test(test_index_fill_for_runs),
         cmocka_unit_test(test_vacuum_beside_an_old_reader),
         cmocka_unit_test(test_index_build_leaves_room),
         cmocka_unit_test(test_space_of_chains_and_indexes),
