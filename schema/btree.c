@@ -38,7 +38,9 @@
 **   2. A cell is at most rl__bt_max_cell(): four fit in every node.
 **   3. A key appended after the last cell of a full node starts the new
 **      right node instead of splitting in halves, so keys inserted in
-**      order fill nodes completely.
+**      order fill nodes completely. An index leaf that gets the last key
+**      of a run of equal values splits right after it (split_after_run),
+**      so keys appended run by run fill their leaves too.
 **   4. Deletes leave nodes underfull (never merged); vacuum rebuilds.
 **   5. The root never moves: a tree is named by its root's logical number
 **      for its whole life.
