@@ -478,6 +478,17 @@ static void test_id_bound_beside_index_bound(void **state)
     rl_close(db);
 }
 
+/* rl_explain of q with condition c (freed here) reads want. */
+static void expect_plan(rl_db *db, rl_txn *t, rl_query *q, rl_cond *c, const char *want)
+{
+    char plan[256];
+    q->where = c;
+    OK(db, rl_explain(t, q, plan, sizeof plan));
+    assert_string_equal(plan, want);
+    rl_cond_free(c);
+    q->where = NULL;
+}
+
 static void test_explain_and_errors(void **state)
 {
     rl_db *db;
@@ -529,22 +540,12 @@ static void test_explain_and_errors(void **state)
     q.order = NULL;
     q.norder = 0;
     q.offset = 0;
-    q.where = c = rl_in("id", (rl_value[]){rl_int(1), rl_int(2)}, 2);
-    OK(db, rl_explain(t, &q, plan, sizeof plan));
-    assert_string_equal(plan, "SEARCH items USING PRIMARY KEY (id IN (...))");
-    rl_cond_free(c);
-    q.where = c = rl_cmp("a", RL_EQ, rl_int(4));
-    OK(db, rl_explain(t, &q, plan, sizeof plan));
-    assert_string_equal(plan, "SEARCH items USING INDEX items_a (a = ?)");
-    rl_cond_free(c);
-    q.where = c = rl_in("a", (rl_value[]){rl_int(1), rl_int(2)}, 2);
-    OK(db, rl_explain(t, &q, plan, sizeof plan));
-    assert_string_equal(plan, "SEARCH items USING INDEX items_a (a IN (...))");
-    rl_cond_free(c);
-    q.where = c = rl_cmp("a", RL_LE, rl_int(4));
-    OK(db, rl_explain(t, &q, plan, sizeof plan));
-    assert_string_equal(plan, "SEARCH items USING INDEX items_a (a <= ?)");
-    rl_cond_free(c);
+    expect_plan(db, t, &q, rl_in("id", (rl_value[]){rl_int(1), rl_int(2)}, 2),
+                "SEARCH items USING PRIMARY KEY (id IN (...))");
+    expect_plan(db, t, &q, rl_cmp("a", RL_EQ, rl_int(4)), "SEARCH items USING INDEX items_a (a = ?)");
+    expect_plan(db, t, &q, rl_in("a", (rl_value[]){rl_int(1), rl_int(2)}, 2),
+                "SEARCH items USING INDEX items_a (a IN (...))");
+    expect_plan(db, t, &q, rl_cmp("a", RL_LE, rl_int(4)), "SEARCH items USING INDEX items_a (a <= ?)");
     /* Errors: unknown column, wrong type, NULL condition. */
     memset(&q, 0, sizeof q);
     q.table = "items";
