@@ -304,17 +304,10 @@ static int gather_own_keys(rl__stx *s, const rl__index *ix, gathered *g)
     size_t kn, vn;
     int rc = rl__bt_seek(s->bt, ix->root, NULL, 0, &it);
     while (rc == RL_OK && (rc = rl__bt_next(&it, &k, &kn, &v, &vn, NULL)) == RL_OK) {
-        if (g->n > 0) {
-            const keyref *last = &g->refs[g->n - 1];
-            keyref now = keyref_make(k, 0, kn);
-            size_t ln = KEYREF_LEN(last), m = ln < kn ? ln : kn;
-            int c = last->prefix != now.prefix ? (last->prefix < now.prefix ? -1 : 1)
-                                               : memcmp(g->all.p + KEYREF_OFF(last), k, m);
-            if (c > 0 || (c == 0 && ln >= kn))
-                rc = RL__CORRUPT(s->err, "index %s: keys out of order", ix->name);
-        }
-        if (rc == RL_OK)
-            rc = gathered_add(s, g, k, kn);
+        rc = gathered_add(s, g, k, kn);
+        if (rc == RL_OK && g->n > 1 &&
+            keyref_cmp(g->all.p, &g->refs[g->n - 2], &g->refs[g->n - 1]) >= 0)
+            rc = RL__CORRUPT(s->err, "index %s: keys out of order", ix->name);
     }
     rl__bt_iter_close(&it);
     return rc == RL_DONE ? RL_OK : rc;
