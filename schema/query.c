@@ -787,7 +787,7 @@ int rl__q_open(rl__stx *s, int table, const rl_query *uq, int plan_only, rl__que
 }
 
 /* The words for a PLAN_INDEX: which index, and the range or keys. */
-static void explain_index(rl__query *q, const rl__table *tb, char *e, size_t n)
+static void explain_index(const rl__query *q, const rl__table *tb, char *e, size_t n)
 {
     const char *ix = tb->indexes[q->index].name, *col = tb->cols[q->col].name;
     const rl_cond *lo = q->lo_cond, *hi = q->hi_cond;
