@@ -8,7 +8,8 @@
 #   make valgrind   unit tests under memcheck (quick mode)
 #   make fuzz       every fuzz target for FUZZ_SECONDS each (default 20);
 #                   FUZZ_TARGETS=fuzz_db to pick, FUZZ_SEED=N to repeat a run
-#   make bench      relatable vs SQLite vs LMDB, BENCH_N rows (default 1000000)
+#   make bench      relatable vs SQLite vs LMDB, BENCH_N rows (default 1000000),
+#                   BENCH_RUNS rounds of turns (default 1; medians when more)
 #   make install    PREFIX=/usr/local DESTDIR= (header, library, relatable.pc, rdump)
 #
 # Missing packages are installed with apt-get when run as root; otherwise
@@ -162,6 +163,7 @@ fuzz-corpus: $(LIB)
 	cp fuzz/corpus/fuzz_open/* fuzz/corpus/fuzz_rdump/
 
 BENCH_N ?= 1000000
+BENCH_RUNS ?= 1
 deps-bench:
 	$(call need,libsqlite3-dev,test -f /usr/include/sqlite3.h)
 	$(call need,liblmdb-dev,test -f /usr/include/lmdb.h)
@@ -172,7 +174,7 @@ $(BUILD)/bench/bench: bench/bench.c $(LIB) | deps-bench
 
 # The benchmark: relatable, SQLite and LMDB on one workload (bench/bench.c).
 bench: $(BUILD)/bench/bench
-	$(BUILD)/bench/bench -n $(BENCH_N) -d $(BUILD)/bench-data
+	$(BUILD)/bench/bench -n $(BENCH_N) -r $(BENCH_RUNS) -d $(BUILD)/bench-data
 
 test: check demo valgrind fuzz
 	@echo "make test: all passed"

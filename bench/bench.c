@@ -3,8 +3,12 @@
 ** journal, both synchronous=FULL) and LMDB (default, durable), in one run.
 ** Each engine runs in its own child process, so its peak RSS is its own.
 **
-** Usage: bench [-n ROWS] [-d DIR] [-e ENGINES]   (ENGINES: comma list of
-**        relatable,sqlite-wal,sqlite-journal,lmdb; default all)
+** Usage: bench [-n ROWS] [-d DIR] [-e ENGINES] [-r RUNS]   (ENGINES: comma
+**        list of relatable,sqlite-wal,sqlite-journal,lmdb; default all)
+** With RUNS > 1 the engines take turns RUNS times (relatable, sqlite-wal,
+** ..., relatable, ...), so that each round sees the same disk weather;
+** the table shows each engine's median and the median of the rounds'
+** ratios, and one line per phase lists every round's ratio.
 **
 ** Workload (tasks: id, project_id, status, priority, title ~40 bytes,
 ** description ~200 bytes; 1,000 projects; an index on project_id):
@@ -40,6 +44,7 @@
 #define NPROJECTS 1000
 #define NUPDATES 100000
 #define NSINGLE 2000
+#define MAX_RUNS 9
 
 static const char *const phase_names[NPHASES] = {
     "1 bulk insert",      "2 point lookups", "3 scan + filter",   "4 count per project",
@@ -690,7 +695,82 @@ static double fdatasync_us(const char *dir)
     return lat[100] * 1e6;
 }
 
-static void print_report(const config *c, const int *use, const result *res)
+/* The median of n values (n >= 1); the values are reordered. */
+static double median_of(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Each engine's rounds in one result: every figure its median, ok only if
+ * every round was, notes and counts from the first round that has them. */
+static void merge_rounds(result runs[][4], int nruns, int e, result *out)
+{
+    double v[MAX_RUNS];
+    *out = runs[0][e];
+    for (int r = 0; r < nruns; r++) {
+        out->ok = out->ok && runs[r][e].ok;
+        if (!out->note[0])
+            memcpy(out->note, runs[r][e].note, sizeof out->note);
+    }
+#define MEDIAN_OF(field, type)                                                                 \
+    do {                                                                                       \
+        for (int r = 0; r < nruns; r++)                                                        \
+            v[r] = (double)runs[r][e].field;                                                   \
+        out->field = (type)median_of(v, nruns);                                                \
+    } while (0)
+    for (int p = 0; p < NPHASES; p++)
+        MEDIAN_OF(secs[p], double);
+    MEDIAN_OF(commit_median_us, double);
+    MEDIAN_OF(commit_p99_us, double);
+    MEDIAN_OF(size_before_compact, uint64_t);
+    MEDIAN_OF(size_after_compact, uint64_t);
+    MEDIAN_OF(peak_rss_kb, long);
+#undef MEDIAN_OF
+}
+
+/* ratio[e][p]: the median over the rounds of engine e's time for phase p
+ * divided by relatable's in the same round (0: no round had both). */
+static void round_ratios(result runs[][4], int nruns, double ratio[4][NPHASES])
+{
+    for (int e = 0; e < 4; e++)
+        for (int p = 0; p < NPHASES; p++) {
+            double v[MAX_RUNS];
+            int n = 0;
+            for (int r = 0; r < nruns; r++)
+                if (runs[r][e].ok && runs[r][0].ok && runs[r][0].secs[p] > 0)
+                    v[n++] = runs[r][e].secs[p] / runs[r][0].secs[p];
+            ratio[e][p] = n ? median_of(v, n) : 0;
+        }
+}
+
+/* One line per phase: every round's ratio to relatable, per engine. */
+static void print_round_ratios(result runs[][4], int nruns, const int *use)
+{
+    int width = 6 * nruns > 22 ? 6 * nruns : 22;
+    printf("\nratios per round (engine time / relatable time in the same round)\n%-20s", "phase");
+    for (int e = 1; e < 4; e++)
+        if (use[e])
+            printf(" %*s", width, engines[e].name);
+    printf("\n");
+    for (int p = 0; p < NPHASES; p++) {
+        printf("%-20s", phase_names[p]);
+        for (int e = 1; e < 4; e++) {
+            char s[6 * MAX_RUNS + 1] = "";
+            size_t at = 0;
+            if (!use[e])
+                continue;
+            for (int r = 0; r < nruns && runs[r][e].ok && runs[r][0].ok && runs[r][0].secs[p] > 0; r++)
+                at += (size_t)snprintf(s + at, sizeof s - at, "%s%.2f", r ? " " : "",
+                                       runs[r][e].secs[p] / runs[r][0].secs[p]);
+            printf(" %*s", width, s);
+        }
+        printf("\n");
+    }
+}
+
+static void print_report(const config *c, const int *use, const result *res,
+                         double ratio[4][NPHASES])
 {
     const result *base = &res[0];
     printf("\nrelatable benchmark: %ld rows, %d projects, %d updates, %d durable commits\n",
@@ -708,10 +788,10 @@ static void print_report(const config *c, const int *use, const result *res)
                 continue;
             if (!res[e].ok)
                 printf(" %22s", "failed");
-            else if (e == 0 || !base->ok || base->secs[p] <= 0)
+            else if (e == 0 || !base->ok || ratio[e][p] <= 0)
                 printf(" %13.3f        ", res[e].secs[p]);
             else
-                printf(" %13.3f (%5.2fx)", res[e].secs[p], res[e].secs[p] / base->secs[p]);
+                printf(" %13.3f (%5.2fx)", res[e].secs[p], ratio[e][p]);
         }
         printf("\n");
     }
@@ -750,12 +830,27 @@ static void print_report(const config *c, const int *use, const result *res)
             printf("note (%s): %s\n", engines[e].name, res[e].note);
 }
 
+/* Whether every engine's counts match relatable's, in every round. */
+static int counts_agree(result runs[][4], int nruns, const int *use)
+{
+    for (int r = 0; r < nruns; r++)
+        for (int e = 1; e < 4; e++)
+            if (use[e] && use[0] && runs[r][e].ok && runs[r][0].ok &&
+                (runs[r][e].scan_count != runs[r][0].scan_count ||
+                 runs[r][e].project_total != runs[r][0].project_total ||
+                 runs[r][e].live_after != runs[r][0].live_after))
+                return 0;
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
+    static result runs[MAX_RUNS][4];
     config c = {1000000, "build/bench"};
-    int use[4] = {1, 1, 1, 1}, opt, agree = 1;
+    int use[4] = {1, 1, 1, 1}, opt, agree, nruns = 1;
     result res[4];
-    while ((opt = getopt(argc, argv, "n:d:e:")) != -1) {
+    double ratio[4][NPHASES];
+    while ((opt = getopt(argc, argv, "n:d:e:r:")) != -1) {
         if (opt == 'n')
             c.n = atol(optarg);
         else if (opt == 'd')
@@ -763,8 +858,10 @@ int main(int argc, char **argv)
         else if (opt == 'e')
             for (int e = 0; e < 4; e++)
                 use[e] = strstr(optarg, engines[e].name) != NULL;
+        else if (opt == 'r')
+            nruns = atoi(optarg);
         else {
-            fprintf(stderr, "usage: bench [-n ROWS] [-d DIR] [-e ENGINES]\n");
+            fprintf(stderr, "usage: bench [-n ROWS] [-d DIR] [-e ENGINES] [-r RUNS]\n");
             return 2;
         }
     }
@@ -772,20 +869,24 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench: -n must be at least 10\n");
         return 2;
     }
+    if (nruns < 1 || nruns > MAX_RUNS) {
+        fprintf(stderr, "bench: -r must be 1 to %d\n", MAX_RUNS);
+        return 2;
+    }
     mkdir(c.dir, 0755);
-    memset(res, 0, sizeof res);
+    for (int r = 0; r < nruns; r++)
+        for (int e = 0; e < 4; e++)
+            if (use[e]) {
+                fprintf(stderr, "round %d of %d: running %s...\n", r + 1, nruns, engines[e].name);
+                run_child(&c, e, &runs[r][e]);
+            }
     for (int e = 0; e < 4; e++)
-        if (use[e]) {
-            fprintf(stderr, "running %s...\n", engines[e].name);
-            run_child(&c, e, &res[e]);
-        }
-    print_report(&c, use, res);
-    for (int e = 1; e < 4; e++)
-        if (use[e] && use[0] && res[e].ok && res[0].ok &&
-            (res[e].scan_count != res[0].scan_count ||
-             res[e].project_total != res[0].project_total ||
-             res[e].live_after != res[0].live_after))
-            agree = 0;
+        merge_rounds(runs, nruns, e, &res[e]);
+    round_ratios(runs, nruns, ratio);
+    print_report(&c, use, res, ratio);
+    if (nruns > 1)
+        print_round_ratios(runs, nruns, use);
+    agree = counts_agree(runs, nruns, use);
     printf("counts agree across engines: %s\n", agree ? "yes" : "NO");
     return agree ? 0 : 1;
 }
