@@ -703,7 +703,8 @@ static double median_of(double *v, int n)
 }
 
 /* Each engine's rounds in one result: every figure its median, ok only if
- * every round was, notes and counts from the first round that has them. */
+ * every round was, counts from the first round (all must agree), the
+ * note from the first round that has one. */
 static void merge_rounds(result runs[][4], int nruns, int e, result *out)
 {
     double v[MAX_RUNS];
