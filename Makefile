@@ -2,9 +2,10 @@
 #
 #   make            build/librelatable.a and the examples
 #   make demo       build and run the demo on a fresh database file
-#   make test       unit tests, demo, Valgrind pass, short fuzz run
+#   make test       unit tests, demo, ThreadSanitizer and Valgrind passes, short fuzz run
 #   make check      unit tests only
 #   make asan       unit tests under AddressSanitizer + UBSan
+#   make tsan       the tests with threads under ThreadSanitizer
 #   make valgrind   unit tests under memcheck (quick mode)
 #   make fuzz       every fuzz target for FUZZ_SECONDS each (default 20);
 #                   FUZZ_TARGETS=fuzz_db to pick, FUZZ_SEED=N to repeat a run
@@ -57,8 +58,8 @@ endef
 
 .SECONDARY:
 
-.PHONY: all test check demo asan valgrind fuzz fuzz-corpus bench install uninstall clean \
-        deps-test deps-fuzz deps-valgrind deps-bench deps-sqlite3
+.PHONY: all test check demo asan tsan valgrind fuzz fuzz-corpus bench install uninstall clean \
+        deps-test deps-fuzz deps-tsan deps-valgrind deps-bench deps-sqlite3
 
 all: $(LIB) $(EXAMPLES) $(TOOLS)
 
@@ -87,6 +88,8 @@ deps-test:
 deps-fuzz:
 	$(call need,clang,command -v clang)
 	$(call need,libclang-rt-dev,sh -c 'echo "int LLVMFuzzerTestOneInput(const char*d,unsigned long n){return 0;}" | clang -x c -fsanitize=fuzzer - -o /tmp/.rl_fuzz_probe')
+deps-tsan:
+	$(call need,libtsan2,sh -c 'echo "int main(void){return 0;}" | $(CC) -x c -fsanitize=thread - -o /tmp/.rl_tsan_probe')
 deps-valgrind:
 	$(call need,valgrind,command -v valgrind)
 deps-sqlite3:
@@ -114,6 +117,14 @@ demo: all
 asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    LDLIBS="-lpthread -fsanitize=address,undefined" check
+
+# The tests whose threads share a handle; TSan stops at the first race.
+TSAN_TESTS := test_blocks_stress test_concurrency
+tsan: | deps-tsan
+	$(MAKE) BUILD=build/tsan OPT="-O1 -g -fsanitize=thread" LDLIBS="-lpthread -fsanitize=thread" \
+	    $(TSAN_TESTS:%=build/tsan/tests/%)
+	@set -e; for t in $(TSAN_TESTS); do echo "== tsan $$t"; \
+	  TSAN_OPTIONS="halt_on_error=1 exitcode=66" build/tsan/tests/$$t; done
 
 valgrind: $(TESTS) $(REPLAYS) | deps-valgrind
 	@set -e; for t in $(TESTS); do echo "== valgrind $$t"; \
@@ -176,7 +187,7 @@ $(BUILD)/bench/bench: bench/bench.c $(LIB) | deps-bench
 bench: $(BUILD)/bench/bench
 	$(BUILD)/bench/bench -n $(BENCH_N) -r $(BENCH_RUNS) -d $(BUILD)/bench-data
 
-test: check demo valgrind fuzz
+test: check demo tsan valgrind fuzz
 	@echo "make test: all passed"
 
 install: all

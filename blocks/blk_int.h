@@ -31,7 +31,10 @@
 **   3. Every page in the cache holds either verified bytes read from the
 **      file or bytes built by the running write transaction (dirty).
 **   4. db->mu guards the cache, the root, the reader list and the stats;
-**      every entry point of the layer takes it.
+**      every entry point of the layer takes it. A read transaction lets go
+**      of it while it reads and checks blocks the cache missed (cache.c),
+**      so readers sharing a handle read the file in parallel; the file
+**      needs no lock for that, as readers in other processes show (INV 2).
 */
 #ifndef RL_BLK_INT_H
 #define RL_BLK_INT_H
@@ -185,7 +188,7 @@ struct rl__blk_page {
     uint8_t *buf;
     rl__blk_page *dprev, *dnext;  /* the dirty pages' list, while dirty */
     size_t slot;                  /* index in the cache's ring */
-    unsigned pins;
+    unsigned pins;                /* atomic: unpinned without db->mu (cache.c) */
     uint8_t dirty;
     uint8_t used; /* the clock's bit: found in the cache since the hand passed */
 };
@@ -265,7 +268,6 @@ struct rl__blk_db {
     rl__err err;
     uint8_t *scratch; /* one block of scratch for I/O, guarded by mu */
     uint8_t *commit_buf; /* a slot region and a commit area: the commit's write */
-    uint8_t *ahead;   /* RL__READ_AHEAD blocks for read-ahead, guarded by mu */
     int compact_commits; /* commits left that compact fully (compact.c) */
     int tidy_map;        /* the next commit tidies the block map first (compact.c) */
 };
@@ -281,6 +283,7 @@ struct rl__blk_txn {
     uint64_t base_txn; /* root.txn when the transaction began */
     uint64_t orig_block_count;
     uint64_t last_miss;     /* the last block the cache read for t (read-ahead) */
+    uint8_t *ahead;         /* RL__READ_AHEAD blocks for read-ahead (NULL until needed) */
     /* Recent map lookups, direct-mapped by logical number. A read
      * snapshot never changes; a write transaction's changes to the map
      * forget the entry of the number they change (map.c). */

@@ -50,7 +50,6 @@ static int load_single(rl__blk_txn *t, uint64_t logical, uint64_t *phys, rl__blk
 static void fill_ref(rl__blk_txn *t, rl__blk_page *p, uint64_t logical, int write,
                      const rl__blk_bhdr *h, rl__blk_ref *ref)
 {
-    ref->db_ = t->db;
     ref->page_ = p;
     ref->logical = logical;
     ref->owner = h->owner;
@@ -219,9 +218,7 @@ void rl__blk_block_put(rl__blk_ref *ref)
 {
     if (!ref || !ref->page_)
         return;
-    pthread_mutex_lock(&ref->db_->mu);
-    rl__cache_unpin(ref->page_);
-    pthread_mutex_unlock(&ref->db_->mu);
+    rl__cache_unpin(ref->page_); /* atomic: no lock (cache.c) */
     ref->page_ = NULL;
     ref->data = ref->wdata = NULL;
 }

@@ -313,7 +313,6 @@ typedef struct rl__blk_ref {
     uint64_t next;       /* the header's next link: the caller's to use */
     uint8_t type;
     void *page_;          /* private */
-    struct rl__blk_db *db_; /* private */
 } rl__blk_ref;
 
 /* A new zeroed block; *ref is a write reference to it. Its owner is

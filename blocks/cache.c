@@ -38,7 +38,11 @@
 **      published or discarded number c->out, and the ring and the table
 **      always have room for all of them (the table stays at most half
 **      full), so publishing cannot fail.
-** Callers hold db->mu.
+** Callers hold db->mu. For a read transaction, rl__cache_get lets go of it
+** while it reads and checks what it missed (io_begin), so a caller keeps
+** nothing across the call that it has not pinned (as it must anyway: the
+** call may evict any unpinned page); two readers that miss the same block
+** both read it, and the second keeps the first one's page.
 */
 #include <stdlib.h>
 
@@ -47,6 +51,21 @@
 static size_t home_of(const rl__blk_cache *c, uint64_t phys)
 {
     return (size_t)((phys * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & c->mask;
+}
+
+/* Pins (INV 1). A pin is taken under db->mu, but rl__cache_unpin needs no
+ * lock (a block reference is put back without it), so the count is
+ * atomic: whoever sees 0 holds db->mu, so nobody can pin the page again
+ * meanwhile, and the release of the last unpin orders its reads of the
+ * page before the page's reuse. */
+static int pinned(rl__blk_page *p)
+{
+    return __atomic_load_n(&p->pins, __ATOMIC_ACQUIRE) != 0;
+}
+
+static void pin(rl__blk_page *p)
+{
+    __atomic_add_fetch(&p->pins, 1, __ATOMIC_RELAXED);
 }
 
 /* A table of size entries (a power of two), all empty. */
@@ -310,9 +329,9 @@ static int write_with_neighbours(rl__blk_txn *t, rl__blk_page *p)
     size_t n = 0;
     if (!t->db->io->writev)
         return rl__cache_write_page(t, p);
-    while (hi - lo + 1 < RUN_MAX && lo > 0 && (q = table_find(c, lo - 1)) && q->dirty && !q->pins)
+    while (hi - lo + 1 < RUN_MAX && lo > 0 && (q = table_find(c, lo - 1)) && q->dirty && !pinned(q))
         lo--;
-    while (hi - lo + 1 < RUN_MAX && (q = table_find(c, hi + 1)) && q->dirty && !q->pins)
+    while (hi - lo + 1 < RUN_MAX && (q = table_find(c, hi + 1)) && q->dirty && !pinned(q))
         hi++;
     for (uint64_t b = lo; b <= hi; b++)
         run[n++] = b == p->phys ? p : table_find(c, b);
@@ -331,7 +350,7 @@ static int evict_one(rl__blk_txn *t, rl__blk_page **victim, int clean_only)
         if (c->hand >= c->count)
             c->hand = 0;
         p = c->ring[c->hand++];
-        if (p->pins || (clean_only && p->dirty))
+        if (pinned(p) || (clean_only && p->dirty))
             continue;
         if (p->used) {
             p->used = 0;
@@ -385,7 +404,7 @@ static int page_get(rl__blk_txn *t, uint64_t phys, int clean_only, rl__blk_page 
         p->buf = (uint8_t *)(p + 1);
     }
     p->phys = phys;
-    p->pins = 1;
+    __atomic_store_n(&p->pins, 1, __ATOMIC_RELAXED);
     p->dirty = 0;
     p->used = 0;
     c->out++;
@@ -406,7 +425,9 @@ static void page_publish(rl__blk_cache *c, rl__blk_page *p)
     c->out--;
 }
 
-int rl__blk_read_raw(rl__blk_db *db, uint64_t phys, uint8_t *buf, rl__err *err)
+/* Read block phys into buf and check it; counts nothing, so a reader may
+ * call it without db->mu. */
+static int read_checked(rl__blk_db *db, uint64_t phys, uint8_t *buf, rl__err *err)
 {
     uint64_t off = phys * db->block_size;
     size_t got = 0;
@@ -416,8 +437,34 @@ int rl__blk_read_raw(rl__blk_db *db, uint64_t phys, uint8_t *buf, rl__err *err)
     if (got < db->block_size)
         return RL__CORRUPT(err, "block %llu lies past the end of the file (truncated?)",
                            (unsigned long long)phys);
-    db->stats.blocks_read++;
     return rl__fmt_block_check(buf, db->block_size, phys, err);
+}
+
+int rl__blk_read_raw(rl__blk_db *db, uint64_t phys, uint8_t *buf, rl__err *err)
+{
+    int rc = read_checked(db, phys, buf, err);
+    if (rc == RL_OK)
+        db->stats.blocks_read++;
+    return rc;
+}
+
+/* A read transaction lets go of db->mu while it reads the file: readers
+ * sharing a handle then read in parallel. Nothing the caller holds can
+ * go meanwhile (its pages are pinned, the pages being read are handed
+ * out and not yet published: INV 5), and the file needs no lock, as
+ * readers in other processes show. A write transaction keeps the lock:
+ * its commit's steps must not interleave with other threads' use of the
+ * cache. */
+static void io_begin(rl__blk_txn *t)
+{
+    if (!t->write)
+        pthread_mutex_unlock(&t->db->mu);
+}
+
+static void io_end(rl__blk_txn *t)
+{
+    if (!t->write)
+        pthread_mutex_lock(&t->db->mu);
 }
 
 static int check_range(rl__blk_txn *t, uint64_t phys)
@@ -444,20 +491,19 @@ static uint64_t ahead_count(rl__blk_txn *t, uint64_t phys)
         n = RL__READ_AHEAD;
     if (n > db->cache.cap / 4)
         n = db->cache.cap / 4;
-    if (n < 2 || (!db->ahead && !(db->ahead = malloc(RL__READ_AHEAD * (size_t)db->block_size))))
+    if (n < 2 || (!t->ahead && !(t->ahead = malloc(RL__READ_AHEAD * (size_t)db->block_size))))
         return 0;
     return n;
 }
 
-/* Cache block phys + i read into b, unless it is cached already or does
- * not check; with p (a page whose buffer is b) publish it, else copy into
- * a clean page. Never write a dirty page here: a dirty page is cached, and
- * b holds the file as it was before that write. */
+/* Cache block phys, read into b and checked, unless it is cached already;
+ * with p (a page whose buffer is b) publish it, else copy into a clean
+ * page. Never write a dirty page here: a dirty page is cached, and b
+ * holds the file as it was before that write. */
 static void keep_ahead(rl__blk_txn *t, uint64_t phys, const uint8_t *b, rl__blk_page *p)
 {
     rl__blk_db *db = t->db;
-    rl__err ignore;
-    if (table_find(&db->cache, phys) || rl__fmt_block_check(b, db->block_size, phys, &ignore)) {
+    if (table_find(&db->cache, phys)) {
         page_discard(&db->cache, p);
         return;
     }
@@ -467,27 +513,31 @@ static void keep_ahead(rl__blk_txn *t, uint64_t phys, const uint8_t *b, rl__blk_
     }
     if (p->buf != b)
         memcpy(p->buf, b, db->block_size);
-    p->pins = 0;
+    __atomic_store_n(&p->pins, 0, __ATOMIC_RELAXED);
     page_publish(&db->cache, p);
     db->stats.blocks_read++;
 }
 
 /* Read blocks phys.. (ahead_count) with one read, and cache each that
  * checks and is not cached yet. With the I/O's readv the blocks go
- * straight into clean pages (one copy, not two); else through db->ahead.
- * Not an error when it keeps none: the caller then reads phys alone. */
+ * straight into clean pages (one copy, not two), and a block cached
+ * before the read into t->ahead, to be dropped; without it all go
+ * through t->ahead. Not an error when it keeps none: the caller then
+ * reads phys alone. */
 static int read_ahead(rl__blk_txn *t, uint64_t phys)
 {
     rl__blk_db *db = t->db;
     rl__blk_page *pages[RL__READ_AHEAD] = {0};
     uint8_t *bufs[RL__READ_AHEAD];
+    int fine[RL__READ_AHEAD] = {0};
     uint64_t n = ahead_count(t, phys), off = phys * db->block_size;
     size_t got = 0;
+    rl__err ignore;
     int e;
     if (n == 0)
         return RL_NOMEM;
     for (uint64_t i = 0; i < n; i++) {
-        bufs[i] = db->ahead + i * db->block_size;
+        bufs[i] = t->ahead + i * db->block_size;
         if (!db->io->readv || table_find(&db->cache, phys + i))
             continue;
         if (page_get(t, phys + i, 1, &pages[i]) == RL_OK)
@@ -495,10 +545,15 @@ static int read_ahead(rl__blk_txn *t, uint64_t phys)
         else
             rl__err_clear(&t->err);
     }
+    io_begin(t);
     e = db->io->readv ? db->io->readv(db->io, bufs, (size_t)n, db->block_size, off, &got)
-                      : db->io->read(db->io, db->ahead, (size_t)n * db->block_size, off, &got);
+                      : db->io->read(db->io, t->ahead, (size_t)n * db->block_size, off, &got);
+    for (uint64_t i = 0; !e && i < n && i < got / db->block_size; i++)
+        fine[i] = (pages[i] || !db->io->readv) &&
+                  rl__fmt_block_check(bufs[i], db->block_size, phys + i, &ignore) == RL_OK;
+    io_end(t);
     for (uint64_t i = 0; i < n; i++) {
-        if (!e && i < got / db->block_size)
+        if (fine[i])
             keep_ahead(t, phys + i, bufs[i], pages[i]);
         else
             page_discard(&db->cache, pages[i]);
@@ -523,20 +578,20 @@ void rl__cache_prefetch_down(rl__blk_txn *t, uint64_t phys, uint64_t floor)
 int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
 {
     rl__blk_cache *c = &t->db->cache;
-    rl__blk_page *p;
+    rl__blk_page *p, *q;
     int rc = check_range(t, phys);
     if (rc != RL_OK)
         return rc;
     p = table_find(c, phys);
     if (p) {
         p->used = 1;
-        p->pins++;
+        pin(p);
         *out = p;
         return RL_OK;
     }
     if (phys == t->last_miss + 1 && phys >= t->db->first_block && read_ahead(t, phys) == RL_OK &&
         (p = table_find(c, phys)) != NULL) {
-        p->pins++;
+        pin(p);
         *out = p;
         return RL_OK;
     }
@@ -544,10 +599,20 @@ int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
     rc = page_obtain(t, phys, &p);
     if (rc != RL_OK)
         return rc;
-    rc = rl__blk_read_raw(t->db, phys, p->buf, &t->err);
+    io_begin(t);
+    rc = read_checked(t->db, phys, p->buf, &t->err);
+    io_end(t);
     if (rc != RL_OK) {
         page_discard(c, p);
         return rc;
+    }
+    t->db->stats.blocks_read++;
+    if ((q = table_find(c, phys)) != NULL) { /* another reader cached it meanwhile */
+        page_discard(c, p);
+        q->used = 1;
+        pin(q);
+        *out = q;
+        return RL_OK;
     }
     page_publish(c, p);
     *out = p;
@@ -561,7 +626,7 @@ static int fresh_page(rl__blk_txn *t, uint64_t phys, const uint8_t *src, rl__blk
     rl__blk_page *p = table_find(c, phys);
     if (p) {
         /* A stale copy of a block now free (INV 2): nobody can reach it. */
-        p->pins++;
+        pin(p);
     } else {
         int rc = page_obtain(t, phys, &p);
         if (rc != RL_OK)
@@ -591,7 +656,7 @@ int rl__cache_fresh_copy(rl__blk_txn *t, uint64_t phys, const uint8_t *src, rl__
 void rl__cache_unpin(rl__blk_page *p)
 {
     if (p)
-        p->pins--;
+        __atomic_sub_fetch(&p->pins, 1, __ATOMIC_RELEASE);
 }
 
 static int cmp_page_phys(const void *a, const void *b)
@@ -651,6 +716,6 @@ void rl__cache_drop_dirty(rl__blk_cache *c)
 void rl__cache_drop_all(rl__blk_cache *c)
 {
     for (size_t i = c->count; i-- > 0;) /* a removal moves a later page into slot i */
-        if (!c->ring[i]->pins)
+        if (!pinned(c->ring[i]))
             page_remove(c, c->ring[i]);
 }

@@ -401,6 +401,18 @@ static int db_setup(rl__blk_db *db, const rl__blk_options *o, rl__err *err)
     return rl__file_read_root(db, &db->root, err);
 }
 
+/* db->mu is held for short stretches by every thread of a shared handle
+ * (a block's lookup, a pin): a waiter spins a little before it sleeps, as
+ * sleeping and waking cost more than the wait. */
+static void init_db_mutex(pthread_mutex_t *mu)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(mu, &a);
+    pthread_mutexattr_destroy(&a);
+}
+
 int rl__blk_open(const char *path, const rl__blk_options *opt,
                  rl__blk_db **out, rl__err *err)
 {
@@ -424,7 +436,7 @@ int rl__blk_open(const char *path, const rl__blk_options *opt,
     db->flags = opt->flags;
     db->durability = opt->durability;
     db->busy_timeout_ms = opt->busy_timeout_ms;
-    pthread_mutex_init(&db->mu, NULL);
+    init_db_mutex(&db->mu);
     pthread_mutex_init(&db->writer_mu, NULL);
     rc = open_io(path, opt, &db->io, err);
     if (rc == RL_OK)
@@ -450,7 +462,6 @@ void rl__blk_close(rl__blk_db *db)
     pthread_mutex_destroy(&db->writer_mu);
     free(db->scratch);
     free(db->commit_buf);
-    free(db->ahead);
     free(db);
 }
 

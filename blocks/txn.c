@@ -341,6 +341,7 @@ static void end_txn(rl__blk_txn *t)
         pthread_mutex_unlock(&db->mu);
     }
     free(t->listed);
+    free(t->ahead);
     free(t);
 }
 

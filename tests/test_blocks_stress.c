@@ -2,9 +2,11 @@
 ** tests/test_blocks_stress.c: the block layer under load: thousands of
 ** random chain operations against an in-memory model (with a check of the
 ** space accounting after every commit), threads reading while a thread
-** writes, and readers in other handles and processes keeping their
-** snapshots while a writer rewrites the data.
+** writes, readers sharing a handle reading the file at the same time, and
+** readers in other handles and processes keeping their snapshots while a
+** writer rewrites the data.
 */
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -406,11 +409,140 @@ static void test_threads_see_whole_commits(void **state)
     rl__blk_close(db);
 }
 
+/* An I/O whose reads, while the gate is armed, wait (up to ten seconds)
+ * until another read is under way too: the readers of one handle must
+ * read the file at the same time, not one after the other under the
+ * handle's lock. */
+typedef struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int armed, inside, met;
+    rl__io *real;
+} gate;
+
+static gate the_gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL};
+
+static int gate_read(rl__io *io, void *buf, size_t n, uint64_t off, size_t *got)
+{
+    gate *g = io->ctx;
+    pthread_mutex_lock(&g->mu);
+    g->inside++;
+    if (g->armed) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 10;
+        pthread_cond_broadcast(&g->cv);
+        while (g->armed && g->inside < 2 &&
+               pthread_cond_timedwait(&g->cv, &g->mu, &until) == 0)
+            ;
+        if (g->inside >= 2)
+            g->met = 1;
+        g->armed = 0; /* one meeting is the proof; later reads go straight on */
+    }
+    pthread_mutex_unlock(&g->mu);
+    int e = g->real->read(g->real, buf, n, off, got);
+    pthread_mutex_lock(&g->mu);
+    g->inside--;
+    pthread_mutex_unlock(&g->mu);
+    return e;
+}
+
+#define GATE_PASS(name, ret, params, args)                                     \
+    static ret gate_##name params                                              \
+    {                                                                          \
+        gate *g = io->ctx;                                                     \
+        return g->real->name args;                                             \
+    }
+GATE_PASS(write, int, (rl__io *io, const void *buf, size_t n, uint64_t off), (g->real, buf, n, off))
+GATE_PASS(sync, int, (rl__io *io), (g->real))
+GATE_PASS(truncate, int, (rl__io *io, uint64_t size), (g->real, size))
+GATE_PASS(size, int, (rl__io *io, uint64_t *size), (g->real, size))
+GATE_PASS(lock, int, (rl__io *io, uint64_t off, uint64_t len, int type, int wait),
+          (g->real, off, len, type, wait))
+GATE_PASS(probe, int, (rl__io *io, uint64_t off, uint64_t len, uint64_t *held),
+          (g->real, off, len, held))
+
+static void gate_close(rl__io *io)
+{
+    gate *g = io->ctx;
+    g->real->close(g->real);
+    free(io);
+}
+
+static int gate_open(void *arg, const char *path, int flags, int mode, rl__io **out)
+{
+    gate *g = arg;
+    rl__io *io = calloc(1, sizeof *io);
+    int e = io ? rl__io_posix_open(path, flags, mode, &g->real) : ENOMEM;
+    if (e) {
+        free(io);
+        return e;
+    }
+    *io = (rl__io){gate_read, gate_write, gate_sync, gate_truncate, gate_size, gate_lock,
+                   gate_probe, gate_close, NULL, NULL, g->real->fd, g};
+    *out = io;
+    return 0;
+}
+
+typedef struct chain_reader {
+    rl__blk_txn *t;
+    uint64_t head;
+    int rc;
+} chain_reader;
+
+static void *read_whole_chain(void *arg)
+{
+    chain_reader *r = arg;
+    uint8_t buf[20000];
+    r->rc = rl__blk_chain_read(r->t, r->head, 0, buf, sizeof buf);
+    for (size_t k = 0; r->rc == RL_OK && k < sizeof buf; k++)
+        if (buf[k] != (uint8_t)r->head)
+            r->rc = RL_CORRUPT;
+    return NULL;
+}
+
+static void test_readers_of_one_handle_read_at_once(void **state)
+{
+    const char *path = tu_path("gate.rdb");
+    rl__blk_options o = {RL__BLK_CREATE, 512, RL__DURABLE_OFF, 16 * 512, gate_open, &the_gate, 0};
+    rl__blk_db *db;
+    rl__err err;
+    chain_reader r[2];
+    pthread_t th[2];
+    uint8_t buf[20000];
+    (void)state;
+    unlink(path);
+    assert_int_equal(rl__blk_open(path, &o, &db, &err), RL_OK);
+    for (int i = 0; i < 2; i++) { /* two chains of 40 blocks; the cache holds 16 */
+        rl__blk_txn *w;
+        assert_int_equal(rl__blk_begin(db, 1, &w), RL_OK);
+        T_OK(w, rl__blk_chain_create(w, RL__BLK_TYPE_CHAIN, &r[i].head));
+        memset(buf, (uint8_t)r[i].head, sizeof buf);
+        T_OK(w, rl__blk_chain_append(w, r[i].head, buf, sizeof buf));
+        T_OK(w, rl__blk_commit(w));
+    }
+    for (int i = 0; i < 2; i++) /* begin reads the root slots under the lock: before the gate */
+        assert_int_equal(rl__blk_begin(db, 0, &r[i].t), RL_OK);
+    the_gate.armed = 1;
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, read_whole_chain, &r[i]);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(r[i].rc, RL_OK);
+        rl__blk_rollback(r[i].t);
+    }
+    if (!the_gate.met)
+        fail_msg("the two readers never read the file at the same time: a miss holds the lock");
+    assert_true(rl__cache_consistent(&db->cache));
+    rl__blk_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_against_model),
         cmocka_unit_test(test_threads_see_whole_commits),
+        cmocka_unit_test(test_readers_of_one_handle_read_at_once),
         cmocka_unit_test(test_other_handles_keep_snapshots),
     };
     tu_setup_dir("blocks-stress");

@@ -2,6 +2,9 @@
 ** tests/test_concurrency.c: many processes on one file.
 **   - busy timeout: a second writer gives up with RL_BUSY as configured;
 **   - threads sharing a handle insert at once: exact count, unique ids;
+**   - threads sharing a handle with a tiny cache (every read a miss, read
+**     without the handle's lock) read while one moves money: every
+**     snapshot's total, by scan and by random gets, is the starting one;
 **   - bank: writer processes move money between accounts while reader
 **     processes check, in every snapshot, that the total never changes;
 **     at the end every transfer a writer reported is in the log;
@@ -306,11 +309,109 @@ static void test_threads_insert(void **state)
     OK(db, rl_close(db));
 }
 
+/* Threads of one handle, its cache 16 blocks: one moves money between
+ * random accounts, the others check that every snapshot's total is the
+ * starting one, by a scan (read-ahead) and by random gets (single
+ * misses), all while each one's misses read the file without the lock. */
+#define MANY 2000
+
+typedef struct sharer {
+    rl_db *db;
+    int rounds, failures;
+    uint64_t seed;
+} sharer;
+
+static void *move_money(void *arg)
+{
+    sharer *c = arg;
+    for (int i = 0; i < c->rounds; i++) {
+        int64_t a = 1 + (int64_t)(tu_rand(&c->seed) % MANY), b = 1 + (int64_t)(tu_rand(&c->seed) % MANY);
+        rl_txn *t;
+        rl_row *ra = NULL, *rb = NULL;
+        int rc = rl_begin(c->db, RL_WRITE, &t);
+        if (rc == RL_OK && a != b && (rc = rl_get(t, "accounts", a, &ra)) == RL_OK &&
+            (rc = rl_get(t, "accounts", b, &rb)) == RL_OK &&
+            (rc = rl_update(t, "accounts", a, (rl_value[]){rl_null(), rl_int(rl_row_int(ra, 1) - 7)}, 2)) == RL_OK)
+            rc = rl_update(t, "accounts", b, (rl_value[]){rl_null(), rl_int(rl_row_int(rb, 1) + 7)}, 2);
+        rl_row_free(ra);
+        rl_row_free(rb);
+        if (rc == RL_OK)
+            rc = rl_commit(t);
+        else
+            rl_rollback(t);
+        c->failures += rc != RL_OK;
+    }
+    return NULL;
+}
+
+static void *check_totals(void *arg)
+{
+    sharer *c = arg;
+    for (int i = 0; i < c->rounds; i++) {
+        rl_txn *t;
+        rl_cursor *cur;
+        const rl_row *row;
+        int64_t scanned = 0, got = 0;
+        int rc = rl_begin(c->db, RL_READ, &t);
+        if (rc != RL_OK) {
+            c->failures++;
+            continue;
+        }
+        if (rl_scan(t, "accounts", &cur) == RL_OK) {
+            while (rl_cursor_next(cur, &row) == RL_OK)
+                scanned += rl_row_int(row, 1);
+            rl_cursor_close(cur);
+        }
+        for (int64_t id = 1; id <= MANY; id++) { /* every row, in a scrambled order */
+            rl_row *r;
+            if (rl_get(t, "accounts", 1 + (id * 7919) % MANY, &r) != RL_OK)
+                break;
+            got += rl_row_int(r, 1);
+            rl_row_free(r);
+        }
+        c->failures += scanned != MANY * START || got != MANY * START;
+        rl_rollback(t);
+    }
+    return NULL;
+}
+
+static void test_threads_read_one_handle(void **state)
+{
+    rl_options o = {RL_OPEN_CREATE, 512, RL_SYNC_OFF, 16 * 512, 0, 0};
+    rl_db *db = NULL;
+    rl_txn *t;
+    sharer w, r[3];
+    pthread_t tw, tr[3];
+    (void)state;
+    unlink(tu_path("sharers.rdb"));
+    OK(db, rl_open(tu_path("sharers.rdb"), &o, &db));
+    OK(db, rl_begin(db, RL_WRITE, &t));
+    OK(db, rl_create_table(t, "accounts", account_cols, 1));
+    for (int i = 0; i < MANY; i++)
+        OK(db, rl_insert(t, "accounts", (rl_value[]){rl_null(), rl_int(START)}, 2, NULL));
+    OK(db, rl_commit(t));
+    w = (sharer){db, (int)tu_scale(300), 0, 7};
+    pthread_create(&tw, NULL, move_money, &w);
+    for (int i = 0; i < 3; i++) {
+        r[i] = (sharer){db, (int)tu_scale(20), 0, 0};
+        pthread_create(&tr[i], NULL, check_totals, &r[i]);
+    }
+    pthread_join(tw, NULL);
+    assert_int_equal(w.failures, 0);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(tr[i], NULL);
+        if (r[i].failures)
+            fail_msg("reader %d: %d snapshots with a wrong total", i, r[i].failures);
+    }
+    OK(db, rl_close(db));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_busy_timeout),
         cmocka_unit_test(test_threads_insert),
+        cmocka_unit_test(test_threads_read_one_handle),
         cmocka_unit_test(test_bank),
         cmocka_unit_test(test_kill_writer),
     };
