@@ -355,10 +355,19 @@ void rl__blk_rollback(rl__blk_txn *t)
     end_txn(t);
 }
 
+/* Sync the file without db->mu: readers of this handle go on meanwhile
+ * (a sync is most of a small commit's time). What they can do is safe:
+ * every block is written and clean by now, so an eviction writes nothing;
+ * a reader that begins takes db->root, the base root, which this commit
+ * changes only after its last sync; and every block it reaches stays as
+ * it is (INV 2), as for a reader in another process. */
 static int do_sync(rl__blk_txn *t)
 {
     rl__blk_db *db = t->db;
-    int e = db->io->sync(db->io);
+    int e;
+    pthread_mutex_unlock(&db->mu);
+    e = db->io->sync(db->io);
+    pthread_mutex_lock(&db->mu);
     db->stats.syncs++;
     return e ? rl__io_err(&t->err, e, "sync", 0) : RL_OK;
 }

@@ -417,10 +417,23 @@ typedef struct gate {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int armed, inside, met;
+    /* With sync_armed, a sync waits (up to ten seconds) for a reader of
+     * the same handle to finish a read transaction meanwhile (read_done). */
+    int sync_armed, syncing, read_done, sync_met;
     rl__io *real;
 } gate;
 
-static gate the_gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL};
+static gate the_gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0, NULL};
+
+/* Wait on g->cv until *flag is set or ten seconds pass. Caller holds g->mu. */
+static void gate_wait(gate *g, const int *flag)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    while (!*flag && pthread_cond_timedwait(&g->cv, &g->mu, &until) == 0)
+        ;
+}
 
 static int gate_read(rl__io *io, void *buf, size_t n, uint64_t off, size_t *got)
 {
@@ -454,13 +467,27 @@ static int gate_read(rl__io *io, void *buf, size_t n, uint64_t off, size_t *got)
         return g->real->name args;                                             \
     }
 GATE_PASS(write, int, (rl__io *io, const void *buf, size_t n, uint64_t off), (g->real, buf, n, off))
-GATE_PASS(sync, int, (rl__io *io), (g->real))
 GATE_PASS(truncate, int, (rl__io *io, uint64_t size), (g->real, size))
 GATE_PASS(size, int, (rl__io *io, uint64_t *size), (g->real, size))
 GATE_PASS(lock, int, (rl__io *io, uint64_t off, uint64_t len, int type, int wait),
           (g->real, off, len, type, wait))
 GATE_PASS(probe, int, (rl__io *io, uint64_t off, uint64_t len, uint64_t *held),
           (g->real, off, len, held))
+
+static int gate_sync(rl__io *io)
+{
+    gate *g = io->ctx;
+    pthread_mutex_lock(&g->mu);
+    if (g->sync_armed) {
+        g->syncing = 1;
+        pthread_cond_broadcast(&g->cv);
+        gate_wait(g, &g->read_done);
+        g->sync_met = g->read_done;
+        g->sync_armed = 0;
+    }
+    pthread_mutex_unlock(&g->mu);
+    return g->real->sync(g->real);
+}
 
 static void gate_close(rl__io *io)
 {
@@ -537,12 +564,77 @@ static void test_readers_of_one_handle_read_at_once(void **state)
     rl__blk_close(db);
 }
 
+typedef struct sync_reader {
+    rl__blk_db *db;
+    chain_reader r;
+    uint64_t saw; /* the transaction its snapshot read */
+} sync_reader;
+
+/* A read transaction that waits until the writer is inside its commit's
+ * sync, then begins, reads its chain and ends. */
+static void *read_during_sync(void *arg)
+{
+    rl__blk_db *db = ((sync_reader *)arg)->db;
+    chain_reader *r = &((sync_reader *)arg)->r;
+    pthread_mutex_lock(&the_gate.mu);
+    gate_wait(&the_gate, &the_gate.syncing);
+    pthread_mutex_unlock(&the_gate.mu);
+    r->rc = rl__blk_begin(db, 0, &r->t);
+    if (r->rc == RL_OK) {
+        ((sync_reader *)arg)->saw = rl__blk_txn_id(r->t);
+        read_whole_chain(r);
+        rl__blk_rollback(r->t);
+    }
+    pthread_mutex_lock(&the_gate.mu);
+    the_gate.read_done = 1;
+    pthread_cond_broadcast(&the_gate.cv);
+    pthread_mutex_unlock(&the_gate.mu);
+    return NULL;
+}
+
+static void test_readers_go_on_during_a_commits_sync(void **state)
+{
+    const char *path = tu_path("gate-sync.rdb");
+    rl__blk_options o = {RL__BLK_CREATE, 512, RL__DURABLE_FULL, 0, gate_open, &the_gate, 0};
+    rl__blk_db *db;
+    rl__blk_txn *w;
+    rl__err err;
+    sync_reader sr;
+    chain_reader *r = &sr.r;
+    pthread_t th;
+    uint8_t buf[20000];
+    uint64_t other, base;
+    (void)state;
+    unlink(path);
+    assert_int_equal(rl__blk_open(path, &o, &db, &err), RL_OK);
+    assert_int_equal(rl__blk_begin(db, 1, &w), RL_OK);
+    base = rl__blk_txn_id(w);
+    T_OK(w, rl__blk_chain_create(w, RL__BLK_TYPE_CHAIN, &r->head));
+    memset(buf, (uint8_t)r->head, sizeof buf);
+    T_OK(w, rl__blk_chain_append(w, r->head, buf, sizeof buf));
+    T_OK(w, rl__blk_commit(w));
+    sr.db = db;
+    the_gate.sync_armed = 1;
+    pthread_create(&th, NULL, read_during_sync, &sr);
+    assert_int_equal(rl__blk_begin(db, 1, &w), RL_OK); /* a commit the reader waits for */
+    T_OK(w, rl__blk_chain_create(w, RL__BLK_TYPE_CHAIN, &other));
+    T_OK(w, rl__blk_chain_append(w, other, buf, 100));
+    T_OK(w, rl__blk_commit(w));
+    pthread_join(th, NULL);
+    assert_int_equal(r->rc, RL_OK);
+    if (!the_gate.sync_met)
+        fail_msg("no reader of the handle could read while a commit synced");
+    assert_int_equal(sr.saw, base); /* the commit before: not the one syncing */
+    rl__blk_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_against_model),
         cmocka_unit_test(test_threads_see_whole_commits),
         cmocka_unit_test(test_readers_of_one_handle_read_at_once),
+        cmocka_unit_test(test_readers_go_on_during_a_commits_sync),
         cmocka_unit_test(test_other_handles_keep_snapshots),
     };
     tu_setup_dir("blocks-stress");

@@ -310,9 +310,10 @@ static void test_threads_insert(void **state)
 }
 
 /* Threads of one handle, its cache 16 blocks: one moves money between
- * random accounts, the others check that every snapshot's total is the
- * starting one, by a scan (read-ahead) and by random gets (single
- * misses), all while each one's misses read the file without the lock. */
+ * random accounts with durable commits, the others check that every
+ * snapshot's total is the starting one, by a scan (read-ahead) and by
+ * random gets (single misses), all while each one's misses and the
+ * commits' syncs run without the handle's lock. */
 #define MANY 2000
 
 typedef struct sharer {
@@ -377,7 +378,7 @@ static void *check_totals(void *arg)
 
 static void test_threads_read_one_handle(void **state)
 {
-    rl_options o = {RL_OPEN_CREATE, 512, RL_SYNC_OFF, 16 * 512, 0, 0};
+    rl_options o = {RL_OPEN_CREATE, 512, RL_SYNC_FULL, 16 * 512, 0, 0}; /* readers go on during syncs */
     rl_db *db = NULL;
     rl_txn *t;
     sharer w, r[3];
