@@ -333,6 +333,8 @@ int rl__cache_take_run(rl__blk_txn *t, uint64_t first, uint32_t n, uint8_t *dst)
 void rl__cache_drop_dirty(rl__blk_cache *c);
 /* Drop every unpinned page (another process changed the file). */
 void rl__cache_drop_all(rl__blk_cache *c);
+/* Drop block phys's page if it is cached and unpinned. */
+void rl__cache_drop_block(rl__blk_cache *c, uint64_t phys);
 /* A fresh block was freed: its bytes no longer belong to the commit, so
  * the commit list must not ask open to find them (the file may even be
  * truncated before them). */
@@ -434,6 +436,13 @@ int rl__txn_begin_write_now(rl__blk_db *db, rl__blk_txn **out);
  * damaged slot, a read error, the file's first commits): the caller then
  * reads all four (rl__file_read_root). Caller holds db->mu. */
 int rl__file_root_unchanged(rl__blk_db *db);
+/* Another handle or process committed from..to (from < to): drop from the
+ * cache every block those commits wrote, as their root slots list them,
+ * and return 1; 0 when it cannot tell (a slot already reused by a newer
+ * commit, damaged, or written without a list: NORMAL, or a commit of more
+ * than RL__SLOT_LIST_CAP blocks): the caller then drops every page.
+ * Caller holds db->mu. */
+int rl__file_drop_written(rl__blk_db *db, uint64_t from, uint64_t to);
 int rl__io_err(rl__err *e, int errnum, const char *what, uint64_t where);
 
 #endif /* RL_BLK_INT_H */

@@ -713,6 +713,13 @@ void rl__cache_drop_dirty(rl__blk_cache *c)
         page_remove(c, c->dirty.dnext);
 }
 
+void rl__cache_drop_block(rl__blk_cache *c, uint64_t phys)
+{
+    rl__blk_page *p = table_find(c, phys);
+    if (p && !pinned(p))
+        page_remove(c, p);
+}
+
 void rl__cache_drop_all(rl__blk_cache *c)
 {
     for (size_t i = c->count; i-- > 0;) /* a removal moves a later page into slot i */

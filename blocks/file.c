@@ -213,6 +213,36 @@ int rl__file_root_unchanged(rl__blk_db *db)
            r.txn + RL__NSLOTS == next;
 }
 
+/* Why a cache may keep what other commits did not list: a commit lists
+ * every block it wrote (cache.c records each write) but those it allocated
+ * and freed itself, and a rolled-back transaction lists nothing. Such a
+ * block is free after that commit, so no root from then on reaches it
+ * until a commit writes it again, and that commit lists it: whoever
+ * crosses that commit drops it. */
+int rl__file_drop_written(rl__blk_db *db, uint64_t from, uint64_t to)
+{
+    uint32_t region = rl__fmt_region(db->block_size);
+    rl__blk_listed list[RL__SLOT_LIST_CAP];
+    if (to - from > RL__NSLOTS)
+        return 0; /* the slots of the oldest ones are gone */
+    for (uint64_t txn = from + 1; txn <= to; txn++) {
+        rl__blk_root r;
+        rl__err why;
+        uint32_t n = 0;
+        size_t got = 0;
+        if (db->io->read(db->io, db->scratch, region,
+                         rl__fmt_slot_offset(db->block_size, (unsigned)(txn % RL__NSLOTS)),
+                         &got) != 0 ||
+            got < region ||
+            rl__fmt_slot_decode(db->scratch, db->block_size, &r, list, &n, &why) != RL_OK ||
+            r.txn != txn || !(r.flags & RL__SLOT_LISTED))
+            return 0;
+        for (uint32_t i = 0; i < n; i++)
+            rl__cache_drop_block(&db->cache, list[i].phys);
+    }
+    return 1;
+}
+
 int rl__file_read_root(rl__blk_db *db, rl__blk_root *out, rl__err *err)
 {
     uint64_t seen = 0, before = 0;

@@ -67,8 +67,10 @@ uint64_t rl__txn_oldest_reader(rl__blk_db *db)
     return oldest;
 }
 
-/* Adopt the newest root on disk; drop cached pages if another process
- * committed since we last looked. Caller holds db->mu, no writer active. */
+/* Adopt the newest root on disk; if another handle or process committed
+ * since we last looked, drop the cached pages of the blocks it wrote (all
+ * pages when the root slots cannot tell which). Caller holds db->mu, no
+ * writer active. */
 static int refresh_root(rl__blk_db *db, rl__err *err)
 {
     rl__blk_root r;
@@ -79,7 +81,8 @@ static int refresh_root(rl__blk_db *db, rl__err *err)
     if (rc != RL_OK)
         return rc;
     if (r.txn != db->root.txn || r.block_count != db->root.block_count) {
-        rl__cache_drop_all(&db->cache);
+        if (r.txn <= db->root.txn || !rl__file_drop_written(db, db->root.txn, r.txn))
+            rl__cache_drop_all(&db->cache);
         db->free.valid = 0;
         db->root = r;
     }
