@@ -268,6 +268,11 @@ struct rl__blk_db {
     rl__err err;
     uint8_t *scratch; /* one block of scratch for I/O, guarded by mu */
     uint8_t *commit_buf; /* a slot region and a commit area: the commit's write */
+    /* Read-ahead buffers transactions gave back, linked through their
+     * first bytes: taken again, not allocated for each transaction (glibc
+     * gives a freed 64 KiB back to the system, and a thread's arena pays
+     * for that with a TLB flush on every core). Guarded by mu. */
+    void *spare_ahead;
     int compact_commits; /* commits left that compact fully (compact.c) */
     int tidy_map;        /* the next commit tidies the block map first (compact.c) */
 };
@@ -283,7 +288,8 @@ struct rl__blk_txn {
     uint64_t base_txn; /* root.txn when the transaction began */
     uint64_t orig_block_count;
     uint64_t last_miss;     /* the last block the cache read for t (read-ahead) */
-    uint8_t *ahead;         /* RL__READ_AHEAD blocks for read-ahead (NULL until needed) */
+    uint8_t *ahead;         /* RL__READ_AHEAD blocks for read-ahead (NULL until needed;
+                               from db->spare_ahead, and back there at the end) */
     /* Recent map lookups, direct-mapped by logical number. A read
      * snapshot never changes; a write transaction's changes to the map
      * forget the entry of the number they change (map.c). */
@@ -335,6 +341,12 @@ void rl__cache_drop_dirty(rl__blk_cache *c);
 void rl__cache_drop_all(rl__blk_cache *c);
 /* Drop block phys's page if it is cached and unpinned. */
 void rl__cache_drop_block(rl__blk_cache *c, uint64_t phys);
+/* t's read-ahead buffer: a spare one of the handle's, or a new one (NULL
+ * when memory is short); rl__cache_ahead_return gives it back at the
+ * transaction's end, rl__cache_ahead_free frees the spares at close. */
+uint8_t *rl__cache_ahead_take(rl__blk_txn *t);
+void rl__cache_ahead_return(rl__blk_txn *t);
+void rl__cache_ahead_free(rl__blk_db *db);
 /* A fresh block was freed: its bytes no longer belong to the commit, so
  * the commit list must not ask open to find them (the file may even be
  * truncated before them). */

@@ -491,9 +491,42 @@ static uint64_t ahead_count(rl__blk_txn *t, uint64_t phys)
         n = RL__READ_AHEAD;
     if (n > db->cache.cap / 4)
         n = db->cache.cap / 4;
-    if (n < 2 || (!t->ahead && !(t->ahead = malloc(RL__READ_AHEAD * (size_t)db->block_size))))
+    if (n < 2 || !rl__cache_ahead_take(t))
         return 0;
     return n;
+}
+
+uint8_t *rl__cache_ahead_take(rl__blk_txn *t)
+{
+    rl__blk_db *db = t->db;
+    if (t->ahead)
+        return t->ahead;
+    if (db->spare_ahead) {
+        t->ahead = db->spare_ahead;
+        memcpy(&db->spare_ahead, t->ahead, sizeof db->spare_ahead);
+    } else {
+        t->ahead = malloc(RL__READ_AHEAD * (size_t)db->block_size);
+    }
+    return t->ahead;
+}
+
+void rl__cache_ahead_return(rl__blk_txn *t)
+{
+    if (!t->ahead)
+        return;
+    memcpy(t->ahead, &t->db->spare_ahead, sizeof t->db->spare_ahead);
+    t->db->spare_ahead = t->ahead;
+    t->ahead = NULL;
+}
+
+void rl__cache_ahead_free(rl__blk_db *db)
+{
+    while (db->spare_ahead) {
+        void *next;
+        memcpy(&next, db->spare_ahead, sizeof next);
+        free(db->spare_ahead);
+        db->spare_ahead = next;
+    }
 }
 
 /* Cache block phys, read into b and checked, unless it is cached already;

@@ -492,6 +492,7 @@ void rl__blk_close(rl__blk_db *db)
     pthread_mutex_destroy(&db->writer_mu);
     free(db->scratch);
     free(db->commit_buf);
+    rl__cache_ahead_free(db);
     free(db);
 }
 

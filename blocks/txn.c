@@ -334,6 +334,7 @@ static void abandon_write(rl__blk_txn *t, int truncate_back)
 static void end_txn(rl__blk_txn *t)
 {
     rl__blk_db *db = t->db;
+    rl__cache_ahead_return(t);
     if (t->write) {
         db->writer = NULL;
         pthread_mutex_unlock(&db->mu);
@@ -344,7 +345,6 @@ static void end_txn(rl__blk_txn *t)
         pthread_mutex_unlock(&db->mu);
     }
     free(t->listed);
-    free(t->ahead);
     free(t);
 }
 
