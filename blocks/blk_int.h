@@ -341,10 +341,8 @@ void rl__cache_drop_dirty(rl__blk_cache *c);
 void rl__cache_drop_all(rl__blk_cache *c);
 /* Drop block phys's page if it is cached and unpinned. */
 void rl__cache_drop_block(rl__blk_cache *c, uint64_t phys);
-/* t's read-ahead buffer: a spare one of the handle's, or a new one (NULL
- * when memory is short); rl__cache_ahead_return gives it back at the
- * transaction's end, rl__cache_ahead_free frees the spares at close. */
-uint8_t *rl__cache_ahead_take(rl__blk_txn *t);
+/* Give t's read-ahead buffer back to the handle's spares (end of a
+ * transaction); rl__cache_ahead_free frees the spares (close). */
 void rl__cache_ahead_return(rl__blk_txn *t);
 void rl__cache_ahead_free(rl__blk_db *db);
 /* A fresh block was freed: its bytes no longer belong to the commit, so

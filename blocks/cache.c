@@ -480,23 +480,9 @@ static int check_range(rl__blk_txn *t, uint64_t phys)
     return RL_OK;
 }
 
-/* How many blocks from phys on to read ahead: up to RL__READ_AHEAD, not
- * past the snapshot's end, and a quarter of the cache at most (a small
- * cache keeps what it has); 0 if too few or no buffer. */
-static uint64_t ahead_count(rl__blk_txn *t, uint64_t phys)
-{
-    rl__blk_db *db = t->db;
-    uint64_t n = t->root.block_count - phys;
-    if (n > RL__READ_AHEAD)
-        n = RL__READ_AHEAD;
-    if (n > db->cache.cap / 4)
-        n = db->cache.cap / 4;
-    if (n < 2 || !rl__cache_ahead_take(t))
-        return 0;
-    return n;
-}
-
-uint8_t *rl__cache_ahead_take(rl__blk_txn *t)
+/* t's read-ahead buffer: a spare one of the handle's, or a new one (NULL
+ * when memory is short). */
+static uint8_t *ahead_take(rl__blk_txn *t)
 {
     rl__blk_db *db = t->db;
     if (t->ahead)
@@ -508,6 +494,22 @@ uint8_t *rl__cache_ahead_take(rl__blk_txn *t)
         t->ahead = malloc(RL__READ_AHEAD * (size_t)db->block_size);
     }
     return t->ahead;
+}
+
+/* How many blocks from phys on to read ahead: up to RL__READ_AHEAD, not
+ * past the snapshot's end, and a quarter of the cache at most (a small
+ * cache keeps what it has); 0 if too few or no buffer. */
+static uint64_t ahead_count(rl__blk_txn *t, uint64_t phys)
+{
+    rl__blk_db *db = t->db;
+    uint64_t n = t->root.block_count - phys;
+    if (n > RL__READ_AHEAD)
+        n = RL__READ_AHEAD;
+    if (n > db->cache.cap / 4)
+        n = db->cache.cap / 4;
+    if (n < 2 || !ahead_take(t))
+        return 0;
+    return n;
 }
 
 void rl__cache_ahead_return(rl__blk_txn *t)
