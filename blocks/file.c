@@ -196,21 +196,28 @@ done:
  * other processes may commit meanwhile, writing a slot as it is read, or
  * reusing a block the read slot lists. So a failed attempt after which a
  * newer commit appeared is tried again; damage fails every attempt. */
-int rl__file_root_unchanged(rl__blk_db *db)
+/* Read and decode the slot transaction txn would take (with its commit
+ * list when list is not NULL); 0 if it cannot be read or is not valid. */
+static int slot_for(rl__blk_db *db, uint64_t txn, rl__blk_root *r, rl__blk_listed *list,
+                    uint32_t *n)
 {
     uint32_t region = rl__fmt_region(db->block_size);
-    uint64_t next = db->root.txn + 1;
     size_t got = 0;
-    rl__blk_root r;
     rl__err why;
-    if (next < 2 * RL__NSLOTS) /* early in a file's life: not worth a special case */
-        return 0;
     if (db->io->read(db->io, db->scratch, region,
-                     rl__fmt_slot_offset(db->block_size, (unsigned)(next % RL__NSLOTS)), &got) != 0 ||
+                     rl__fmt_slot_offset(db->block_size, (unsigned)(txn % RL__NSLOTS)), &got) != 0 ||
         got < region)
         return 0;
-    return rl__fmt_slot_decode(db->scratch, db->block_size, &r, NULL, NULL, &why) == RL_OK &&
-           r.txn + RL__NSLOTS == next;
+    return rl__fmt_slot_decode(db->scratch, db->block_size, r, list, n, &why) == RL_OK;
+}
+
+int rl__file_root_unchanged(rl__blk_db *db)
+{
+    uint64_t next = db->root.txn + 1;
+    rl__blk_root r;
+    if (next < 2 * RL__NSLOTS) /* early in a file's life: not worth a special case */
+        return 0;
+    return slot_for(db, next, &r, NULL, NULL) && r.txn + RL__NSLOTS == next;
 }
 
 /* Why a cache may keep what other commits did not list: a commit lists
@@ -221,21 +228,13 @@ int rl__file_root_unchanged(rl__blk_db *db)
  * crosses that commit drops it. */
 int rl__file_drop_written(rl__blk_db *db, uint64_t from, uint64_t to)
 {
-    uint32_t region = rl__fmt_region(db->block_size);
     rl__blk_listed list[RL__SLOT_LIST_CAP];
     if (to - from > RL__NSLOTS)
         return 0; /* the slots of the oldest ones are gone */
     for (uint64_t txn = from + 1; txn <= to; txn++) {
         rl__blk_root r;
-        rl__err why;
         uint32_t n = 0;
-        size_t got = 0;
-        if (db->io->read(db->io, db->scratch, region,
-                         rl__fmt_slot_offset(db->block_size, (unsigned)(txn % RL__NSLOTS)),
-                         &got) != 0 ||
-            got < region ||
-            rl__fmt_slot_decode(db->scratch, db->block_size, &r, list, &n, &why) != RL_OK ||
-            r.txn != txn || !(r.flags & RL__SLOT_LISTED))
+        if (!slot_for(db, txn, &r, list, &n) || r.txn != txn || !(r.flags & RL__SLOT_LISTED))
             return 0;
         for (uint32_t i = 0; i < n; i++)
             rl__cache_drop_block(&db->cache, list[i].phys);
