@@ -440,6 +440,25 @@ static int child_for(rl__blk_txn *t, uint64_t logical, const node *nd, const uin
     return RL_OK;
 }
 
+/* Whether nd's cells are sound as a whole: each one decodes inside the
+ * cell area, the keys ascend, and the cells' bytes and frag add up to
+ * the area exactly (so no cell overlaps another and frag counts every
+ * dead byte). Searches check only what they read; rl_check asks this. */
+int rl__bt_node_cells_ok(const node *nd)
+{
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < nd->n; i++) {
+        cell c, prev;
+        if (rl__bt_cell_read(nd, i, &c) != RL_OK || slot(nd, i) < nd->start)
+            return 0;
+        if (i > 0 && (rl__bt_cell_read(nd, i - 1, &prev) != RL_OK ||
+                      key_cmp(prev.key, prev.klen, c.key, c.klen) >= 0))
+            return 0;
+        bytes += rl__bt_cell_size(nd, &c);
+    }
+    return bytes + nd->frag == nd->size - nd->start;
+}
+
 /* ---- changing a node ---------------------------------------------------------- */
 
 /* Rewrite the cells compactly at the end of the page (frag becomes 0). */
@@ -509,6 +528,29 @@ void rl__bt_remove_cell(node *nd, uint32_t i)
         nd->frag = 0;
     }
     rl__bt_header_store(nd);
+}
+
+/* Replace cell i by c, which has the same key, within the old cell's
+ * bytes when c is no larger: no slot moves and nothing is defragmented
+ * (an update that leaves a row's size alone, the common case, touches one
+ * cell). The new cell ends where the old one ended; the bytes before it
+ * become frag, or room, when the old cell was the lowest. *fitted = 0
+ * (nothing changed) when c is larger. */
+static void overwrite_cell(node *nd, uint32_t i, const cell *c, int *fitted)
+{
+    cell old;
+    size_t off = slot(nd, i), osz, sz = rl__bt_cell_size(nd, c);
+    *fitted = 0;
+    if (rl__bt_cell_read(nd, i, &old) != RL_OK || (osz = rl__bt_cell_size(nd, &old)) < sz)
+        return;
+    cell_write(nd, c, nd->ref.wdata + off + (osz - sz));
+    rl__put16(nd->ref.wdata + NODE_HDR + 2 * i, (uint16_t)(off + (osz - sz)));
+    if (off == nd->start)
+        nd->start += (uint32_t)(osz - sz);
+    else
+        nd->frag += (uint32_t)(osz - sz);
+    rl__bt_header_store(nd);
+    *fitted = 1;
 }
 
 /* Fill an empty node with cells[from, to) (they fit by construction). */
@@ -813,18 +855,20 @@ static int insert_into(rl__blk_txn *t, uint64_t root, uint64_t logical, const ce
 }
 
 /* Put c into the leaf open in nd at slot i, which the caller found
- * searching for c's key, replacing the cell there when replace; nd is
- * made writable (its copy holds the same cells) and put back. On a
- * split, *right and sep are set. One search and one lookup of the leaf
- * for the whole put. */
+ * searching for c's key, replacing the cell there when replace (in the
+ * old cell's bytes when c is no larger); nd is made writable (its copy
+ * holds the same cells) and put back. On a split, *right and sep are set.
+ * One search and one lookup of the leaf for the whole put. */
 static int put_in_leaf(rl__blk_txn *t, uint64_t root, node *nd, uint32_t i, int replace,
                        const cell *c, uint64_t *right, uint8_t *sep, size_t *seplen)
 {
-    int rc = rl__blk_block_upgrade(t, &nd->ref);
+    int fitted = 0, rc = rl__blk_block_upgrade(t, &nd->ref);
     *right = 0;
     if (rc == RL_OK && replace)
+        overwrite_cell(nd, i, c, &fitted);
+    if (rc == RL_OK && replace && !fitted)
         rl__bt_remove_cell(nd, i);
-    if (rc == RL_OK)
+    if (rc == RL_OK && !fitted)
         rc = place_cell(t, root, nd, i, c, right, sep, seplen);
     rl__blk_block_put(&nd->ref);
     return rc;

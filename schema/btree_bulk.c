@@ -43,6 +43,7 @@ typedef struct walker {
     rl__blk_txn *t;
     uint64_t root;      /* every node's owner */
     int free_them;      /* free every node after its children */
+    int check_cells;    /* check every node's cells (rl__bt_check) */
     int layout;         /* every node's: the root's (-1: not seen yet) */
     rl__bt_space sp;    /* what it counted */
     uint64_t next_leaf; /* where the last leaf's chain link leads */
@@ -80,6 +81,10 @@ static int walk(walker *w, uint64_t logical, uint32_t depth)
     if (nd.layout != w->layout) {
         rl__blk_block_put(&nd.ref);
         return rl__bt_corrupt(w->t, logical, "node of another cell layout than its tree's root");
+    }
+    if (w->check_cells && !rl__bt_node_cells_ok(&nd)) {
+        rl__blk_block_put(&nd.ref);
+        return rl__bt_corrupt(w->t, logical, "cells out of order or not adding up");
     }
     w->sp.nodes++;
     w->sp.capacity += nd.size;
@@ -123,13 +128,13 @@ static int walk_tree(walker *w, uint64_t root, int skip_root)
 
 int rl__bt_free(rl__blk_txn *t, uint64_t root)
 {
-    walker w = {t, root, 1, -1, {0}, 0};
+    walker w = {t, root, 1, 0, -1, {0}, 0};
     return walk_tree(&w, root, 0);
 }
 
 int rl__bt_clear(rl__blk_txn *t, uint64_t root)
 {
-    walker w = {t, root, 1, -1, {0}, 0};
+    walker w = {t, root, 1, 0, -1, {0}, 0};
     node nd;
     int rc = walk_tree(&w, root, 1);
     if (rc == RL_OK)
@@ -148,7 +153,15 @@ int rl__bt_clear(rl__blk_txn *t, uint64_t root)
 
 int rl__bt_stats(rl__blk_txn *t, uint64_t root, rl__bt_space *sp)
 {
-    walker w = {t, root, 0, -1, {0}, 0};
+    walker w = {t, root, 0, 0, -1, {0}, 0};
+    int rc = walk_tree(&w, root, 0);
+    *sp = w.sp;
+    return rc;
+}
+
+int rl__bt_check(rl__blk_txn *t, uint64_t root, rl__bt_space *sp)
+{
+    walker w = {t, root, 0, 1, -1, {0}, 0};
     int rc = walk_tree(&w, root, 0);
     *sp = w.sp;
     return rc;

@@ -60,6 +60,9 @@ int rl__bt_node_new(rl__blk_txn *t, uint8_t kind, uint8_t layout, uint64_t root,
 void rl__bt_header_store(node *nd);
 /* Decode cell i; RL_CORRUPT if it does not fit in the page. */
 int rl__bt_cell_read(const node *nd, uint32_t i, cell *c);
+/* Whether nd's cells decode, ascend and fill the cell area with frag
+ * exactly (the whole node's check; searches check what they read). */
+int rl__bt_node_cells_ok(const node *nd);
 /* The bytes c takes in nd, slot not counted. */
 size_t rl__bt_cell_size(const node *nd, const cell *c);
 /* Insert c as cell i if it fits (*fitted = 0 when the node is too full). */

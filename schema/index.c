@@ -458,9 +458,12 @@ int rl__ix_verify(rl__stx *s, int table, rl__buf *out, int *problems)
     rl__scan sc;
     rl__buf key = {0};
     rl_row row = {0};
+    rl__bt_space tsp;
     uint64_t rows = 0;
     int rc = rl__tbl_state(s, table, &st);
     row.cat = s->cat;
+    if (rc == RL_OK) /* every node of the rows' tree, cell by cell */
+        rc = rl__bt_check(s->bt, st.tree, &tsp);
     if (rc == RL_OK)
         rc = rl__scan_open(s, table, &sc);
     if (rc != RL_OK)
@@ -486,9 +489,12 @@ int rl__ix_verify(rl__stx *s, int table, rl__buf *out, int *problems)
     if (rc == RL_OK && rows != st.live)
         report(out, problems, "table %s holds %llu rows but counts %llu", tb->name,
                (unsigned long long)rows, (unsigned long long)st.live);
+    if (rc == RL_OK && tsp.entries != rows)
+        report(out, problems, "table %s: its tree's leaves hold %llu cells, a scan %llu rows",
+               tb->name, (unsigned long long)tsp.entries, (unsigned long long)rows);
     for (int x = 0; rc == RL_OK && x < tb->nindexes; x++) {
         rl__bt_space sp;
-        rc = rl__bt_stats(s->bt, tb->indexes[x].root, &sp);
+        rc = rl__bt_check(s->bt, tb->indexes[x].root, &sp);
         if (rc == RL_OK && sp.entries != rows)
             report(out, problems, "index %s holds %llu keys for %llu rows of %s",
                    tb->indexes[x].name, (unsigned long long)sp.entries,

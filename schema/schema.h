@@ -207,6 +207,9 @@ typedef struct rl__bt_space {
     uint32_t depth;     /* levels: 1 for a tree that is one leaf */
 } rl__bt_space;
 int rl__bt_stats(rl__blk_txn *t, uint64_t root, rl__bt_space *sp);
+/* rl__bt_stats that also checks every node's cells (rl_check): RL_CORRUPT
+ * when a node's cells do not decode, ascend or add up with its frag. */
+int rl__bt_check(rl__blk_txn *t, uint64_t root, rl__bt_space *sp);
 /* Leaves a tree holding leaf_used bytes of leaves would need if rebuilt
  * as vacuum and index builds do: full, but for free_percent of each leaf
  * (rl__bt_build_leave_free). */

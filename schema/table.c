@@ -278,7 +278,7 @@ static int find_row(rl__stx *s, int table, const rl__tstate *st, int64_t id, rl_
 {
     uint8_t key[RL__ID_KEY_MAX];
     size_t kn = rl__id_key(id, key);
-    int rc = rl__bt_get(s->bt, st->tree, key, kn, val, chained);
+    int rc = rl__bt_get_near(s->bt, &s->rows, st->tree, key, kn, val, chained);
     if (rc == RL_NOTFOUND)
         return RL__FAIL(s->err, RL_NOTFOUND, "table %s has no row with id %lld",
                         rl__tbl_of(s, table)->name, (long long)id);

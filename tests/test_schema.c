@@ -171,6 +171,8 @@ static void btree_run(uint32_t bs, long steps, uint64_t seed)
         }
         prev_k = k;
         if (s % 997 == 0) { /* commit now and then: nodes get copied on write */
+            assert_int_equal(rl__bt_check(t, root, &sp), RL_OK); /* every node's cells */
+            assert_int_equal(sp.entries, live);
             assert_int_equal(rl__blk_commit(t), RL_OK);
             assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
             memset(&f, 0, sizeof f);
@@ -202,7 +204,7 @@ static void btree_run(uint32_t bs, long steps, uint64_t seed)
         rl__bt_iter_close(&it);
         assert_int_equal(seen, live);
     }
-    assert_int_equal(rl__bt_stats(t, root, &sp), RL_OK);
+    assert_int_equal(rl__bt_check(t, root, &sp), RL_OK);
     assert_int_equal(sp.entries, live);
     assert_true(sp.leaves < sp.nodes && sp.used < sp.capacity && sp.leaf_used < sp.used);
     print_message("B+tree, layout %d, %u-byte blocks: %llu keys in %llu nodes\n", bt_layout, bs,
@@ -730,6 +732,16 @@ static void test_index_verify_detects_damage(void **state)
     assert_int_equal(rl__ix_verify(&s, 0, &report, &problems), RL_OK);
     assert_int_equal(problems, 2); /* the missing key, and the key count */
     assert_non_null(strstr((char *)report.p, "lacks row 1"));
+    { /* a leaf whose frag no longer adds up with its cells: RL_CORRUPT */
+        rl__tstate st;
+        rl__blk_ref ref;
+        assert_int_equal(rl__tbl_state(&s, 0, &st), RL_OK);
+        assert_int_equal(rl__blk_block_get(bt, st.tree, 1, &ref), RL_OK);
+        rl__put16(ref.wdata + 6, (uint16_t)(rl__get16(ref.data + 6) + 1));
+        rl__blk_block_put(&ref);
+        assert_int_equal(rl__ix_verify(&s, 0, &report, &problems), RL_CORRUPT);
+        assert_non_null(strstr(rl__blk_txn_err(bt)->msg, "not adding up"));
+    }
     rl__buf_free(&report);
     rl__cat_free(s.cat);
     rl__blk_rollback(bt);
