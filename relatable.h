@@ -488,8 +488,9 @@ int rl_join_explain(rl_txn *t, const rl_query *base, const rl_join *joins, int n
 /**
  * rl_check - check the database as t sees it: in a read transaction, every
  * block of the file (reachable exactly once or free, never both or
- * neither; checksums, headers, links); and every table's row count and
- * every index against the table's rows.
+ * neither; checksums, headers, links); every node of every table and index
+ * B+tree (its cells decode, their keys ascend, cells and free bytes add up);
+ * and every table's row count and every index against the table's rows.
  * @report: receives a malloc'd text, one problem a line ("" when none);
  *          the caller frees it. May be NULL.
  * Returns RL_OK when nothing is wrong, RL_CORRUPT when something is (or
