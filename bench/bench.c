@@ -20,6 +20,13 @@
 **   6 delete every even id in one transaction
 **   7 2,000 single-row inserts, each its own durable transaction
 **   8 compaction (relatable vacuum, SQLite VACUUM INTO, LMDB compacting copy)
+**   9 reads beside commits: one thread does NBESIDE random point lookups
+**     (a read transaction per 100) while another commits one-row inserts,
+**     each durable, until the lookups are done; the phase's time is the
+**     lookups', and the commits a second are printed below the table
+**     (relatable: one rl_db shared by both threads; SQLite-WAL: a
+**     connection each; LMDB: one environment). Not run on SQLite's rollback
+**     journal, which answers SQLITE_BUSY to a reader that meets a commit.
 ** Printed: seconds per phase and each engine's time divided by relatable's
 ** (above 1.0: relatable is faster), file sizes, peak RSS, commit latency
 ** and the raw fdatasync latency of the disk. Counts must agree.
@@ -27,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,15 +48,18 @@
 
 #include "relatable.h"
 
-#define NPHASES 8
+#define NPHASES 9
 #define NPROJECTS 1000
 #define NUPDATES 100000
 #define NSINGLE 2000
+#define NBESIDE 200000 /* phase 9's lookups */
+#define BESIDE_BATCH 100 /* lookups per read transaction in phase 9 */
 #define MAX_RUNS 9
 
 static const char *const phase_names[NPHASES] = {
     "1 bulk insert",      "2 point lookups", "3 scan + filter",   "4 count per project",
     "5 random updates",   "6 delete evens",  "7 durable commits", "8 compact",
+    "9 reads + commits",
 };
 
 typedef struct result {
@@ -58,6 +69,7 @@ typedef struct result {
     uint64_t scan_count, project_total, live_after;
     uint64_t size_before_compact, size_after_compact;
     double commit_median_us, commit_p99_us;
+    double beside_commits_per_s; /* phase 9's writer */
     long peak_rss_kb;
 } result;
 
@@ -154,7 +166,104 @@ static uint64_t lcg_next(uint64_t *s)
         return;                                                                \
     } while (0)
 
+/* ---- phase 9: a reader thread beside a committing thread ----------------------------- */
+
+/* What phase 9's two threads share; h is the engine's handle. */
+typedef struct beside {
+    const config *c;
+    void *h;
+    const char *path;  /* SQLite: the file, for the reader's own connection */
+    unsigned dbi[2];   /* LMDB: the tasks and by_project databases */
+    int stop; /* the reader is done: the writer stops (atomic) */
+    long commits;
+    char why[2][120]; /* the writer's failure, the reader's; empty if none */
+} beside;
+
+/* The odd ids up to n: rows no phase deleted. */
+static int64_t live_id(uint64_t *seed, long n)
+{
+    return 2 * (int64_t)(lcg_next(seed) % (uint64_t)((n + 1) / 2)) + 1;
+}
+
+static int beside_stopped(beside *b)
+{
+    return __atomic_load_n(&b->stop, __ATOMIC_ACQUIRE);
+}
+
+/* Run reader and writer side by side; the phase's time is the reader's. */
+static void run_beside(beside *b, void *(*writer)(void *), void *(*reader)(void *),
+                       result *r)
+{
+    pthread_t w, rd;
+    double t0 = now(), dt;
+    b->stop = 0;
+    b->commits = 0;
+    b->why[0][0] = b->why[1][0] = '\0';
+    if (pthread_create(&w, NULL, writer, b) != 0) {
+        snprintf(r->note, sizeof r->note, "phase 9: no thread");
+        return;
+    }
+    if (pthread_create(&rd, NULL, reader, b) != 0) {
+        __atomic_store_n(&b->stop, 1, __ATOMIC_RELEASE);
+        pthread_join(w, NULL);
+        snprintf(r->note, sizeof r->note, "phase 9: no thread");
+        return;
+    }
+    pthread_join(rd, NULL);
+    dt = now() - t0;
+    __atomic_store_n(&b->stop, 1, __ATOMIC_RELEASE);
+    pthread_join(w, NULL);
+    r->secs[8] = dt;
+    r->beside_commits_per_s = (double)b->commits / dt;
+}
+
 /* ---- relatable ------------------------------------------------------------------------ */
+
+/* Phase 9 on relatable: both threads on one rl_db. */
+static void *rl_beside_writer(void *arg)
+{
+    beside *b = arg;
+    rl_db *db = b->h;
+    char title[64], desc[256];
+    for (int64_t id = b->c->n + NSINGLE + 1; !beside_stopped(b); id++) {
+        size_t tl = title_of(id, title), dl = desc_of(id, desc);
+        rl_value v[6] = {rl_null(),          rl_int(project_of(id)), rl_int(status_of(id)),
+                         rl_int(priority_of(id)), rl_textn(title, tl), rl_textn(desc, dl)};
+        rl_txn *t;
+        if (rl_begin(db, RL_WRITE, &t) != RL_OK || rl_insert(t, "tasks", v, 6, NULL) != RL_OK ||
+            rl_commit(t) != RL_OK) {
+            snprintf(b->why[0], sizeof b->why[0], "commit: %s", rl_errmsg(db));
+            break;
+        }
+        b->commits++;
+    }
+    return NULL;
+}
+
+static void *rl_beside_reader(void *arg)
+{
+    beside *b = arg;
+    rl_db *db = b->h;
+    uint64_t seed = 7;
+    for (long i = 0; i < NBESIDE && !b->why[1][0]; i += BESIDE_BATCH) {
+        rl_txn *t;
+        if (rl_begin(db, RL_READ, &t) != RL_OK) {
+            snprintf(b->why[1], sizeof b->why[1], "begin: %s", rl_errmsg(db));
+            break;
+        }
+        for (int k = 0; k < BESIDE_BATCH && !b->why[1][0]; k++) {
+            int64_t id = live_id(&seed, b->c->n);
+            rl_row *got = NULL;
+            int rc = rl_get(t, "tasks", id, &got);
+            if (rc != RL_OK || rl_row_int(got, 1) != project_of(id))
+                snprintf(b->why[1], sizeof b->why[1], "lookup %lld: %s", (long long)id,
+                         rc != RL_OK ? rl_errmsg(db) : "wrong row");
+            rl_row_free(got);
+        }
+        rl_rollback(t);
+    }
+    return NULL;
+}
 
 static void run_relatable(const config *c, result *r)
 {
@@ -305,6 +414,12 @@ static void run_relatable(const config *c, result *r)
     rl_begin(db, RL_READ, &t);
     rl_count(t, "tasks", &r->live_after);
     rl_rollback(t);
+    {
+        beside b = {c, db, NULL, {0, 0}, 0, 0, {"", ""}};
+        run_beside(&b, rl_beside_writer, rl_beside_reader, r);
+        if (b.why[0][0] || b.why[1][0])
+            FAIL(r, "phase 9: %s%s", b.why[0], b.why[1]);
+    }
     rl_close(db);
     free(lat);
     r->ok = 1;
@@ -328,6 +443,62 @@ static void sq_bind_row(sqlite3_stmt *st, int64_t id, int with_id, char *title, 
     sqlite3_bind_int64(st, k++, priority_of(id));
     sqlite3_bind_text(st, k++, title, (int)tl, SQLITE_STATIC);
     sqlite3_bind_text(st, k++, desc, (int)dl, SQLITE_STATIC);
+}
+
+/* Phase 9 on SQLite: the writer on the benchmark's connection, the reader
+ * on its own (a connection is one thread's at a time). */
+static void *sq_beside_writer(void *arg)
+{
+    beside *b = arg;
+    sqlite3 *db = b->h;
+    sqlite3_stmt *ins;
+    char title[64], desc[256];
+    if (sqlite3_prepare_v2(db, "INSERT INTO tasks VALUES(NULL,?,?,?,?,?)", -1, &ins, NULL) !=
+        SQLITE_OK) {
+        snprintf(b->why[0], sizeof b->why[0], "prepare: %s", sqlite3_errmsg(db));
+        return NULL;
+    }
+    for (int64_t id = b->c->n + NSINGLE + 1; !beside_stopped(b); id++) {
+        sq_bind_row(ins, id, 0, title, desc);
+        if (sqlite3_step(ins) != SQLITE_DONE) {
+            snprintf(b->why[0], sizeof b->why[0], "commit: %s", sqlite3_errmsg(db));
+            break;
+        }
+        sqlite3_reset(ins);
+        b->commits++;
+    }
+    sqlite3_finalize(ins);
+    return NULL;
+}
+
+static void *sq_beside_reader(void *arg)
+{
+    beside *b = arg;
+    sqlite3 *db;
+    sqlite3_stmt *get = NULL;
+    uint64_t seed = 7;
+    if (sqlite3_open(b->path, &db) != SQLITE_OK || sqlite3_busy_timeout(db, 10000) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT project_id, status, priority, title, description FROM "
+                               "tasks WHERE id=?", -1, &get, NULL) != SQLITE_OK)
+        snprintf(b->why[1], sizeof b->why[1], "reader: %s", sqlite3_errmsg(db));
+    for (long i = 0; i < NBESIDE && !b->why[1][0]; i += BESIDE_BATCH) {
+        sq_exec(db, "BEGIN");
+        for (int k = 0; k < BESIDE_BATCH && !b->why[1][0]; k++) {
+            int64_t id = live_id(&seed, b->c->n);
+            int rc;
+            sqlite3_bind_int64(get, 1, id);
+            rc = sqlite3_step(get);
+            if (rc != SQLITE_ROW || sqlite3_column_int64(get, 0) != project_of(id) ||
+                !sqlite3_column_text(get, 3) || !sqlite3_column_text(get, 4))
+                snprintf(b->why[1], sizeof b->why[1], "lookup %lld: %s", (long long)id,
+                         sqlite3_errmsg(db));
+            sqlite3_reset(get);
+        }
+        sq_exec(db, "COMMIT");
+    }
+    sqlite3_finalize(get);
+    sqlite3_close(db);
+    return NULL;
 }
 
 static void run_sqlite(const config *c, int wal, result *r)
@@ -453,6 +624,14 @@ static void run_sqlite(const config *c, int wal, result *r)
     sqlite3_step(scan);
     r->live_after = (uint64_t)sqlite3_column_int64(scan, 0);
     sqlite3_finalize(scan);
+    if (wal) { /* a rollback journal locks readers out of a commit: SQLITE_BUSY */
+        beside b = {c, db, path, {0, 0}, 0, 0, {"", ""}};
+        run_beside(&b, sq_beside_writer, sq_beside_reader, r);
+        if (b.why[0][0] || b.why[1][0])
+            FAIL(r, "phase 9: %s%s", b.why[0], b.why[1]);
+    } else {
+        r->secs[8] = -1; /* not run */
+    }
     sqlite3_finalize(ins);
     sqlite3_finalize(get);
     sqlite3_finalize(upd);
@@ -478,6 +657,59 @@ static size_t lm_encode(int64_t id, int64_t status, int64_t prio, uint8_t *out)
     memcpy(out + 11, title, tl);
     memcpy(out + 11 + tl, desc, dl);
     return 11 + tl + dl;
+}
+
+/* Phase 9 on LMDB: one environment; each thread its own transactions. */
+static void *lm_beside_writer(void *arg)
+{
+    beside *b = arg;
+    MDB_env *env = b->h;
+    uint8_t buf[512];
+    for (int64_t id = b->c->n + NSINGLE + 1; !beside_stopped(b); id++) {
+        int64_t p = project_of(id);
+        MDB_txn *txn;
+        MDB_val k = {8, &id}, v;
+        v.mv_size = lm_encode(id, status_of(id), priority_of(id), buf);
+        v.mv_data = buf;
+        if (mdb_txn_begin(env, NULL, 0, &txn) != 0) {
+            snprintf(b->why[0], sizeof b->why[0], "begin");
+            break;
+        }
+        mdb_put(txn, b->dbi[0], &k, &v, 0);
+        k.mv_data = &p;
+        v.mv_size = 8;
+        v.mv_data = &id;
+        mdb_put(txn, b->dbi[1], &k, &v, 0);
+        if (mdb_txn_commit(txn) != 0) {
+            snprintf(b->why[0], sizeof b->why[0], "commit");
+            break;
+        }
+        b->commits++;
+    }
+    return NULL;
+}
+
+static void *lm_beside_reader(void *arg)
+{
+    beside *b = arg;
+    MDB_env *env = b->h;
+    uint64_t seed = 7;
+    for (long i = 0; i < NBESIDE && !b->why[1][0]; i += BESIDE_BATCH) {
+        MDB_txn *txn;
+        if (mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) != 0) {
+            snprintf(b->why[1], sizeof b->why[1], "begin");
+            break;
+        }
+        for (int k = 0; k < BESIDE_BATCH && !b->why[1][0]; k++) {
+            int64_t id = live_id(&seed, b->c->n), p;
+            MDB_val key = {8, &id}, v;
+            if (mdb_get(txn, b->dbi[0], &key, &v) != 0 || v.mv_size < 11 ||
+                (memcpy(&p, v.mv_data, 8), p != project_of(id)))
+                snprintf(b->why[1], sizeof b->why[1], "lookup %lld", (long long)id);
+        }
+        mdb_txn_abort(txn);
+    }
+    return NULL;
 }
 
 static void run_lmdb(const config *c, result *r)
@@ -619,6 +851,12 @@ static void run_lmdb(const config *c, result *r)
         r->live_after = st.ms_entries;
         mdb_txn_abort(txn);
     }
+    {
+        beside b = {c, env, NULL, {main_db, by_project}, 0, 0, {"", ""}};
+        run_beside(&b, lm_beside_writer, lm_beside_reader, r);
+        if (b.why[0][0] || b.why[1][0])
+            FAIL(r, "phase 9: %s%s", b.why[0], b.why[1]);
+    }
     mdb_env_close(env);
     free(lat);
     r->ok = 1;
@@ -724,6 +962,7 @@ static void merge_rounds(result runs[][4], int nruns, int e, result *out)
         MEDIAN_OF(secs[p], double);
     MEDIAN_OF(commit_median_us, double);
     MEDIAN_OF(commit_p99_us, double);
+    MEDIAN_OF(beside_commits_per_s, double);
     MEDIAN_OF(size_before_compact, uint64_t);
     MEDIAN_OF(size_after_compact, uint64_t);
     MEDIAN_OF(peak_rss_kb, long);
@@ -739,7 +978,8 @@ static void round_ratios(result runs[][4], int nruns, double ratio[4][NPHASES])
             double v[MAX_RUNS];
             int n = 0;
             for (int r = 0; r < nruns; r++)
-                if (runs[r][e].ok && runs[r][0].ok && runs[r][0].secs[p] > 0)
+                if (runs[r][e].ok && runs[r][0].ok && runs[r][0].secs[p] > 0 &&
+                    runs[r][e].secs[p] >= 0)
                     v[n++] = runs[r][e].secs[p] / runs[r][0].secs[p];
             ratio[e][p] = n ? median_of(v, n) : 0;
         }
@@ -761,7 +1001,8 @@ static void print_round_ratios(result runs[][4], int nruns, const int *use)
             size_t at = 0;
             if (!use[e])
                 continue;
-            for (int r = 0; r < nruns && runs[r][e].ok && runs[r][0].ok && runs[r][0].secs[p] > 0; r++)
+            for (int r = 0; r < nruns && runs[r][e].ok && runs[r][0].ok && runs[r][0].secs[p] > 0 &&
+                            runs[r][e].secs[p] >= 0; r++)
                 at += (size_t)snprintf(s + at, sizeof s - at, "%s%.2f", r ? " " : "",
                                        runs[r][e].secs[p] / runs[r][0].secs[p]);
             printf(" %*s", width, s);
@@ -789,6 +1030,8 @@ static void print_report(const config *c, const int *use, const result *res,
                 continue;
             if (!res[e].ok)
                 printf(" %22s", "failed");
+            else if (res[e].secs[p] < 0)
+                printf(" %22s", "not run");
             else if (e == 0 || !base->ok || ratio[e][p] <= 0)
                 printf(" %13.3f        ", res[e].secs[p]);
             else
@@ -804,6 +1047,12 @@ static void print_report(const config *c, const int *use, const result *res,
     for (int e = 0; e < 4; e++)
         if (use[e])
             printf(" %22.0f", res[e].commit_p99_us);
+    printf("\n%-20s", "commits/s in 9");
+    for (int e = 0; e < 4; e++)
+        if (use[e] && res[e].secs[8] < 0)
+            printf(" %22s", "-");
+        else if (use[e])
+            printf(" %22.0f", res[e].beside_commits_per_s);
     printf("\n%-20s", "file MB after 7");
     for (int e = 0; e < 4; e++)
         if (use[e])
