@@ -442,17 +442,15 @@ static int child_for(rl__blk_txn *t, uint64_t logical, const node *nd, const uin
 
 /* Whether nd's cells are sound as a whole: each one decodes inside the
  * cell area, the keys ascend, and the cells' bytes and frag add up to
- * the area exactly (so no cell overlaps another and frag counts every
- * dead byte). Searches check only what they read; rl_check asks this. */
+ * the area exactly (frag counts every dead byte). Searches check only
+ * what they read; rl_check asks this. */
 int rl__bt_node_cells_ok(const node *nd)
 {
     size_t bytes = 0;
-    for (uint32_t i = 0; i < nd->n; i++) {
-        cell c, prev;
-        if (rl__bt_cell_read(nd, i, &c) != RL_OK || slot(nd, i) < nd->start)
-            return 0;
-        if (i > 0 && (rl__bt_cell_read(nd, i - 1, &prev) != RL_OK ||
-                      key_cmp(prev.key, prev.klen, c.key, c.klen) >= 0))
+    cell c, prev = {0};
+    for (uint32_t i = 0; i < nd->n; i++, prev = c) {
+        if (rl__bt_cell_read(nd, i, &c) != RL_OK || slot(nd, i) < nd->start ||
+            (i > 0 && key_cmp(prev.key, prev.klen, c.key, c.klen) >= 0))
             return 0;
         bytes += rl__bt_cell_size(nd, &c);
     }

@@ -151,20 +151,23 @@ int rl__bt_clear(rl__blk_txn *t, uint64_t root)
     return RL_OK;
 }
 
-int rl__bt_stats(rl__blk_txn *t, uint64_t root, rl__bt_space *sp)
+/* Count the tree's space, checking every node's cells too if check. */
+static int space_walk(rl__blk_txn *t, uint64_t root, int check, rl__bt_space *sp)
 {
-    walker w = {t, root, 0, 0, -1, {0}, 0};
+    walker w = {t, root, 0, check, -1, {0}, 0};
     int rc = walk_tree(&w, root, 0);
     *sp = w.sp;
     return rc;
 }
 
+int rl__bt_stats(rl__blk_txn *t, uint64_t root, rl__bt_space *sp)
+{
+    return space_walk(t, root, 0, sp);
+}
+
 int rl__bt_check(rl__blk_txn *t, uint64_t root, rl__bt_space *sp)
 {
-    walker w = {t, root, 0, 1, -1, {0}, 0};
-    int rc = walk_tree(&w, root, 0);
-    *sp = w.sp;
-    return rc;
+    return space_walk(t, root, 1, sp);
 }
 
 /* The bytes a builder leaves free in each leaf for percent (half at most). */
