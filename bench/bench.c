@@ -174,7 +174,7 @@ typedef struct beside {
     void *h;
     const char *path;  /* SQLite: the file, for the reader's own connection */
     unsigned dbi[2];   /* LMDB: the tasks and by_project databases */
-    int stop; /* the reader is done: the writer stops (atomic) */
+    int stop;          /* set once the reader is done: the writer stops (atomic) */
     long commits;
     char why[2][120]; /* the writer's failure, the reader's; empty if none */
 } beside;
