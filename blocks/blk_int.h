@@ -8,7 +8,7 @@
 **   io_posix.c the real I/O table
 **   format.c   encoding and checking of the file header, root slots and
 **              block headers (every on-disk byte goes through here)
-**   cache.c    the block cache: pages keyed by physical number, LRU,
+**   cache.c    the block cache: pages keyed by physical number, a clock,
 **              write-out of dirty pages of the open write transaction
 **   map.c      the block map: logical -> physical, copy-on-write
 **   freelist.c free physical blocks, the reuse rule, the freelist chain
@@ -31,10 +31,14 @@
 **   3. Every page in the cache holds either verified bytes read from the
 **      file or bytes built by the running write transaction (dirty).
 **   4. db->mu guards the cache, the root, the reader list and the stats;
-**      every entry point of the layer takes it. A read transaction lets go
-**      of it while it reads and checks blocks the cache missed (cache.c),
-**      so readers sharing a handle read the file in parallel; the file
-**      needs no lock for that, as readers in other processes show (INV 2).
+**      every entry point of the layer takes it, with one exception: a
+**      read transaction's single-block reads (rl__blk_block_get) find
+**      cached pages without it, and read what the cache missed without
+**      it, caching the page only if the lock is free (cache.c, "Readers
+**      without the lock"). A read transaction also lets go of it while it
+**      reads and checks blocks the cache missed, so readers sharing a
+**      handle read the file in parallel; the file needs no lock for that,
+**      as readers in other processes show (INV 2).
 */
 #ifndef RL_BLK_INT_H
 #define RL_BLK_INT_H
@@ -188,20 +192,33 @@ struct rl__blk_page {
     uint8_t *buf;
     rl__blk_page *dprev, *dnext;  /* the dirty pages' list, while dirty */
     size_t slot;                  /* index in the cache's ring */
-    unsigned pins;                /* atomic: unpinned without db->mu (cache.c) */
+    /* Atomic: pinned and unpinned without db->mu. Bit RL__PAGE_RETIRED
+     * set: the page is not in the cache (free, being filled, or a read
+     * transaction's own), and a reader without the lock cannot pin it. */
+    unsigned pins;
     uint8_t dirty;
-    uint8_t used; /* the clock's bit: found in the cache since the hand passed */
+    uint8_t used; /* atomic; the clock's bit: found in the cache since the hand passed */
 };
 
 #define RL__CACHE_EMPTY UINT64_MAX /* a free entry of the cache's table */
+#define RL__PAGE_RETIRED 0x80000000u
 
-typedef struct rl__blk_cache {
-    /* Open addressing, linear probing, no tombstones: keys[i] is the phys
-     * of entry i (RL__CACHE_EMPTY: none), pages[i] its page. A probe reads
-     * keys only, eight to a cache line, until it finds the page it wants. */
+/* Open addressing, linear probing, no tombstones: keys[i] is the phys of
+ * entry i (RL__CACHE_EMPTY: none), pages[i] its page. A probe reads keys
+ * only, eight to a cache line, until it finds the page it wants. Readers
+ * without the lock probe it too, so entries are stored atomically (the
+ * page before the key), and a table outgrown stays allocated, on the
+ * older list, until the cache is freed. */
+typedef struct rl__cache_tab rl__cache_tab;
+struct rl__cache_tab {
+    size_t mask; /* the table's size - 1 (a power of two, >= 2 * cap) */
     uint64_t *keys;
     rl__blk_page **pages;
-    size_t mask; /* the table's size - 1 (a power of two, >= 2 * cap) */
+    rl__cache_tab *older;
+};
+
+typedef struct rl__blk_cache {
+    rl__cache_tab *tab; /* atomic: the current table */
     /* The clock: every page, in ring[0 .. count); the hand is the next
      * slot to look at when a page must go. */
     rl__blk_page **ring;
@@ -209,6 +226,10 @@ typedef struct rl__blk_cache {
     size_t count, cap;
     size_t out; /* pages page_get handed out, not yet published or discarded */
     rl__blk_page dirty; /* sentinel of the dirty pages: a flush visits only them */
+    /* Page structs out of the cache (RL__PAGE_RETIRED), linked by dnext:
+     * never freed before the cache is, because a reader without the lock
+     * may still hold a pointer to one it found in the table. */
+    rl__blk_page *spare;
     uint32_t block_size;
 } rl__blk_cache;
 
@@ -265,6 +286,7 @@ struct rl__blk_db {
     rl__blk_txn *readers; /* open read transactions */
     rl__blk_txn *writer;  /* the open write transaction, if any */
     rl__blk_stats stats;
+    uint64_t reads_unlocked; /* atomic: blocks read that no cache kept (cache.c) */
     rl__err err;
     uint8_t *scratch; /* one block of scratch for I/O, guarded by mu */
     uint8_t *commit_buf; /* a slot region and a commit area: the commit's write */
@@ -279,6 +301,10 @@ struct rl__blk_db {
 
 #define RL__READ_AHEAD 16 /* blocks read at once when misses run in order */
 #define RL__MAP_MEMO 64   /* entries of a read transaction's map memo */
+#define RL__OWN_PAGES 8   /* a read transaction's pages of its own (cache.c) */
+/* Internal to the block layer, never returned by an entry point: a read
+ * without db->mu needs the lock after all (cache.c). */
+#define RL__NEED_LOCK (-1)
 
 struct rl__blk_txn {
     rl__blk_db *db;
@@ -303,6 +329,10 @@ struct rl__blk_txn {
     rl__blk_listed *listed; /* blocks written so far (write) */
     uint32_t nlisted;
     int list_overflow;
+    /* read: set while a single-block read runs without db->mu; own[] are
+     * the pages it read for itself when it could not cache them (cache.c) */
+    int unlocked;
+    rl__blk_page *own[RL__OWN_PAGES];
     rl__blk_txn *prev, *next; /* reader list */
     rl__err err;
 };
@@ -326,6 +356,8 @@ int rl__cache_fresh(rl__blk_txn *t, uint64_t phys, rl__blk_page **out);
  * a copy costs one pass over the page, not two. src must stay pinned. */
 int rl__cache_fresh_copy(rl__blk_txn *t, uint64_t phys, const uint8_t *src, rl__blk_page **out);
 void rl__cache_unpin(rl__blk_page *p);
+/* Give t's own pages to the cache's spares (end of a read transaction). */
+void rl__cache_own_return(rl__blk_txn *t);
 void rl__cache_mark_dirty(rl__blk_cache *c, rl__blk_page *p);
 /* The page need not be written (it died, or was copied elsewhere). */
 void rl__cache_clean(rl__blk_page *p);
@@ -337,9 +369,10 @@ int rl__cache_flush(rl__blk_txn *t, uint64_t keep_from, uint64_t keep_to);
 int rl__cache_take_run(rl__blk_txn *t, uint64_t first, uint32_t n, uint8_t *dst);
 /* Drop dirty pages (rollback). */
 void rl__cache_drop_dirty(rl__blk_cache *c);
-/* Drop every unpinned page (another process changed the file). */
+/* Drop every page (another process changed the file). A pinned page
+ * leaves the cache too, but its bytes stay until it is let go. */
 void rl__cache_drop_all(rl__blk_cache *c);
-/* Drop block phys's page if it is cached and unpinned. */
+/* Drop block phys's page if it is cached (another process wrote it). */
 void rl__cache_drop_block(rl__blk_cache *c, uint64_t phys);
 /* Give t's read-ahead buffer back to the handle's spares (end of a
  * transaction); rl__cache_ahead_free frees the spares (close). */

@@ -179,6 +179,13 @@ int rl__blk_block_get(rl__blk_txn *t, uint64_t logical, int write, rl__blk_ref *
         return RL_MISUSE;
     if (write && !t->write)
         return RL__FAIL(&t->err, RL_READONLY, "block write in a read transaction");
+    if (!t->write) { /* without db->mu while the cache has what it needs (cache.c) */
+        t->unlocked = 1;
+        rc = block_get(t, logical, 0, ref);
+        t->unlocked = 0;
+        if (rc != RL__NEED_LOCK)
+            return rc;
+    }
     pthread_mutex_lock(&t->db->mu);
     rc = block_get(t, logical, write, ref);
     pthread_mutex_unlock(&t->db->mu);

@@ -28,7 +28,9 @@
 ** not kept: only the block asked for can fail the call.
 **
 ** Invariants:
-**   1. A pinned page is never evicted or reused; pins last one call.
+**   1. A pinned page is never evicted or reused; pins last one call. (A
+**      page dropped while pinned leaves the table, but its struct and
+**      bytes are reused only once the pin is let go.)
 **   2. A page read from the file passed rl__fmt_block_check (INV 3).
 **   3. count <= cap unless every page is pinned.
 **   4. A page is on the dirty list exactly when its dirty flag is set
@@ -38,29 +40,41 @@
 **      published or discarded number c->out, and the ring and the table
 **      always have room for all of them (the table stays at most half
 **      full), so publishing cannot fail.
-** Callers hold db->mu. For a read transaction, rl__cache_get lets go of it
-** while it reads and checks what it missed (io_begin), so a caller keeps
-** nothing across the call that it has not pinned (as it must anyway: the
-** call may evict any unpinned page); two readers that miss the same block
-** both read it, and the second keeps the first one's page.
+**   6. A page in the table is never retired (RL__PAGE_RETIRED); every
+**      other page struct is. Page structs and outgrown tables are freed
+**      only with the cache, so a reader without the lock never follows a
+**      pointer into freed memory.
+** Callers hold db->mu, except for a read transaction's reads with
+** t->unlocked set ("Readers without the lock", below). For a read
+** transaction, rl__cache_get lets go of it while it reads and checks what
+** it missed (io_begin), so a caller keeps nothing across the call that it
+** has not pinned (as it must anyway: the call may evict any unpinned
+** page); two readers that miss the same block both read it, and the
+** second keeps the first one's page.
 */
 #include <stdlib.h>
 
 #include "blk_int.h"
 
-static size_t home_of(const rl__blk_cache *c, uint64_t phys)
+static size_t home_of(const rl__cache_tab *tab, uint64_t phys)
 {
-    return (size_t)((phys * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & c->mask;
+    return (size_t)((phys * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & tab->mask;
 }
 
-/* Pins (INV 1). A pin is taken under db->mu, but rl__cache_unpin needs no
- * lock (a block reference is put back without it), so the count is
- * atomic: whoever sees 0 holds db->mu, so nobody can pin the page again
- * meanwhile, and the release of the last unpin orders its reads of the
- * page before the page's reuse. */
+/* Pins (INV 1). Pins under db->mu are counted on pages in the cache; a
+ * reader without the lock pins only a page not retired (try_pin), and a
+ * page leaves the cache only when claim() finds no pin and retires it in
+ * the same step, so a pinned page never leaves. rl__cache_unpin needs no
+ * lock; the release of the last unpin orders its reads of the page before
+ * the page's reuse. */
+static unsigned pin_count(rl__blk_page *p)
+{
+    return __atomic_load_n(&p->pins, __ATOMIC_ACQUIRE) & ~RL__PAGE_RETIRED;
+}
+
 static int pinned(rl__blk_page *p)
 {
-    return __atomic_load_n(&p->pins, __ATOMIC_ACQUIRE) != 0;
+    return pin_count(p) != 0;
 }
 
 static void pin(rl__blk_page *p)
@@ -68,20 +82,91 @@ static void pin(rl__blk_page *p)
     __atomic_add_fetch(&p->pins, 1, __ATOMIC_RELAXED);
 }
 
-/* A table of size entries (a power of two), all empty. */
-static int table_alloc(size_t size, uint64_t **keys, rl__blk_page ***pages)
+static int try_pin(rl__blk_page *p)
 {
-    *keys = malloc(size * sizeof **keys);
-    *pages = malloc(size * sizeof **pages);
-    if (!*keys || !*pages) {
-        free(*keys);
-        free(*pages);
-        *keys = NULL;
-        *pages = NULL;
-        return RL_NOMEM;
+    unsigned n = __atomic_load_n(&p->pins, __ATOMIC_RELAXED);
+    do {
+        if (n & RL__PAGE_RETIRED)
+            return 0;
+    } while (!__atomic_compare_exchange_n(&p->pins, &n, n + 1, 1, __ATOMIC_ACQUIRE,
+                                          __ATOMIC_RELAXED));
+    return 1;
+}
+
+/* Take unpinned page p out of readers' reach (it is about to leave the
+ * cache); 0 if it is pinned. Caller holds db->mu. */
+static int claim(rl__blk_page *p)
+{
+    unsigned zero = 0;
+    return __atomic_compare_exchange_n(&p->pins, &zero, RL__PAGE_RETIRED, 0, __ATOMIC_ACQUIRE,
+                                       __ATOMIC_RELAXED);
+}
+
+static void set_used(rl__blk_page *p, uint8_t used)
+{
+    __atomic_store_n(&p->used, used, __ATOMIC_RELAXED);
+}
+
+/* A retired page struct kept for reuse (c->spare). */
+static void spare_put(rl__blk_cache *c, rl__blk_page *p)
+{
+    p->dnext = c->spare;
+    c->spare = p;
+}
+
+/* A spare page no reader still holds a pin on, or NULL. */
+static rl__blk_page *spare_take(rl__blk_cache *c)
+{
+    for (rl__blk_page **at = &c->spare; *at; at = &(*at)->dnext)
+        if (!pinned(*at)) {
+            rl__blk_page *p = *at;
+            *at = p->dnext;
+            return p;
+        }
+    return NULL;
+}
+
+/* A new page struct with room for a block: clean, retired, unpinned. */
+static rl__blk_page *page_new(uint32_t block_size)
+{
+    rl__blk_page *p = malloc(sizeof *p + block_size);
+    if (!p)
+        return NULL;
+    memset(p, 0, sizeof *p);
+    p->buf = (uint8_t *)(p + 1);
+    p->pins = RL__PAGE_RETIRED;
+    return p;
+}
+
+/* A clean page struct, retired, pinned once (by whoever asked for it): a
+ * spare, or new. */
+static rl__blk_page *page_alloc(rl__blk_cache *c)
+{
+    rl__blk_page *p = spare_take(c);
+    if (!p && !(p = page_new(c->block_size)))
+        return NULL;
+    __atomic_store_n(&p->pins, RL__PAGE_RETIRED | 1, __ATOMIC_RELAXED);
+    return p;
+}
+
+/* A table of size entries (a power of two), all empty. */
+static rl__cache_tab *table_alloc(size_t size)
+{
+    rl__cache_tab *tab = malloc(sizeof *tab);
+    uint64_t *keys = malloc(size * sizeof *keys);
+    rl__blk_page **pages = calloc(size, sizeof *pages);
+    if (!tab || !keys || !pages) {
+        free(tab);
+        free(keys);
+        free(pages);
+        return NULL;
     }
-    memset(*keys, 0xff, size * sizeof **keys); /* RL__CACHE_EMPTY */
-    return RL_OK;
+    memset(keys, 0xff, size * sizeof *keys); /* RL__CACHE_EMPTY */
+    tab->mask = size - 1;
+    tab->keys = keys;
+    tab->pages = pages;
+    tab->older = NULL;
+    return tab;
 }
 
 int rl__cache_init(rl__blk_cache *c, uint32_t block_size, size_t cap)
@@ -92,12 +177,18 @@ int rl__cache_init(rl__blk_cache *c, uint32_t block_size, size_t cap)
     c->cap = cap < 16 ? 16 : cap;
     while (size < c->cap * 2)
         size *= 2;
-    c->mask = size - 1;
     c->ring_cap = c->cap + RL__READ_AHEAD;
     c->ring = malloc(c->ring_cap * sizeof *c->ring);
-    if (!c->ring || table_alloc(size, &c->keys, &c->pages) != RL_OK) {
+    c->tab = table_alloc(size);
+    if (!c->ring || !c->tab) {
         free(c->ring);
         c->ring = NULL;
+        if (c->tab) {
+            free(c->tab->keys);
+            free(c->tab->pages);
+            free(c->tab);
+            c->tab = NULL;
+        }
         return RL_NOMEM;
     }
     c->dirty.dnext = c->dirty.dprev = &c->dirty;
@@ -124,43 +215,54 @@ void rl__cache_clean(rl__blk_page *p)
     p->dnext->dprev = p->dprev;
 }
 
+/* Under db->mu: nothing changes the table meanwhile, so plain reads. */
 static rl__blk_page *table_find(const rl__blk_cache *c, uint64_t phys)
 {
-    size_t i = home_of(c, phys);
+    const rl__cache_tab *tab = c->tab;
+    size_t i = home_of(tab, phys);
     for (;;) {
-        uint64_t k = c->keys[i];
+        uint64_t k = tab->keys[i];
         if (k == phys)
-            return c->pages[i];
+            return tab->pages[i];
         if (k == RL__CACHE_EMPTY)
             return NULL;
-        i = (i + 1) & c->mask;
+        i = (i + 1) & tab->mask;
     }
 }
 
-static void table_put(rl__blk_cache *c, rl__blk_page *p)
+/* Entry i becomes (key, p): the page first, so that a reader without the
+ * lock that sees the key (acquire) sees a page at least that new. */
+static void entry_set(rl__cache_tab *tab, size_t i, uint64_t key, rl__blk_page *p)
 {
-    size_t i = home_of(c, p->phys);
-    while (c->keys[i] != RL__CACHE_EMPTY)
-        i = (i + 1) & c->mask;
-    c->keys[i] = p->phys;
-    c->pages[i] = p;
+    __atomic_store_n(&tab->pages[i], p, __ATOMIC_RELAXED);
+    __atomic_store_n(&tab->keys[i], key, __ATOMIC_RELEASE);
+}
+
+static void table_put(rl__cache_tab *tab, rl__blk_page *p)
+{
+    size_t i = home_of(tab, p->phys);
+    while (tab->keys[i] != RL__CACHE_EMPTY)
+        i = (i + 1) & tab->mask;
+    entry_set(tab, i, p->phys, p);
 }
 
 /* Remove phys's entry, moving back the entries after it that may live in
  * the hole (an entry may, unless its home lies after the hole), so that a
- * probe still stops only at an empty entry: no tombstones. */
+ * probe still stops only at an empty entry: no tombstones. A reader
+ * without the lock may miss an entry while it moves: it then takes the
+ * lock, which is always right. */
 static void table_remove(rl__blk_cache *c, uint64_t phys)
 {
-    size_t i = home_of(c, phys);
-    while (c->keys[i] != phys)
-        i = (i + 1) & c->mask;
-    for (size_t j = (i + 1) & c->mask; c->keys[j] != RL__CACHE_EMPTY; j = (j + 1) & c->mask)
-        if (((j - home_of(c, c->keys[j])) & c->mask) >= ((j - i) & c->mask)) {
-            c->keys[i] = c->keys[j];
-            c->pages[i] = c->pages[j];
+    rl__cache_tab *tab = c->tab;
+    size_t i = home_of(tab, phys);
+    while (tab->keys[i] != phys)
+        i = (i + 1) & tab->mask;
+    for (size_t j = (i + 1) & tab->mask; tab->keys[j] != RL__CACHE_EMPTY; j = (j + 1) & tab->mask)
+        if (((j - home_of(tab, tab->keys[j])) & tab->mask) >= ((j - i) & tab->mask)) {
+            entry_set(tab, i, tab->keys[j], tab->pages[j]);
             i = j;
         }
-    c->keys[i] = RL__CACHE_EMPTY;
+    __atomic_store_n(&tab->keys[i], RL__CACHE_EMPTY, __ATOMIC_RELEASE);
 }
 
 /* Make room for one more page handed out (INV 5): a longer ring, or a
@@ -175,18 +277,14 @@ static int make_room(rl__blk_cache *c)
         c->ring = ring;
         c->ring_cap *= 2;
     }
-    if (want * 2 > c->mask + 1) {
-        uint64_t *keys;
-        rl__blk_page **pages;
-        if (table_alloc(2 * (c->mask + 1), &keys, &pages) != RL_OK)
+    if (want * 2 > c->tab->mask + 1) {
+        rl__cache_tab *tab = table_alloc(2 * (c->tab->mask + 1));
+        if (!tab)
             return RL_NOMEM;
-        free(c->keys);
-        free(c->pages);
-        c->keys = keys;
-        c->pages = pages;
-        c->mask = 2 * c->mask + 1;
         for (size_t i = 0; i < c->count; i++)
-            table_put(c, c->ring[i]);
+            table_put(tab, c->ring[i]);
+        tab->older = c->tab;
+        __atomic_store_n(&c->tab, tab, __ATOMIC_RELEASE);
     }
     return RL_OK;
 }
@@ -199,12 +297,13 @@ static void ring_remove(rl__blk_cache *c, rl__blk_page *p)
     last->slot = p->slot;
 }
 
+/* Remove page p, claimed (retired) by the caller, from the cache. */
 static void page_remove(rl__blk_cache *c, rl__blk_page *p)
 {
     rl__cache_clean(p);
     table_remove(c, p->phys);
     ring_remove(c, p);
-    free(p);
+    spare_put(c, p);
 }
 
 /* A page from page_get that is not to be published after all. */
@@ -213,31 +312,42 @@ static void page_discard(rl__blk_cache *c, rl__blk_page *p)
     if (!p)
         return;
     c->out--;
-    free(p);
+    __atomic_store_n(&p->pins, RL__PAGE_RETIRED, __ATOMIC_RELEASE);
+    spare_put(c, p);
 }
 
 void rl__cache_free(rl__blk_cache *c)
 {
     for (size_t i = 0; i < c->count; i++)
         free(c->ring[i]);
+    while (c->spare) {
+        rl__blk_page *p = c->spare;
+        c->spare = p->dnext;
+        free(p);
+    }
+    while (c->tab) {
+        rl__cache_tab *tab = c->tab;
+        c->tab = tab->older;
+        free(tab->keys);
+        free(tab->pages);
+        free(tab);
+    }
     free(c->ring);
-    free(c->keys);
-    free(c->pages);
     c->ring = NULL;
-    c->keys = NULL;
-    c->pages = NULL;
     c->count = 0;
 }
 
 int rl__cache_consistent(const rl__blk_cache *c)
 {
     size_t used = 0;
-    for (size_t i = 0; i <= c->mask; i++)
-        used += c->keys[i] != RL__CACHE_EMPTY;
-    if (used != c->count || c->count > c->ring_cap || 2 * (c->count + c->out) > c->mask + 1)
+    for (size_t i = 0; i <= c->tab->mask; i++)
+        used += c->tab->keys[i] != RL__CACHE_EMPTY;
+    if (used != c->count || c->count > c->ring_cap ||
+        2 * (c->count + c->out) > c->tab->mask + 1)
         return 0;
     for (size_t i = 0; i < c->count; i++)
-        if (c->ring[i]->slot != i || table_find(c, c->ring[i]->phys) != c->ring[i])
+        if (c->ring[i]->slot != i || table_find(c, c->ring[i]->phys) != c->ring[i] ||
+            (__atomic_load_n(&c->ring[i]->pins, __ATOMIC_RELAXED) & RL__PAGE_RETIRED))
             return 0;
     return 1;
 }
@@ -352,8 +462,8 @@ static int evict_one(rl__blk_txn *t, rl__blk_page **victim, int clean_only)
         p = c->ring[c->hand++];
         if (pinned(p) || (clean_only && p->dirty))
             continue;
-        if (p->used) {
-            p->used = 0;
+        if (__atomic_load_n(&p->used, __ATOMIC_RELAXED)) {
+            set_used(p, 0);
             continue;
         }
         if (p->dirty) {
@@ -365,11 +475,35 @@ static int evict_one(rl__blk_txn *t, rl__blk_page **victim, int clean_only)
                 return rc;
             }
         }
+        if (!claim(p))
+            continue; /* a reader without the lock pinned it meanwhile */
         table_remove(c, p->phys);
         ring_remove(c, p);
         *victim = p;
         return RL_OK;
     }
+    return RL_OK;
+}
+
+/* Make room for a page about to be published: evict while the cache is
+ * full (more than one page when pins had kept it over). With clean_only,
+ * a full cache gives up only a clean page (RL_FULL if none). */
+static int room_for_one(rl__blk_txn *t, int clean_only)
+{
+    rl__blk_cache *c = &t->db->cache;
+    while (c->count >= c->cap) {
+        rl__blk_page *victim;
+        int rc = evict_one(t, &victim, clean_only);
+        if (rc != RL_OK)
+            return rc;
+        if (!victim)
+            break;
+        spare_put(c, victim);
+    }
+    if (clean_only && c->count >= c->cap)
+        return RL_FULL;
+    if (make_room(c) != RL_OK)
+        return RL__FAIL(&t->err, RL_NOMEM, "no memory for the block cache's index");
     return RL_OK;
 }
 
@@ -379,34 +513,16 @@ static int evict_one(rl__blk_txn *t, rl__blk_page **victim, int clean_only)
 static int page_get(rl__blk_txn *t, uint64_t phys, int clean_only, rl__blk_page **out)
 {
     rl__blk_cache *c = &t->db->cache;
-    rl__blk_page *p = NULL;
-    while (c->count >= c->cap) { /* more than one when pins had kept the cache over */
-        rl__blk_page *victim;
-        int rc = evict_one(t, &victim, clean_only);
-        if (rc != RL_OK) {
-            free(p);
-            return rc;
-        }
-        if (!victim)
-            break;
-        free(p);
-        p = victim;
-    }
-    if (!p && clean_only && c->count >= c->cap)
-        return RL_FULL;
-    if (!p && make_room(c) != RL_OK)
-        return RL__FAIL(&t->err, RL_NOMEM, "no memory for the block cache's index");
-    if (!p) {
-        p = malloc(sizeof *p + c->block_size);
-        if (!p)
-            return RL__FAIL(&t->err, RL_NOMEM, "no memory for a %u-byte block",
-                            c->block_size);
-        p->buf = (uint8_t *)(p + 1);
-    }
+    rl__blk_page *p;
+    int rc = room_for_one(t, clean_only);
+    if (rc != RL_OK)
+        return rc;
+    p = page_alloc(c);
+    if (!p)
+        return RL__FAIL(&t->err, RL_NOMEM, "no memory for a %u-byte block", c->block_size);
     p->phys = phys;
-    __atomic_store_n(&p->pins, 1, __ATOMIC_RELAXED);
     p->dirty = 0;
-    p->used = 0;
+    set_used(p, 0);
     c->out++;
     *out = p;
     return RL_OK;
@@ -417,12 +533,21 @@ static int page_obtain(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
     return page_get(t, phys, 0, out);
 }
 
+/* Put page p (from page_get, its bytes ready) in the cache: readers
+ * without the lock may pin it from now on. */
 static void page_publish(rl__blk_cache *c, rl__blk_page *p)
 {
-    table_put(c, p);
+    table_put(c->tab, p);
     p->slot = c->count;
     c->ring[c->count++] = p;
     c->out--;
+    __atomic_and_fetch(&p->pins, ~RL__PAGE_RETIRED, __ATOMIC_RELEASE);
+}
+
+/* Count a block read from the file (caller holds db->mu). */
+static void count_read(rl__blk_db *db)
+{
+    db->stats.blocks_read++;
 }
 
 /* Read block phys into buf and check it; counts nothing, so a reader may
@@ -444,7 +569,7 @@ int rl__blk_read_raw(rl__blk_db *db, uint64_t phys, uint8_t *buf, rl__err *err)
 {
     int rc = read_checked(db, phys, buf, err);
     if (rc == RL_OK)
-        db->stats.blocks_read++;
+        count_read(db);
     return rc;
 }
 
@@ -548,9 +673,9 @@ static void keep_ahead(rl__blk_txn *t, uint64_t phys, const uint8_t *b, rl__blk_
     }
     if (p->buf != b)
         memcpy(p->buf, b, db->block_size);
-    __atomic_store_n(&p->pins, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->pins, RL__PAGE_RETIRED, __ATOMIC_RELAXED);
     page_publish(&db->cache, p);
-    db->stats.blocks_read++;
+    count_read(db);
 }
 
 /* Read blocks phys.. (ahead_count) with one read, and cache each that
@@ -610,6 +735,115 @@ void rl__cache_prefetch_down(rl__blk_txn *t, uint64_t phys, uint64_t floor)
         rl__err_clear(&t->err);
 }
 
+/* ---- Readers without the lock ----------------------------------------------
+ * A read transaction's single-block reads run without db->mu
+ * (rl__blk_block_get sets t->unlocked). A cached page is found through
+ * the table's atomic entries and pinned with try_pin, and its block
+ * number is checked once it is pinned (the entry may have moved). A miss
+ * is read into one of the transaction's own pages (retired: nobody else
+ * can pin it). Then, if db->mu is free, the page joins the cache as a
+ * locked read would have put it there, and a spare takes its place among
+ * the transaction's pages; if the lock is held (a writer inserting or
+ * committing), the page stays the transaction's own and the block is
+ * read again the next time. So a reader never waits for a writer.
+ * Misses in order (a scan) take the lock, for their read-ahead.
+ */
+
+/* Block phys's page, pinned, if the cache holds it; else NULL. */
+static rl__blk_page *peek(rl__blk_cache *c, uint64_t phys)
+{
+    const rl__cache_tab *tab = __atomic_load_n(&c->tab, __ATOMIC_ACQUIRE);
+    size_t i = home_of(tab, phys);
+    for (size_t n = 0; n <= tab->mask; n++, i = (i + 1) & tab->mask) {
+        uint64_t k = __atomic_load_n(&tab->keys[i], __ATOMIC_ACQUIRE);
+        rl__blk_page *p;
+        if (k == RL__CACHE_EMPTY)
+            return NULL;
+        if (k != phys)
+            continue;
+        p = __atomic_load_n(&tab->pages[i], __ATOMIC_RELAXED);
+        if (!p || !try_pin(p))
+            return NULL;
+        if (p->phys == phys) {
+            set_used(p, 1);
+            return p;
+        }
+        rl__cache_unpin(p);
+        return NULL;
+    }
+    return NULL;
+}
+
+/* One of t's own pages that nothing pins, pinned once, its index in
+ * *slot; NULL if all are in use or memory is short. */
+static rl__blk_page *own_take(rl__blk_txn *t, int *slot)
+{
+    for (int i = 0; i < RL__OWN_PAGES; i++) {
+        rl__blk_page *p = t->own[i];
+        if (!p && !(p = t->own[i] = page_new(t->db->block_size)))
+            return NULL;
+        if (!pinned(p)) {
+            __atomic_store_n(&p->pins, RL__PAGE_RETIRED | 1, __ATOMIC_RELAXED);
+            *slot = i;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* Put t's own page p (read, checked, pinned by the caller) in the cache,
+ * a spare taking its place among t's pages; the page to use. Caller holds
+ * db->mu. */
+static rl__blk_page *adopt(rl__blk_txn *t, int slot, rl__blk_page *p)
+{
+    rl__blk_cache *c = &t->db->cache;
+    rl__blk_page *q = table_find(c, p->phys);
+    t->db->stats.blocks_read++;
+    if (q) { /* another reader cached it meanwhile */
+        set_used(q, 1);
+        pin(q);
+        rl__cache_unpin(p);
+        return q;
+    }
+    if (room_for_one(t, 0) != RL_OK || !(q = page_alloc(c))) {
+        rl__err_clear(&t->err);
+        return p;
+    }
+    __atomic_store_n(&q->pins, RL__PAGE_RETIRED, __ATOMIC_RELAXED);
+    t->own[slot] = q;
+    c->out++; /* page_publish counts it back */
+    page_publish(c, p);
+    return p;
+}
+
+static int get_unlocked(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
+{
+    rl__blk_db *db = t->db;
+    rl__blk_page *p = peek(&db->cache, phys);
+    int slot, rc;
+    if (p) {
+        *out = p;
+        return RL_OK;
+    }
+    if (phys == t->last_miss + 1 || !(p = own_take(t, &slot)))
+        return RL__NEED_LOCK;
+    p->phys = phys;
+    t->last_miss = phys;
+    rc = read_checked(db, phys, p->buf, &t->err);
+    if (rc != RL_OK) {
+        rl__cache_unpin(p);
+        return rc;
+    }
+    if (pthread_mutex_trylock(&db->mu) == 0) {
+        p = adopt(t, slot, p);
+        pthread_mutex_unlock(&db->mu);
+    } else {
+        __atomic_add_fetch(&db->reads_unlocked, 1, __ATOMIC_RELAXED);
+    }
+    *out = p;
+    return RL_OK;
+}
+
 int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
 {
     rl__blk_cache *c = &t->db->cache;
@@ -617,9 +851,11 @@ int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
     int rc = check_range(t, phys);
     if (rc != RL_OK)
         return rc;
+    if (t->unlocked)
+        return get_unlocked(t, phys, out);
     p = table_find(c, phys);
     if (p) {
-        p->used = 1;
+        set_used(p, 1);
         pin(p);
         *out = p;
         return RL_OK;
@@ -641,10 +877,10 @@ int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
         page_discard(c, p);
         return rc;
     }
-    t->db->stats.blocks_read++;
+    count_read(t->db);
     if ((q = table_find(c, phys)) != NULL) { /* another reader cached it meanwhile */
         page_discard(c, p);
-        q->used = 1;
+        set_used(q, 1);
         pin(q);
         *out = q;
         return RL_OK;
@@ -668,7 +904,7 @@ static int fresh_page(rl__blk_txn *t, uint64_t phys, const uint8_t *src, rl__blk
             return rc;
         page_publish(c, p);
     }
-    p->used = 1; /* a block being written: the writer comes back to it */
+    set_used(p, 1); /* a block being written: the writer comes back to it */
     if (src)
         memcpy(p->buf, src, c->block_size);
     else
@@ -742,22 +978,41 @@ int rl__cache_take_run(rl__blk_txn *t, uint64_t first, uint32_t n, uint8_t *dst)
     return 1;
 }
 
+/* Remove page p from the cache even if it is pinned. A pin on a page
+ * that must go is a reader's without the lock, held for a moment on a
+ * page it found where another used to be (it lets go when it sees the
+ * block number), or one of a reader whose snapshot reaches the block,
+ * whose bytes then stay as they are (INV 2); either way the page goes to
+ * the spares and is reused only once the pin is let go (spare_take). */
+static void page_drop(rl__blk_cache *c, rl__blk_page *p)
+{
+    __atomic_or_fetch(&p->pins, RL__PAGE_RETIRED, __ATOMIC_ACQUIRE);
+    page_remove(c, p);
+}
+
 void rl__cache_drop_dirty(rl__blk_cache *c)
 {
     while (c->dirty.dnext != &c->dirty)
-        page_remove(c, c->dirty.dnext);
+        page_drop(c, c->dirty.dnext);
 }
 
 void rl__cache_drop_block(rl__blk_cache *c, uint64_t phys)
 {
     rl__blk_page *p = table_find(c, phys);
-    if (p && !pinned(p))
-        page_remove(c, p);
+    if (p)
+        page_drop(c, p);
 }
 
 void rl__cache_drop_all(rl__blk_cache *c)
 {
-    for (size_t i = c->count; i-- > 0;) /* a removal moves a later page into slot i */
-        if (!pinned(c->ring[i]))
-            page_remove(c, c->ring[i]);
+    while (c->count > 0)
+        page_drop(c, c->ring[c->count - 1]);
+}
+
+void rl__cache_own_return(rl__blk_txn *t)
+{
+    for (int i = 0; i < RL__OWN_PAGES && t->own[i]; i++) {
+        spare_put(&t->db->cache, t->own[i]);
+        t->own[i] = NULL;
+    }
 }

@@ -482,7 +482,7 @@ void rl__blk_close(rl__blk_db *db)
 {
     if (!db)
         return;
-    if (db->cache.keys)
+    if (db->cache.tab)
         rl__cache_free(&db->cache);
     rl__free_destroy(&db->free);
     if (db->io)
@@ -510,6 +510,7 @@ void rl__blk_get_stats(rl__blk_db *db, rl__blk_stats *out)
     pthread_mutex_lock(&db->mu);
     *out = db->stats;
     pthread_mutex_unlock(&db->mu);
+    out->blocks_read += __atomic_load_n(&db->reads_unlocked, __ATOMIC_RELAXED);
 }
 
 const rl__err *rl__blk_last_error(const rl__blk_db *db)

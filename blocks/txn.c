@@ -335,6 +335,7 @@ static void end_txn(rl__blk_txn *t)
 {
     rl__blk_db *db = t->db;
     rl__cache_ahead_return(t);
+    rl__cache_own_return(t);
     if (t->write) {
         db->writer = NULL;
         pthread_mutex_unlock(&db->mu);

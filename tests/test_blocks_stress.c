@@ -2,7 +2,8 @@
 ** tests/test_blocks_stress.c: the block layer under load: thousands of
 ** random chain operations against an in-memory model (with a check of the
 ** space accounting after every commit), threads reading while a thread
-** writes, readers sharing a handle reading the file at the same time, and
+** writes, readers sharing a handle reading the file at the same time (and
+** single blocks without the handle's lock), and
 ** readers in other handles and processes keeping their snapshots while a
 ** writer rewrites the data.
 */
@@ -648,6 +649,245 @@ static void test_readers_go_on_during_a_commits_sync(void **state)
     rl__blk_close(db);
 }
 
+/* ---- single blocks read without the handle's lock ------------------------- */
+
+#define SB_FIXED 24 /* blocks no commit changes */
+#define SB_MOVING 24 /* blocks every commit rewrites */
+
+/* Fill a single block's payload: the version, then bytes that depend on
+ * the block's logical number and the version (a torn or stale page shows). */
+static void sb_fill(uint8_t *data, uint32_t cap, uint64_t logical, uint64_t version)
+{
+    memcpy(data, &version, sizeof version);
+    for (uint32_t k = sizeof version; k < cap; k++)
+        data[k] = (uint8_t)(logical * 31 + version * 7 + k);
+}
+
+/* The version block logical holds, or UINT64_MAX if its bytes disagree. */
+static uint64_t sb_version(const rl__blk_ref *ref)
+{
+    uint64_t v;
+    memcpy(&v, ref->data, sizeof v);
+    for (uint32_t k = sizeof v; k < ref->cap; k++)
+        if (ref->data[k] != (uint8_t)(ref->logical * 31 + v * 7 + k))
+            return UINT64_MAX;
+    return v;
+}
+
+typedef struct sb_ctx {
+    rl__blk_db *db;
+    uint64_t ids[SB_FIXED + SB_MOVING];
+    int rounds;
+    uint64_t seed;
+    thread_ctx out; /* failures */
+} sb_ctx;
+
+/* Every commit rewrites the moving blocks (each a copy on write to a new
+ * physical block, the old ones freed and later reused) with its id. */
+static void *sb_writer(void *arg)
+{
+    sb_ctx *c = arg;
+    for (int i = 0; i < c->rounds; i++) {
+        rl__blk_txn *t;
+        int rc = rl__blk_begin(c->db, 1, &t);
+        for (int b = SB_FIXED; rc == RL_OK && b < SB_FIXED + SB_MOVING; b++) {
+            rl__blk_ref ref;
+            rc = rl__blk_block_get(t, c->ids[b], 1, &ref);
+            if (rc == RL_OK) {
+                sb_fill(ref.wdata, ref.cap, ref.logical, rl__blk_txn_id(t));
+                rl__blk_block_put(&ref);
+            }
+        }
+        rc = rc == RL_OK ? rl__blk_commit(t) : (rl__blk_rollback(t), rc);
+        if (rc != RL_OK)
+            failed(&c->out, "commit", rc, i);
+    }
+    return NULL;
+}
+
+/* Each snapshot reads every block in a random order, some twice at once:
+ * a fixed block holds version 0, every moving one the snapshot's id. */
+static void *sb_reader(void *arg)
+{
+    sb_ctx *c = arg;
+    for (int i = 0; i < c->rounds; i++) {
+        rl__blk_txn *t;
+        rl__blk_ref held;
+        int rc = rl__blk_begin(c->db, 0, &t);
+        if (rc != RL_OK) {
+            failed(&c->out, "begin", rc, i);
+            continue;
+        }
+        rc = rl__blk_block_get(t, c->ids[tu_rand(&c->seed) % (SB_FIXED + SB_MOVING)], 0, &held);
+        for (int k = 0; rc == RL_OK && k < 2 * (SB_FIXED + SB_MOVING); k++) {
+            int b = (int)(tu_rand(&c->seed) % (SB_FIXED + SB_MOVING));
+            uint64_t want = b < SB_FIXED ? 0 : rl__blk_txn_id(t), got;
+            rl__blk_ref ref;
+            rc = rl__blk_block_get(t, c->ids[b], 0, &ref);
+            if (rc != RL_OK)
+                break;
+            got = sb_version(&ref);
+            if (got != want) {
+                char what[96];
+                snprintf(what, sizeof what, "block %d holds version %llu, snapshot wants %llu", b,
+                         (unsigned long long)got, (unsigned long long)want);
+                failed(&c->out, what, RL_OK, i);
+            }
+            rl__blk_block_put(&ref);
+        }
+        if (rc != RL_OK)
+            failed(&c->out, "block read", rc, i);
+        else if (sb_version(&held) == UINT64_MAX)
+            failed(&c->out, "a page changed while it was pinned", RL_OK, i);
+        rl__blk_block_put(&held);
+        rl__blk_rollback(t);
+    }
+    return NULL;
+}
+
+/* A handle with a 16-page cache, SB_FIXED blocks of version 0 and
+ * SB_MOVING blocks rewritten by one more commit. */
+static rl__blk_db *sb_open(const char *name, sb_ctx *c)
+{
+    rl__blk_options o = {RL__BLK_CREATE, 512, RL__DURABLE_OFF, 16 * 512, NULL, NULL, 0};
+    rl__blk_txn *t;
+    rl__err err;
+    memset(c, 0, sizeof *c);
+    unlink(tu_path(name));
+    assert_int_equal(rl__blk_open(tu_path(name), &o, &c->db, &err), RL_OK);
+    assert_int_equal(rl__blk_begin(c->db, 1, &t), RL_OK);
+    for (int b = 0; b < SB_FIXED + SB_MOVING; b++) {
+        rl__blk_ref ref;
+        T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER, 0, &c->ids[b], &ref));
+        sb_fill(ref.wdata, ref.cap, ref.logical, 0);
+        rl__blk_block_put(&ref);
+    }
+    T_OK(t, rl__blk_commit(t));
+    c->rounds = 1;
+    sb_writer(c); /* the moving blocks: version = a commit's id from now on */
+    assert_int_equal(c->out.failures, 0);
+    return c->db;
+}
+
+/* Readers sharing a handle with a writer: they find pages without the
+ * lock while the writer's commits and their own misses evict and reuse
+ * pages (16 of them for 48 blocks), and every block they read is the
+ * snapshot's, whole, and stays so while pinned. */
+static void test_single_block_readers_beside_a_writer(void **state)
+{
+    sb_ctx w, r[3];
+    pthread_t tw, tr[3];
+    rl__blk_db *db = sb_open("sb-stress.rdb", &w);
+    (void)state;
+    w.rounds = (int)tu_scale(300);
+    pthread_create(&tw, NULL, sb_writer, &w);
+    for (int i = 0; i < 3; i++) {
+        r[i] = w;
+        r[i].rounds = (int)tu_scale(300);
+        r[i].seed = 17 + (uint64_t)i;
+        pthread_create(&tr[i], NULL, sb_reader, &r[i]);
+    }
+    pthread_join(tw, NULL);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(tr[i], NULL);
+        if (r[i].out.failures)
+            fail_msg("reader %d: %d failures; the first: %s", i, r[i].out.failures, r[i].out.first);
+    }
+    if (w.out.failures)
+        fail_msg("writer: %d failures; the first: %s", w.out.failures, w.out.first);
+    pthread_mutex_lock(&db->mu);
+    assert_true(rl__cache_consistent(&db->cache));
+    pthread_mutex_unlock(&db->mu);
+    rl__blk_close(db);
+}
+
+/* A thread that holds db->mu until told to let go, or ten seconds pass. */
+typedef struct lock_holder {
+    rl__blk_db *db;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int holding, let_go, released;
+} lock_holder;
+
+static void *hold_the_lock(void *arg)
+{
+    lock_holder *h = arg;
+    struct timespec until;
+    pthread_mutex_lock(&h->db->mu);
+    pthread_mutex_lock(&h->mu);
+    h->holding = 1;
+    pthread_cond_broadcast(&h->cv);
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    while (!h->let_go && pthread_cond_timedwait(&h->cv, &h->mu, &until) == 0)
+        ;
+    h->released = 1;
+    pthread_mutex_unlock(&h->mu);
+    pthread_mutex_unlock(&h->db->mu);
+    return NULL;
+}
+
+/* Read block b of c in t and check it; 1 if the lock holder still held
+ * the lock when the read returned. */
+static int read_while_held(sb_ctx *c, rl__blk_txn *t, lock_holder *h, int b)
+{
+    rl__blk_ref ref;
+    int held;
+    T_OK(t, rl__blk_block_get(t, c->ids[b], 0, &ref));
+    pthread_mutex_lock(&h->mu);
+    held = !h->released;
+    pthread_mutex_unlock(&h->mu);
+    assert_int_equal(sb_version(&ref), b < SB_FIXED ? 0 : rl__blk_txn_id(t));
+    rl__blk_block_put(&ref);
+    return held;
+}
+
+/* While another thread holds the handle's lock (a writer inserting or
+ * committing), a reader still reads single blocks: the cached ones from
+ * the cache, the others from the file into pages of its own, which the
+ * cache takes once the lock is free. */
+static void test_single_block_reads_never_wait_for_the_lock(void **state)
+{
+    sb_ctx c;
+    rl__blk_db *db = sb_open("sb-lock.rdb", &c);
+    lock_holder h = {db, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
+    rl__blk_stats before, after;
+    rl__blk_txn *t;
+    pthread_t th;
+    size_t cached;
+    (void)state;
+    assert_int_equal(rl__blk_begin(db, 0, &t), RL_OK);
+    assert_int_equal(read_while_held(&c, t, &h, 0), 1); /* cached now */
+    rl__blk_get_stats(db, &before);
+    cached = db->cache.count;
+    pthread_create(&th, NULL, hold_the_lock, &h);
+    pthread_mutex_lock(&h.mu);
+    while (!h.holding)
+        pthread_cond_wait(&h.cv, &h.mu);
+    pthread_mutex_unlock(&h.mu);
+    if (!read_while_held(&c, t, &h, 0) || !read_while_held(&c, t, &h, 5) ||
+        !read_while_held(&c, t, &h, SB_FIXED + 3) || !read_while_held(&c, t, &h, 5))
+        fail_msg("a read waited for the handle's lock");
+    assert_int_equal(db->cache.count, cached); /* the misses stayed the reader's */
+    pthread_mutex_lock(&h.mu);
+    h.let_go = 1;
+    pthread_cond_broadcast(&h.cv);
+    pthread_mutex_unlock(&h.mu);
+    pthread_join(th, NULL);
+    rl__blk_get_stats(db, &after);
+    assert_int_equal(after.blocks_read - before.blocks_read, 3); /* block 5 twice */
+    read_while_held(&c, t, &h, 5); /* read again, and cached this time */
+    rl__blk_get_stats(db, &before);
+    read_while_held(&c, t, &h, 5);
+    rl__blk_get_stats(db, &after);
+    assert_int_equal(after.blocks_read, before.blocks_read);
+    rl__blk_rollback(t);
+    pthread_mutex_lock(&db->mu);
+    assert_true(rl__cache_consistent(&db->cache));
+    pthread_mutex_unlock(&db->mu);
+    rl__blk_close(db);
+}
+
 /* Read chain head of n bytes through a new read transaction of db, check
  * it holds want, and return how many blocks that read missed. */
 static uint64_t read_counting(rl__blk_db *db, uint64_t head, const uint8_t *want, size_t n)
@@ -712,6 +952,8 @@ int main(void)
         cmocka_unit_test(test_threads_see_whole_commits),
         cmocka_unit_test(test_readers_of_one_handle_read_at_once),
         cmocka_unit_test(test_readers_go_on_during_a_commits_sync),
+        cmocka_unit_test(test_single_block_readers_beside_a_writer),
+        cmocka_unit_test(test_single_block_reads_never_wait_for_the_lock),
         cmocka_unit_test(test_other_handles_keep_snapshots),
         cmocka_unit_test(test_other_handle_keeps_its_cache),
     };
