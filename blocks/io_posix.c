@@ -5,7 +5,9 @@
 ** Reads and writes loop over short transfers and EINTR. Locks are
 ** open-file-description locks (F_OFD_SETLK), so two handles on the same
 ** file in one process exclude each other like two processes do, and
-** closing one descriptor never drops the locks of another.
+** closing one descriptor never drops the locks of another. Reads do not
+** update the file's access time where the system lets the file's owner
+** say so (O_NOATIME): every read would otherwise look at the clock.
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -208,6 +210,19 @@ static void px_close(rl__io *io)
     free(io);
 }
 
+/* O_NOATIME on fd if this process may set it (it owns the file); a refusal
+ * only leaves access times to the mount's rule. */
+static void no_atime(int fd)
+{
+#ifdef O_NOATIME
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        (void)fcntl(fd, F_SETFL, fl | O_NOATIME);
+#else
+    (void)fd;
+#endif
+}
+
 int rl__io_posix_open(const char *path, int flags, int mode, rl__io **out)
 {
     rl__io *io;
@@ -218,6 +233,7 @@ int rl__io_posix_open(const char *path, int flags, int mode, rl__io **out)
     while (fd < 0 && errno == EINTR);
     if (fd < 0)
         return errno;
+    no_atime(fd);
     io = calloc(1, sizeof *io);
     if (!io) {
         close(fd);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1064,6 +1065,38 @@ static void expect_block(rl__blk_txn *t, const uint64_t *ids, int i)
     rl__blk_block_put(&ref);
 }
 
+/* Reads leave the file's access time alone: the library sets O_NOATIME
+ * (the test's process owns the file), else a relatime mount would stamp
+ * an access time older than a day on the first read. */
+static void test_reads_leave_access_time_alone(void **state)
+{
+    const char *path = tu_path("atime.rdb");
+    struct timespec times[2] = {{0, 0}, {0, UTIME_OMIT}};
+    struct stat st;
+    rl__blk_db *db;
+    rl__blk_txn *t;
+    uint64_t id;
+    rl__blk_ref ref;
+    (void)state;
+    unlink(path);
+    db = open_opts(path, 512, RL__BLK_CREATE, RL__DURABLE_OFF, 16 * 512);
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER, 0, &id, &ref));
+    rl__blk_block_put(&ref);
+    T_OK(t, rl__blk_commit(t));
+    rl__blk_close(db);
+    times[0].tv_sec = time(NULL) - 3 * 86400;
+    assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+    db = open_opts(path, 512, 0, RL__DURABLE_OFF, 16 * 512);
+    assert_int_equal(rl__blk_begin(db, 0, &t), RL_OK);
+    T_OK(t, rl__blk_block_get(t, id, 0, &ref));
+    rl__blk_block_put(&ref);
+    rl__blk_rollback(t);
+    rl__blk_close(db);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_atim.tv_sec, times[0].tv_sec);
+}
+
 /* The block cache under churn: a 16-page cache serving 400 blocks read
  * at random (each miss a removal from its table and an insertion); more
  * pages pinned at once than it holds (its ring and table grow), after
@@ -1132,6 +1165,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32c),
         cmocka_unit_test(test_cache_clock),
+        cmocka_unit_test(test_reads_leave_access_time_alone),
         cmocka_unit_test(test_error_table),
         cmocka_unit_test(test_create_and_reopen),
         cmocka_unit_test(test_chain_roundtrip),
