@@ -230,6 +230,10 @@ typedef struct rl__blk_cache {
      * never freed before the cache is, because a reader without the lock
      * may still hold a pointer to one it found in the table. */
     rl__blk_page *spare;
+    /* Counts the cache's writes to the file and its drops: a read-ahead
+     * that let go of db->mu keeps the blocks it read only if this did not
+     * move meanwhile (cache.c, read_ahead). */
+    uint64_t changes;
     uint32_t block_size;
 } rl__blk_cache;
 

@@ -385,7 +385,9 @@ int rl__cache_write_page(rl__blk_txn *t, rl__blk_page *p)
     rl__blk_db *db = t->db;
     uint32_t crc = rl__fmt_block_seal(p->buf, db->block_size);
     uint64_t off = p->phys * db->block_size;
-    int e = db->io->write(db->io, p->buf, db->block_size, off);
+    int e;
+    db->cache.changes++;
+    e = db->io->write(db->io, p->buf, db->block_size, off);
     if (e)
         return rl__io_err(&t->err, e, "write", off);
     db->stats.blocks_written++;
@@ -417,6 +419,7 @@ static int write_run(rl__blk_txn *t, rl__blk_page **pages, size_t n)
         crcs[i] = rl__fmt_block_seal(pages[i]->buf, db->block_size);
         bufs[i] = pages[i]->buf;
     }
+    db->cache.changes++;
     e = db->io->writev(db->io, bufs, n, db->block_size, off);
     if (e)
         return rl__io_err(&t->err, e, "write", off);
@@ -679,7 +682,7 @@ static void keep_ahead(rl__blk_txn *t, uint64_t phys, const uint8_t *b, rl__blk_
 }
 
 /* Read blocks phys.. (ahead_count) with one read, and cache each that
- * checks and is not cached yet. With the I/O's readv the blocks go
+ * checks, is not cached yet and cannot have changed since it was read. With the I/O's readv the blocks go
  * straight into clean pages (one copy, not two), and a block cached
  * before the read into t->ahead, to be dropped; without it all go
  * through t->ahead. Not an error when it keeps none: the caller then
@@ -690,7 +693,7 @@ static int read_ahead(rl__blk_txn *t, uint64_t phys)
     rl__blk_page *pages[RL__READ_AHEAD] = {0};
     uint8_t *bufs[RL__READ_AHEAD];
     int fine[RL__READ_AHEAD] = {0};
-    uint64_t n = ahead_count(t, phys), off = phys * db->block_size;
+    uint64_t n = ahead_count(t, phys), off = phys * db->block_size, changes;
     size_t got = 0;
     rl__err ignore;
     int e;
@@ -705,6 +708,7 @@ static int read_ahead(rl__blk_txn *t, uint64_t phys)
         else
             rl__err_clear(&t->err);
     }
+    changes = db->cache.changes;
     io_begin(t);
     e = db->io->readv ? db->io->readv(db->io, bufs, (size_t)n, db->block_size, off, &got)
                       : db->io->read(db->io, t->ahead, (size_t)n * db->block_size, off, &got);
@@ -712,6 +716,12 @@ static int read_ahead(rl__blk_txn *t, uint64_t phys)
         fine[i] = (pages[i] || !db->io->readv) &&
                   rl__fmt_block_check(bufs[i], db->block_size, phys + i, &ignore) == RL_OK;
     io_end(t);
+    /* While the lock was let go, the writer may have taken a block past
+     * phys (free in t's snapshot), written it and let its page go, or
+     * another transaction may have dropped one another process wrote:
+     * then the bytes read of them may be old. phys itself is t's. */
+    for (uint64_t i = 1; db->cache.changes != changes && i < n; i++)
+        fine[i] = 0;
     for (uint64_t i = 0; i < n; i++) {
         if (fine[i])
             keep_ahead(t, phys + i, bufs[i], pages[i]);
@@ -986,6 +996,7 @@ int rl__cache_take_run(rl__blk_txn *t, uint64_t first, uint32_t n, uint8_t *dst)
  * the spares and is reused only once the pin is let go (spare_take). */
 static void page_drop(rl__blk_cache *c, rl__blk_page *p)
 {
+    c->changes++;
     __atomic_or_fetch(&p->pins, RL__PAGE_RETIRED, __ATOMIC_ACQUIRE);
     page_remove(c, p);
 }
