@@ -67,14 +67,9 @@ static size_t home_of(const rl__cache_tab *tab, uint64_t phys)
  * the same step, so a pinned page never leaves. rl__cache_unpin needs no
  * lock; the release of the last unpin orders its reads of the page before
  * the page's reuse. */
-static unsigned pin_count(rl__blk_page *p)
-{
-    return __atomic_load_n(&p->pins, __ATOMIC_ACQUIRE) & ~RL__PAGE_RETIRED;
-}
-
 static int pinned(rl__blk_page *p)
 {
-    return pin_count(p) != 0;
+    return (__atomic_load_n(&p->pins, __ATOMIC_ACQUIRE) & ~RL__PAGE_RETIRED) != 0;
 }
 
 static void pin(rl__blk_page *p)
@@ -169,6 +164,13 @@ static rl__cache_tab *table_alloc(size_t size)
     return tab;
 }
 
+static void table_free(rl__cache_tab *tab)
+{
+    free(tab->keys);
+    free(tab->pages);
+    free(tab);
+}
+
 int rl__cache_init(rl__blk_cache *c, uint32_t block_size, size_t cap)
 {
     size_t size = 64;
@@ -183,12 +185,9 @@ int rl__cache_init(rl__blk_cache *c, uint32_t block_size, size_t cap)
     if (!c->ring || !c->tab) {
         free(c->ring);
         c->ring = NULL;
-        if (c->tab) {
-            free(c->tab->keys);
-            free(c->tab->pages);
-            free(c->tab);
-            c->tab = NULL;
-        }
+        if (c->tab)
+            table_free(c->tab);
+        c->tab = NULL;
         return RL_NOMEM;
     }
     c->dirty.dnext = c->dirty.dprev = &c->dirty;
@@ -328,9 +327,7 @@ void rl__cache_free(rl__blk_cache *c)
     while (c->tab) {
         rl__cache_tab *tab = c->tab;
         c->tab = tab->older;
-        free(tab->keys);
-        free(tab->pages);
-        free(tab);
+        table_free(tab);
     }
     free(c->ring);
     c->ring = NULL;

@@ -494,6 +494,9 @@ GATE_PASS(lock, int, (rl__io *io, uint64_t off, uint64_t len, int type, int wait
           (g->real, off, len, type, wait))
 GATE_PASS(probe, int, (rl__io *io, uint64_t off, uint64_t len, uint64_t *held),
           (g->real, off, len, held))
+GATE_PASS(writev, int,
+          (rl__io *io, const uint8_t *const *bufs, size_t nbufs, size_t each, uint64_t off),
+          (g->real, bufs, nbufs, each, off))
 
 static int gate_sync(rl__io *io)
 {
@@ -674,59 +677,31 @@ static uint64_t sb_version(const rl__blk_ref *ref)
     return v;
 }
 
-/* The real I/O, except that a read of more than one block (read-ahead)
- * sleeps once it has read, as a preempted thread would: by the time the
- * cache keeps what it read, a writer may have changed those blocks. */
+/* The gate's I/O, unarmed, except that a read of more than one block
+ * (read-ahead) sleeps once it has read, as a preempted thread would: by
+ * the time the cache keeps what it read, a writer may have changed those
+ * blocks. */
+static gate slow_gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0, NULL};
+
 static int slow_readv(rl__io *io, uint8_t *const *bufs, size_t nbufs, size_t each, uint64_t off,
                       size_t *got)
 {
-    rl__io *real = io->ctx;
-    int e = real->readv(real, bufs, nbufs, each, off, got);
+    gate *g = io->ctx;
+    int e = g->real->readv(g->real, bufs, nbufs, each, off, got);
     if (nbufs > 1)
         nanosleep(&(struct timespec){0, 300000}, NULL);
     return e;
 }
 
-#define SLOW_PASS(name, ret, params, args)                                     \
-    static ret slow_##name params                                              \
-    {                                                                          \
-        rl__io *real = io->ctx;                                                \
-        return real->name args;                                                \
-    }
-SLOW_PASS(read, int, (rl__io *io, void *buf, size_t n, uint64_t off, size_t *got),
-          (real, buf, n, off, got))
-SLOW_PASS(write, int, (rl__io *io, const void *buf, size_t n, uint64_t off), (real, buf, n, off))
-SLOW_PASS(writev, int,
-          (rl__io *io, const uint8_t *const *bufs, size_t nbufs, size_t each, uint64_t off),
-          (real, bufs, nbufs, each, off))
-SLOW_PASS(sync, int, (rl__io *io), (real))
-SLOW_PASS(truncate, int, (rl__io *io, uint64_t size), (real, size))
-SLOW_PASS(size, int, (rl__io *io, uint64_t *size), (real, size))
-SLOW_PASS(lock, int, (rl__io *io, uint64_t off, uint64_t len, int type, int wait),
-          (real, off, len, type, wait))
-SLOW_PASS(probe, int, (rl__io *io, uint64_t off, uint64_t len, uint64_t *held),
-          (real, off, len, held))
-
-static void slow_close(rl__io *io)
-{
-    rl__io *real = io->ctx;
-    real->close(real);
-    free(io);
-}
-
 static int slow_open(void *arg, const char *path, int flags, int mode, rl__io **out)
 {
-    rl__io *io = calloc(1, sizeof *io), *real = NULL;
-    int e = io ? rl__io_posix_open(path, flags, mode, &real) : ENOMEM;
+    int e = gate_open(&slow_gate, path, flags, mode, out);
     (void)arg;
-    if (e) {
-        free(io);
-        return e;
+    if (!e) {
+        (*out)->readv = slow_readv;
+        (*out)->writev = gate_writev;
     }
-    *io = (rl__io){slow_read, slow_write, slow_sync, slow_truncate, slow_size, slow_lock,
-                   slow_probe, slow_close, slow_readv, slow_writev, real->fd, real};
-    *out = io;
-    return 0;
+    return e;
 }
 
 typedef struct sb_ctx {
