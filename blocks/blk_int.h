@@ -85,6 +85,10 @@
 /* Continue a CRC32C (Castagnoli) over n bytes; start with crc = 0. */
 uint32_t rl__crc32c(uint32_t crc, const void *buf, size_t n);
 
+/* For tests: continue *crc with one routine; 0 if this CPU lacks it. */
+enum { RL__CRC_SOFT, RL__CRC_HW, RL__CRC_FOLD };
+int rl__crc32c_with(int routine, uint32_t *crc, const void *buf, size_t n);
+
 /* ---- format.c: decoded forms of on-disk structures ------------------------- */
 
 /* The fixed file header at offset 0. */

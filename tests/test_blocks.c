@@ -131,23 +131,37 @@ static uint32_t crc_bitwise(uint32_t crc, const uint8_t *p, size_t n)
 static void test_crc32c(void **state)
 {
     static uint8_t buf[3 * 4096 + 16];
+    static const size_t edges[] = {0,   1,   15,  16,   17,   255,  256,  257,  271,
+                                   272, 511, 512, 767,  768,  769,  1536, 4088, 4092,
+                                   4096, 12288};
     uint64_t rs = 99;
+    int routines = 0;
     (void)state;
     assert_int_equal(rl__crc32c(0, "123456789", 9), 0xE3069283u);
     assert_int_equal(rl__crc32c(0, "", 0), 0);
     /* Continuation equals one pass. */
     assert_int_equal(rl__crc32c(rl__crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
-    /* Every length and alignment the multi-stream path splits differently. */
+    /* Each routine this CPU has, at every length and alignment where the
+     * streams and folds split the input differently. */
     for (size_t i = 0; i < sizeof buf; i++)
         buf[i] = (uint8_t)tu_rand(&rs);
-    for (int k = 0; k < 400; k++) {
-        size_t off = tu_rand(&rs) % 16, n = tu_rand(&rs) % (sizeof buf - off);
-        uint32_t seed = k % 3 ? (uint32_t)tu_rand(&rs) : 0;
-        if (k < 8)
-            n = (size_t[]){767, 768, 769, 1536, 4088, 4092, 4096, 12288}[k];
-        if (rl__crc32c(seed, buf + off, n) != crc_bitwise(seed, buf + off, n))
-            fail_msg("crc32c differs at offset %zu, length %zu, seed %u", off, n, seed);
+    for (int r = RL__CRC_SOFT; r <= RL__CRC_FOLD; r++) {
+        uint32_t probe = 0;
+        if (!rl__crc32c_with(r, &probe, "", 0))
+            continue;
+        routines++;
+        for (int k = 0; k < 600; k++) {
+            size_t off = tu_rand(&rs) % 16, n = tu_rand(&rs) % (sizeof buf - off);
+            uint32_t seed = k % 3 ? (uint32_t)tu_rand(&rs) : 0, got = seed;
+            if (k < (int)(sizeof edges / sizeof edges[0]))
+                n = edges[k];
+            rl__crc32c_with(r, &got, buf + off, n);
+            if (got != crc_bitwise(seed, buf + off, n))
+                fail_msg("crc32c routine %d differs at offset %zu, length %zu, seed %u", r, off,
+                         n, seed);
+        }
     }
+    assert_true(routines >= 1);
 }
 
 static void test_error_table(void **state)
