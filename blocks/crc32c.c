@@ -41,11 +41,13 @@
 
 #define STRIDE 256 /* bytes per stream in the three-stream routine */
 
-/* Slice-by-8 tables, the STRIDE-zeros shift tables and the CPU check,
+/* Slice-by-8 tables, the STRIDE-zeros shift tables and the routines this CPU has,
  * computed once on first use. */
 static uint32_t table[8][256];
 static uint32_t shift_table[4][256];
-static int hw_crc, fold_crc;
+typedef uint32_t crc_routine(uint32_t crc, const uint8_t *p, size_t n);
+static crc_routine *routines[RL__CRC_FOLD + 1]; /* by RL__CRC_*; NULL: lacking */
+static crc_routine *best;                       /* the fastest of them */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
 /* shift_table: the register after STRIDE zero bytes, from each byte of
@@ -94,29 +96,6 @@ static __m128i fold_constants(unsigned d)
     return _mm_set_epi64x(xpow_shifted(d - 32), xpow_shifted(d + 32));
 }
 #endif
-
-static void init_once_fn(void)
-{
-#ifdef X86_CRC
-    __builtin_cpu_init();
-    hw_crc = __builtin_cpu_supports("sse4.2") ? 1 : 0;
-    fold_crc = hw_crc && __builtin_cpu_supports("pclmul") &&
-               __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("vpclmulqdq");
-    fold_2048 = fold_constants(2048);
-    fold_512 = fold_constants(512);
-    fold_128 = fold_constants(128);
-#endif
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = (c & 1) ? (c >> 1) ^ POLY : c >> 1;
-        table[0][i] = c;
-    }
-    for (uint32_t i = 0; i < 256; i++)
-        for (int s = 1; s < 8; s++)
-            table[s][i] = (table[s - 1][i] >> 8) ^ table[0][table[s - 1][i] & 0xff];
-    init_shift();
-}
 
 static uint32_t crc_soft(uint32_t crc, const uint8_t *p, size_t n)
 {
@@ -224,39 +203,47 @@ FOLD_TARGET static uint32_t crc_fold(uint32_t crc, const uint8_t *p, size_t n)
 }
 #endif
 
+static void init_once_fn(void)
+{
+    routines[RL__CRC_SOFT] = crc_soft;
+#ifdef X86_CRC
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("sse4.2")) {
+        routines[RL__CRC_HW] = crc_hw;
+        if (__builtin_cpu_supports("pclmul") && __builtin_cpu_supports("avx512f") &&
+            __builtin_cpu_supports("vpclmulqdq"))
+            routines[RL__CRC_FOLD] = crc_fold;
+    }
+    fold_2048 = fold_constants(2048);
+    fold_512 = fold_constants(512);
+    fold_128 = fold_constants(128);
+#endif
+    for (int r = RL__CRC_SOFT; r <= RL__CRC_FOLD; r++)
+        if (routines[r])
+            best = routines[r];
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? (c >> 1) ^ POLY : c >> 1;
+        table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int s = 1; s < 8; s++)
+            table[s][i] = (table[s - 1][i] >> 8) ^ table[0][table[s - 1][i] & 0xff];
+    init_shift();
+}
+
 uint32_t rl__crc32c(uint32_t crc, const void *buf, size_t n)
 {
-    const uint8_t *p = buf;
     pthread_once(&init_once, init_once_fn);
-    crc = ~crc;
-#ifdef X86_CRC
-    if (fold_crc)
-        return ~crc_fold(crc, p, n);
-    if (hw_crc)
-        return ~crc_hw(crc, p, n);
-#endif
-    return ~crc_soft(crc, p, n);
+    return ~best(~crc, buf, n);
 }
 
 int rl__crc32c_with(int routine, uint32_t *crc, const void *buf, size_t n)
 {
-    const uint8_t *p = buf;
     pthread_once(&init_once, init_once_fn);
-    switch (routine) {
-    case RL__CRC_SOFT:
-        *crc = ~crc_soft(~*crc, p, n);
-        return 1;
-#ifdef X86_CRC
-    case RL__CRC_HW:
-        if (hw_crc)
-            *crc = ~crc_hw(~*crc, p, n);
-        return hw_crc;
-    case RL__CRC_FOLD:
-        if (fold_crc)
-            *crc = ~crc_fold(~*crc, p, n);
-        return fold_crc;
-#endif
-    default:
+    if (routine < RL__CRC_SOFT || routine > RL__CRC_FOLD || !routines[routine])
         return 0;
-    }
+    *crc = ~routines[routine](~*crc, buf, n);
+    return 1;
 }
