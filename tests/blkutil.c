@@ -139,3 +139,34 @@ void put_newest_root(const char *path, uint32_t bs, rl__blk_root *r)
     rl__fmt_slot_encode(region, r, NULL, 0);
     tu_write_at(path, rl__fmt_slot_offset(bs, (unsigned)slot), region, RL__REGION);
 }
+
+/* Commit n transactions that change only a meta word. */
+void idle_commits(rl__blk_db *db, int n)
+{
+    for (int i = 0; i < n; i++) {
+        rl__blk_txn *t;
+        assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+        assert_int_equal(rl__blk_meta_set(t, 7, (uint64_t)i + 1000), RL_OK);
+        assert_int_equal(rl__blk_commit(t), RL_OK);
+    }
+}
+
+/* Read-modify-reseal one block of a closed file. */
+void patch_block(const char *path, uint32_t bs, uint64_t phys,
+                        void (*edit)(uint8_t *block, void *arg), void *arg)
+{
+    uint8_t *b = malloc(bs);
+    tu_read_at(path, phys * bs, b, bs);
+    edit(b, arg);
+    rl__fmt_block_seal(b, bs);
+    tu_write_at(path, phys * bs, b, bs);
+    free(b);
+}
+
+int open_rc(const char *path, rl__err *err)
+{
+    rl__blk_db *db = NULL;
+    int rc = rl__blk_open(path, NULL, &db, err);
+    rl__blk_close(db);
+    return rc;
+}

@@ -1,6 +1,6 @@
 /*
 ** tests/blkutil.h: helpers of the block-layer tests (test_blocks.c,
-** test_map.c, test_blocks_stress.c): opening databases, chains of known
+** test_blocks_damage.c, test_map.c, test_blocks_stress.c): opening databases, chains of known
 ** bytes, reading root slots, checking a closed file.
 */
 #ifndef RL_BLKUTIL_H
@@ -48,5 +48,12 @@ int newest_slot(const char *path, uint32_t bs);
 void put_newest_root(const char *path, uint32_t bs, rl__blk_root *r);
 /* rl__blk_check's report of a closed file (malloc'd; problems counted). */
 char *check_report(const char *path, int *problems);
+/* Commit n transactions that change only a meta word. */
+void idle_commits(rl__blk_db *db, int n);
+/* Read-modify-reseal one block of a closed file. */
+void patch_block(const char *path, uint32_t bs, uint64_t phys,
+                 void (*edit)(uint8_t *block, void *arg), void *arg);
+/* What opening path returns (the handle, if any, closed at once). */
+int open_rc(const char *path, rl__err *err);
 
 #endif
