@@ -37,21 +37,27 @@ static int read_chain_rc(rl__blk_db *db, uint64_t head, size_t n, char *msg)
     return rc;
 }
 
+/* Commit one write of n bytes at off into chain head, then close db. */
+static void write_and_close(rl__blk_db *db, uint64_t head, uint64_t off, const void *buf, size_t n)
+{
+    rl__blk_txn *t;
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    assert_int_equal(rl__blk_chain_write(t, head, off, buf, n), RL_OK);
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    rl__blk_close(db);
+}
+
 static void test_bad_slot_falls_back(void **state)
 {
     const char *path = tu_path("fallback.rdb");
     rl__blk_db *db = new_db("fallback.rdb", 512);
     uint64_t head = make_chain(db, 5000, 1);
-    rl__blk_txn *t;
     uint8_t buf[5000], byte;
     rl__err err;
     int newest;
     (void)state;
     fill(buf, sizeof buf, 2);
-    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
-    assert_int_equal(rl__blk_chain_write(t, head, 0, buf, sizeof buf), RL_OK);
-    assert_int_equal(rl__blk_commit(t), RL_OK);
-    rl__blk_close(db);
+    write_and_close(db, head, 0, buf, sizeof buf);
     /* Break one byte of the newest slot: open must use the other. */
     newest = newest_slot(path, 512);
     tu_read_at(path, rl__fmt_slot_offset(512, (unsigned)newest) + 20, &byte, 1);
@@ -74,15 +80,11 @@ static void test_lost_block_falls_back(void **state)
     uint64_t head = make_chain(db, 10000, 1);
     rl__blk_listed list[RL__SLOT_LIST_CAP];
     rl__blk_root r;
-    rl__blk_txn *t;
     uint8_t buf[100], zero[4096] = {0};
     uint32_t n = 0;
     (void)state;
     fill(buf, sizeof buf, 4);
-    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
-    assert_int_equal(rl__blk_chain_write(t, head, 9000, buf, sizeof buf), RL_OK);
-    assert_int_equal(rl__blk_commit(t), RL_OK);
-    rl__blk_close(db);
+    write_and_close(db, head, 9000, buf, sizeof buf);
     /* The newest commit lists its blocks; lose one as a crash would. */
     assert_int_equal(read_slot(path, newest_slot(path, 4096), 4096, &r, list, &n), RL_OK);
     assert_true(r.flags & RL__SLOT_LISTED);
