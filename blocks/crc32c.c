@@ -24,8 +24,8 @@
 ** The test suite holds every routine the CPU has to a bit-at-a-time
 ** definition over many lengths and alignments (rl__crc32c_with).
 ** Invariant: the only process-wide state is the lookup tables, the fold
-** constants and the CPU feature bits, all computed once (pthread_once)
-** from constants.
+** constants and the table of the routines this CPU has, all computed
+** once (pthread_once) from constants.
 */
 #include <stddef.h>
 #include <stdint.h>
@@ -41,14 +41,20 @@
 
 #define STRIDE 256 /* bytes per stream in the three-stream routine */
 
-/* Slice-by-8 tables, the STRIDE-zeros shift tables and the routines this CPU has,
- * computed once on first use. */
+/* Slice-by-8 tables, the STRIDE-zeros shift tables and the routines this
+ * CPU has, computed once on first use. */
 static uint32_t table[8][256];
 static uint32_t shift_table[4][256];
 typedef uint32_t crc_routine(uint32_t crc, const uint8_t *p, size_t n);
 static crc_routine *routines[RL__CRC_FOLD + 1]; /* by RL__CRC_*; NULL: lacking */
 static crc_routine *best;                       /* the fastest of them */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+/* The register times x, reduced: one bit of input, or x^e one power up. */
+static uint32_t times_x(uint32_t r)
+{
+    return (r >> 1) ^ ((r & 1) ? POLY : 0);
+}
 
 /* shift_table: the register after STRIDE zero bytes, from each byte of
  * the register alone (the map is linear, so one bit at a time, XORed). */
@@ -87,7 +93,7 @@ static long long xpow_shifted(unsigned e)
 {
     uint32_t r = UINT32_C(1) << 31; /* x^0 */
     while (e--)
-        r = (r >> 1) ^ ((r & 1) ? POLY : 0);
+        r = times_x(r);
     return (long long)((uint64_t)r << 1);
 }
 
@@ -152,6 +158,7 @@ __attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc,
         c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
     return (uint32_t)c;
 }
+
 #define FOLD_TARGET __attribute__((target("avx512f,vpclmulqdq,pclmul,sse4.2")))
 
 /* x folded D bits forward onto y (D as the constants k say). */
@@ -224,7 +231,7 @@ static void init_once_fn(void)
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t c = i;
         for (int k = 0; k < 8; k++)
-            c = (c & 1) ? (c >> 1) ^ POLY : c >> 1;
+            c = times_x(c);
         table[0][i] = c;
     }
     for (uint32_t i = 0; i < 256; i++)
