@@ -221,6 +221,19 @@ struct rl__cache_tab {
     rl__cache_tab *older;
 };
 
+/* The cache's doorkeeper (admit.c): block numbers missed lately, one
+ * direct-mapped slot each. Touched only under db->mu. */
+typedef struct rl__blk_admit {
+    uint64_t *seen; /* RL__CACHE_EMPTY or a block number */
+    size_t mask;    /* slots - 1 (a power of two) */
+} rl__blk_admit;
+
+int rl__admit_init(rl__blk_admit *a, size_t pages);
+void rl__admit_free(rl__blk_admit *a);
+/* A read transaction missed phys: 1 if it was missed lately, so the cache
+ * should keep it now; else 0, and it is remembered. */
+int rl__admit_missed(rl__blk_admit *a, uint64_t phys);
+
 typedef struct rl__blk_cache {
     rl__cache_tab *tab; /* atomic: the current table */
     /* The clock: every page, in ring[0 .. count); the hand is the next
@@ -238,6 +251,7 @@ typedef struct rl__blk_cache {
      * that let go of db->mu keeps the blocks it read only if this did not
      * move meanwhile (cache.c, read_ahead). */
     uint64_t changes;
+    rl__blk_admit admit; /* which of a read transaction's misses to keep */
     uint32_t block_size;
 } rl__blk_cache;
 

@@ -182,12 +182,13 @@ int rl__cache_init(rl__blk_cache *c, uint32_t block_size, size_t cap)
     c->ring_cap = c->cap + RL__READ_AHEAD;
     c->ring = malloc(c->ring_cap * sizeof *c->ring);
     c->tab = table_alloc(size);
-    if (!c->ring || !c->tab) {
+    if (!c->ring || !c->tab || rl__admit_init(&c->admit, c->cap) != RL_OK) {
         free(c->ring);
         c->ring = NULL;
         if (c->tab)
             table_free(c->tab);
         c->tab = NULL;
+        rl__admit_free(&c->admit);
         return RL_NOMEM;
     }
     c->dirty.dnext = c->dirty.dprev = &c->dirty;
@@ -332,6 +333,7 @@ void rl__cache_free(rl__blk_cache *c)
     free(c->ring);
     c->ring = NULL;
     c->count = 0;
+    rl__admit_free(&c->admit);
 }
 
 int rl__cache_consistent(const rl__blk_cache *c)
@@ -748,11 +750,14 @@ void rl__cache_prefetch_down(rl__blk_txn *t, uint64_t phys, uint64_t floor)
  * the table's atomic entries and pinned with try_pin, and its block
  * number is checked once it is pinned (the entry may have moved). A miss
  * is read into one of the transaction's own pages (retired: nobody else
- * can pin it). Then, if db->mu is free, the page joins the cache as a
+ * can pin it). Then, if db->mu is free and the doorkeeper admits the
+ * block (its second miss lately: admit.c), the page joins the cache as a
  * locked read would have put it there, and a spare takes its place among
- * the transaction's pages; if the lock is held (a writer inserting or
- * committing), the page stays the transaction's own and the block is
- * read again the next time. So a reader never waits for a writer.
+ * the transaction's pages. Otherwise (a first miss, or the lock held by a
+ * writer inserting or committing) the page stays the transaction's own,
+ * for its next miss to reuse, and the block is read again the next time.
+ * So a reader never waits for a writer, and a leaf read once costs no
+ * eviction and no copy into cold memory.
  * Misses in order (a scan) take the lock, for their read-ahead.
  */
 
@@ -842,7 +847,10 @@ static int get_unlocked(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
         return rc;
     }
     if (pthread_mutex_trylock(&db->mu) == 0) {
-        p = adopt(t, slot, p);
+        if (rl__admit_missed(&db->cache.admit, phys))
+            p = adopt(t, slot, p);
+        else
+            db->stats.blocks_read++;
         pthread_mutex_unlock(&db->mu);
     } else {
         __atomic_add_fetch(&db->reads_unlocked, 1, __ATOMIC_RELAXED);
