@@ -1,8 +1,10 @@
 /*
-** blocks/admit.c: the cache's doorkeeper. A read transaction's miss
-** enters the block cache only the second time that block is missed
-** within a while; the first time, the block is read into one of the
-** transaction's own pages and stays there (cache.c, get_unlocked).
+** blocks/admit.c: the cache's doorkeeper. A transaction's miss of a
+** B+tree node enters the block cache only the second time that block is
+** missed within a while; the first time, the block is read into one of
+** the transaction's own pages and stays there (cache.c: get_unlocked for
+** a read transaction, rl__cache_get_once for a write transaction, which
+** copies such a block on write straight from its own page).
 **
 ** Why: a random lookup's leaf is read once and not again for a long time.
 ** Caching it costs an eviction (the clock's sweep, a table removal) and,
@@ -10,8 +12,13 @@
 ** cache on both sides. Read into the transaction's own pages, which the
 ** next miss reuses, the copy writes memory the CPU already holds. Blocks
 ** every lookup passes through (the root, interior nodes, map nodes) miss
-** twice at once and are cached from then on. This is the ghost queue of
-** 2Q and the doorkeeper of TinyLFU, kept as small as it can be.
+** twice at once and are cached from then on. In a write transaction the
+** clean original of a leaf it copies no longer takes a page, so its dirty
+** pages stay longer: 500,000 deletes in one transaction and their commit
+** made 28,466 single-block writes, 19,376 gathered writes and 101,939
+** single-block reads before, 12,138, 14,526 and 77,159 after. This is the
+** ghost queue of 2Q and the doorkeeper of TinyLFU, kept as small as it can
+** be.
 **
 ** The memory: a direct-mapped array of block numbers, one slot per page
 ** of the cache budget (a power of two). A miss looks at its block's slot:

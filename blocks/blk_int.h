@@ -365,6 +365,13 @@ int rl__cache_init(rl__blk_cache *c, uint32_t block_size, size_t cap);
 void rl__cache_free(rl__blk_cache *c);
 /* Pinned page for phys, read and checked on a miss. */
 int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out);
+/* rl__cache_get for a block the caller reads or copies, never changes in
+ * place (a B+tree node, through block.c): in a write transaction, a miss
+ * the doorkeeper does not admit comes back in one of t's own pages,
+ * outside the cache (admit.c). */
+int rl__cache_get_once(rl__blk_txn *t, uint64_t phys, rl__blk_page **out);
+/* One more pin on a page the caller holds pinned. */
+void rl__cache_pin(rl__blk_page *p);
 /* Whether the cache's table and ring agree (INV 5), each page found where
  * its probe leads: for tests. */
 int rl__cache_consistent(const rl__blk_cache *c);
@@ -442,14 +449,19 @@ int rl__map_relocate_node(rl__blk_txn *t, uint64_t phys, const rl__blk_bhdr *h,
  * with an empty payload (block.c). */
 int rl__blk_new(rl__blk_txn *t, uint8_t type, uint64_t owner, uint64_t *logical,
                 rl__blk_page **out);
-/* A writable page for a map node or chain block (copy-on-write, INV 1).
- * A copy goes into the commit area when hot (a block the caller changes:
- * it is likely changed again soon), else into the file. */
 /* Whether logical maps to phys now (*yes); an error only when the map
  * cannot be read (map.c). */
 int rl__map_maps_to(rl__blk_txn *t, uint64_t logical, uint64_t phys, int *yes);
+/* A writable page for a map node or chain block (copy-on-write, INV 1).
+ * A copy goes into the commit area when hot (a block the caller changes:
+ * it is likely changed again soon), else into the file. */
 int rl__blk_writable(rl__blk_txn *t, uint64_t phys, int hot, uint64_t *new_phys,
                      rl__blk_page **out);
+/* rl__blk_writable for a block whose page the caller holds pinned (old),
+ * perhaps outside the cache (rl__cache_get_once); the caller's pin stays
+ * the caller's to let go. */
+int rl__blk_writable_page(rl__blk_txn *t, rl__blk_page *old, int hot, uint64_t *new_phys,
+                          rl__blk_page **out);
 
 int rl__free_load(rl__blk_txn *t);
 void rl__free_promote(rl__blk_db *db, uint64_t bound);

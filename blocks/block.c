@@ -36,7 +36,7 @@ static int load_single(rl__blk_txn *t, uint64_t logical, uint64_t *phys, rl__blk
 {
     int rc = rl__map_lookup(t, logical, phys);
     if (rc == RL_OK)
-        rc = rl__cache_get(t, *phys, p);
+        rc = rl__cache_get_once(t, *phys, p);
     if (rc != RL_OK)
         return rc;
     rc = check_single(t, *p, logical, h);
@@ -109,14 +109,14 @@ static int block_upgrade(rl__blk_txn *t, rl__blk_ref *ref)
 {
     rl__blk_page *old = ref->page_, *p;
     uint64_t np;
-    int rc = rl__blk_writable(t, old->phys, 1, &np, &p);
+    int rc = rl__blk_writable_page(t, old, 1, &np, &p);
     if (rc != RL_OK)
         return rc;
     if (np != old->phys && (rc = rl__map_set(t, ref->logical, np)) != RL_OK) {
         rl__cache_unpin(p);
         return rc;
     }
-    rl__cache_unpin(old); /* the reference's pin (a copy in place pinned it again) */
+    rl__cache_unpin(old); /* the reference's pin (a change in place pinned it again) */
     ref->page_ = p;
     ref->data = p->buf + RL__HDR_SIZE;
     ref->wdata = p->buf + RL__HDR_SIZE;

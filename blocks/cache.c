@@ -787,12 +787,15 @@ static rl__blk_page *peek(rl__blk_cache *c, uint64_t phys)
 }
 
 /* One of t's own pages that nothing pins, pinned once, its index in
- * *slot; NULL if all are in use or memory is short. */
+ * *slot; NULL if all are in use or memory is short. An own page's phys is
+ * the block it holds, read by t, or RL__CACHE_EMPTY. */
 static rl__blk_page *own_take(rl__blk_txn *t, int *slot)
 {
     for (int i = 0; i < RL__OWN_PAGES; i++) {
         rl__blk_page *p = t->own[i];
-        if (!p && !(p = t->own[i] = page_new(t->db->block_size)))
+        if (!p && (p = t->own[i] = page_new(t->db->block_size)) != NULL)
+            p->phys = RL__CACHE_EMPTY;
+        if (!p)
             return NULL;
         if (!pinned(p)) {
             __atomic_store_n(&p->pins, RL__PAGE_RETIRED | 1, __ATOMIC_RELAXED);
@@ -803,13 +806,31 @@ static rl__blk_page *own_take(rl__blk_txn *t, int *slot)
     return NULL;
 }
 
-/* Put t's own page p (read, checked, pinned by the caller) in the cache,
- * a spare taking its place among t's pages; the page to use. Caller holds
- * db->mu. */
-static rl__blk_page *adopt(rl__blk_txn *t, int slot, rl__blk_page *p)
+/* Put t's own page p (read, checked, pinned by the caller, its block not
+ * cached) in the cache, a spare taking its place among t's pages. On
+ * failure p stays t's own. Caller holds db->mu. */
+static int publish_own(rl__blk_txn *t, int slot, rl__blk_page *p)
 {
     rl__blk_cache *c = &t->db->cache;
-    rl__blk_page *q = table_find(c, p->phys);
+    rl__blk_page *q;
+    int rc = room_for_one(t, 0);
+    if (rc != RL_OK)
+        return rc;
+    if (!(q = page_alloc(c)))
+        return RL__FAIL(&t->err, RL_NOMEM, "no memory for a %u-byte block", c->block_size);
+    __atomic_store_n(&q->pins, RL__PAGE_RETIRED, __ATOMIC_RELAXED);
+    q->phys = RL__CACHE_EMPTY;
+    t->own[slot] = q;
+    c->out++; /* page_publish counts it back */
+    page_publish(c, p);
+    return RL_OK;
+}
+
+/* A read transaction's page p of its own, read and checked, goes into the
+ * cache if it can; the page to use. Caller holds db->mu. */
+static rl__blk_page *adopt(rl__blk_txn *t, int slot, rl__blk_page *p)
+{
+    rl__blk_page *q = table_find(&t->db->cache, p->phys);
     t->db->stats.blocks_read++;
     if (q) { /* another reader cached it meanwhile */
         set_used(q, 1);
@@ -817,14 +838,8 @@ static rl__blk_page *adopt(rl__blk_txn *t, int slot, rl__blk_page *p)
         rl__cache_unpin(p);
         return q;
     }
-    if (room_for_one(t, 0) != RL_OK || !(q = page_alloc(c))) {
+    if (publish_own(t, slot, p) != RL_OK)
         rl__err_clear(&t->err);
-        return p;
-    }
-    __atomic_store_n(&q->pins, RL__PAGE_RETIRED, __ATOMIC_RELAXED);
-    t->own[slot] = q;
-    c->out++; /* page_publish counts it back */
-    page_publish(c, p);
     return p;
 }
 
@@ -843,6 +858,7 @@ static int get_unlocked(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
     t->last_miss = phys;
     rc = read_checked(db, phys, p->buf, &t->err);
     if (rc != RL_OK) {
+        p->phys = RL__CACHE_EMPTY;
         rl__cache_unpin(p);
         return rc;
     }
@@ -903,6 +919,56 @@ int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
     page_publish(c, p);
     *out = p;
     return RL_OK;
+}
+
+/* t's own page holding block phys, pinned once more; NULL if none does.
+ * A committed block does not change while t may reach it, so the page
+ * is as good as the file. */
+static rl__blk_page *own_find(rl__blk_txn *t, uint64_t phys)
+{
+    for (int i = 0; i < RL__OWN_PAGES && t->own[i]; i++)
+        if (t->own[i]->phys == phys) {
+            pin(t->own[i]);
+            return t->own[i];
+        }
+    return NULL;
+}
+
+int rl__cache_get_once(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
+{
+    rl__blk_cache *c = &t->db->cache;
+    rl__blk_bhdr h;
+    rl__blk_page *p;
+    int slot, rc;
+    if (!t->write || check_range(t, phys) != RL_OK || table_find(c, phys))
+        return rl__cache_get(t, phys, out);
+    if ((p = own_find(t, phys)) != NULL) {
+        *out = p;
+        return RL_OK;
+    }
+    if (phys == t->last_miss + 1 || rl__admit_missed(&c->admit, phys) || !(p = own_take(t, &slot)))
+        return rl__cache_get(t, phys, out);
+    p->phys = phys;
+    t->last_miss = phys;
+    rc = read_checked(t->db, phys, p->buf, &t->err);
+    if (rc == RL_OK) {
+        count_read(t->db);
+        rl__fmt_bhdr_decode(p->buf, &h);
+        if (h.txn == t->root.txn) /* t wrote it early: it may change in place */
+            rc = publish_own(t, slot, p);
+    }
+    if (rc != RL_OK) {
+        p->phys = RL__CACHE_EMPTY;
+        rl__cache_unpin(p);
+        return rc;
+    }
+    *out = p;
+    return RL_OK;
+}
+
+void rl__cache_pin(rl__blk_page *p)
+{
+    pin(p);
 }
 
 /* rl__cache_fresh, with the page's bytes copied from src (NULL: zeros). */

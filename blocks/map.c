@@ -205,33 +205,31 @@ int rl__map_lookup(rl__blk_txn *t, uint64_t logical, uint64_t *phys)
     return RL_OK;
 }
 
-int rl__blk_writable(rl__blk_txn *t, uint64_t phys, int hot, uint64_t *new_phys,
-                     rl__blk_page **out)
+int rl__blk_writable_page(rl__blk_txn *t, rl__blk_page *old, int hot, uint64_t *new_phys,
+                          rl__blk_page **out)
 {
-    rl__blk_page *old, *p;
+    rl__blk_page *p;
     rl__blk_bhdr h;
     uint64_t np;
-    int rc = rl__cache_get(t, phys, &old);
-    if (rc != RL_OK)
-        return rc;
+    int rc;
     rl__fmt_bhdr_decode(old->buf, &h);
-    if (h.txn == t->root.txn) { /* fresh: ours to change in place */
+    if (h.txn == t->root.txn) { /* fresh: ours to change in place (always cached) */
+        rl__cache_pin(old);
         rl__cache_mark_dirty(&t->db->cache, old);
-        *new_phys = phys;
+        *new_phys = old->phys;
         *out = old;
         return RL_OK;
     }
     rc = hot ? rl__free_alloc_hot(t, &np) : rl__free_alloc(t, &np);
     if (rc == RL_OK)
         rc = rl__cache_fresh_copy(t, np, old->buf, &p);
-    rl__cache_unpin(old);
     if (rc != RL_OK)
         return rc;
     h.self = np;
     h.txn = t->root.txn;
     rl__fmt_bhdr_encode(p->buf, &h);
     t->db->stats.cow_copies++;
-    rc = rl__free_release(t, phys, 0);
+    rc = rl__free_release(t, old->phys, 0);
     if (rc != RL_OK) {
         rl__cache_unpin(p);
         return rc;
@@ -239,6 +237,18 @@ int rl__blk_writable(rl__blk_txn *t, uint64_t phys, int hot, uint64_t *new_phys,
     *new_phys = np;
     *out = p;
     return RL_OK;
+}
+
+int rl__blk_writable(rl__blk_txn *t, uint64_t phys, int hot, uint64_t *new_phys,
+                     rl__blk_page **out)
+{
+    rl__blk_page *old;
+    int rc = rl__cache_get(t, phys, &old);
+    if (rc != RL_OK)
+        return rc;
+    rc = rl__blk_writable_page(t, old, hot, new_phys, out);
+    rl__cache_unpin(old);
+    return rc;
 }
 
 /* A new, empty map node of the given level; returns its physical number. */
