@@ -184,7 +184,11 @@ typedef struct rl_options {
     unsigned flags;         /**< RL_OPEN_*; 0 means RL_OPEN_CREATE */
     uint32_t block_size;    /**< new files: power of two 512..65536; 0 = 4096 */
     int durability;         /**< RL_SYNC_*; default RL_SYNC_FULL */
-    size_t cache_bytes;     /**< block cache; 0 = 8 MiB */
+    /** Block cache, shared by the handle's transactions; 0 = 8 MiB. A
+     * block enters it the second time it is missed within a while, so
+     * rows read once (random lookups) do not push out the tree's upper
+     * nodes. Memory also holds each transaction's few pages of its own. */
+    size_t cache_bytes;
     /** Vacuum a table automatically when its deleted rows pass this share
      * of its rows (and at least 1,000 rows). 0 = default 0.5; negative
      * turns automatic vacuum off. */
