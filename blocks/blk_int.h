@@ -247,6 +247,10 @@ typedef struct rl__blk_cache {
      * never freed before the cache is, because a reader without the lock
      * may still hold a pointer to one it found in the table. */
     rl__blk_page *spare;
+    /* Transactions' own pages (cache.c, get_unlocked), given back at
+     * their end and lent to the next ones at their begin, so that a
+     * handle holds at most RL__OWN_PAGES for each open transaction. */
+    rl__blk_page *own_spare;
     /* Counts the cache's writes to the file and its drops: a read-ahead
      * that let go of db->mu keeps the blocks it read only if this did not
      * move meanwhile (cache.c, read_ahead). */
@@ -385,7 +389,9 @@ int rl__cache_fresh(rl__blk_txn *t, uint64_t phys, rl__blk_page **out);
  * a copy costs one pass over the page, not two. src must stay pinned. */
 int rl__cache_fresh_copy(rl__blk_txn *t, uint64_t phys, const uint8_t *src, rl__blk_page **out);
 void rl__cache_unpin(rl__blk_page *p);
-/* Give t's own pages to the cache's spares (end of a read transaction). */
+/* Lend t own pages that ended transactions gave back (begin), and give
+ * them back (end). */
+void rl__cache_own_lend(rl__blk_txn *t);
 void rl__cache_own_return(rl__blk_txn *t);
 void rl__cache_mark_dirty(rl__blk_cache *c, rl__blk_page *p);
 /* The page need not be written (it died, or was copied elsewhere). */

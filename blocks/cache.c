@@ -325,6 +325,11 @@ void rl__cache_free(rl__blk_cache *c)
         c->spare = p->dnext;
         free(p);
     }
+    while (c->own_spare) {
+        rl__blk_page *p = c->own_spare;
+        c->own_spare = p->dnext;
+        free(p);
+    }
     while (c->tab) {
         rl__cache_tab *tab = c->tab;
         c->tab = tab->older;
@@ -757,7 +762,9 @@ void rl__cache_prefetch_down(rl__blk_txn *t, uint64_t phys, uint64_t floor)
  * writer inserting or committing) the page stays the transaction's own,
  * for its next miss to reuse, and the block is read again the next time.
  * So a reader never waits for a writer, and a leaf read once costs no
- * eviction and no copy into cold memory.
+ * eviction and no copy into cold memory. A transaction's own pages are
+ * lent at its begin from those ended transactions gave back, so a handle
+ * holds RL__OWN_PAGES at most for each transaction open at once.
  * Misses in order (a scan) take the lock, for their read-ahead.
  */
 
@@ -1091,10 +1098,22 @@ void rl__cache_drop_all(rl__blk_cache *c)
         page_drop(c, c->ring[c->count - 1]);
 }
 
+void rl__cache_own_lend(rl__blk_txn *t)
+{
+    rl__blk_cache *c = &t->db->cache;
+    for (int i = 0; i < RL__OWN_PAGES && c->own_spare; i++) {
+        t->own[i] = c->own_spare;
+        c->own_spare = t->own[i]->dnext;
+        t->own[i]->phys = RL__CACHE_EMPTY;
+    }
+}
+
 void rl__cache_own_return(rl__blk_txn *t)
 {
+    rl__blk_cache *c = &t->db->cache;
     for (int i = 0; i < RL__OWN_PAGES && t->own[i]; i++) {
-        spare_put(&t->db->cache, t->own[i]);
+        t->own[i]->dnext = c->own_spare;
+        c->own_spare = t->own[i];
         t->own[i] = NULL;
     }
 }

@@ -195,6 +195,7 @@ static int begin_read(rl__blk_db *db, rl__blk_txn *t)
         t->root = db->root;
         t->base_txn = db->root.txn;
         reader_link(db, t);
+        rl__cache_own_lend(t);
     }
     pthread_mutex_unlock(&db->mu);
     return rc;
@@ -284,6 +285,7 @@ static int begin_write(rl__blk_db *db, rl__blk_txn *t, int wait_ms)
                      t->root.area_used[t->root.txn % RL__NSLOTS] == 0;
         t->area_next = 0;
         db->writer = t;
+        rl__cache_own_lend(t);
     }
     pthread_mutex_unlock(&db->mu);
     if (rc != RL_OK)

@@ -236,12 +236,61 @@ static void test_cache_clock(void **state)
     rl__blk_close(db);
 }
 
+/* Page structs the cache holds: in it, spare, or lent to transactions. */
+static size_t pages_held(const rl__blk_cache *c)
+{
+    size_t n = c->count;
+    for (const rl__blk_page *p = c->spare; p; p = p->dnext)
+        n++;
+    for (const rl__blk_page *p = c->own_spare; p; p = p->dnext)
+        n++;
+    return n;
+}
+
+/* Transactions that read blocks once each (into their own pages) leave
+ * those pages to the next transactions: a handle's memory does not grow
+ * with the number of transactions it has run. */
+static void test_own_pages_are_reused(void **state)
+{
+    const char *path = tu_path("own.rdb");
+    rl__blk_db *db;
+    rl__blk_txn *t;
+    uint64_t ids[CLOCK_BLOCKS];
+    size_t after_first;
+    (void)state;
+    unlink(path);
+    db = open_opts(path, 512, RL__BLK_CREATE, RL__DURABLE_FULL, 16 * 512);
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    for (int i = 0; i < CLOCK_BLOCKS; i++) {
+        rl__blk_ref ref;
+        T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, 0, &ids[i], &ref));
+        memcpy(ref.wdata, &i, sizeof i);
+        rl__blk_block_set_used(&ref, sizeof i);
+        rl__blk_block_put(&ref);
+    }
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    after_first = 0;
+    for (int k = 0; k < 200; k++) { /* three blocks read once, out of order */
+        assert_int_equal(rl__blk_begin(db, k % 2, &t), RL_OK);
+        for (int j = 0; j < 3; j++)
+            expect_block(t, ids, (int)((k * 3 + j) * 37 % CLOCK_BLOCKS));
+        rl__blk_rollback(t);
+        if (k == 0)
+            after_first = pages_held(&db->cache);
+    }
+    assert_true(pages_held(&db->cache) <= after_first + 2 * RL__OWN_PAGES);
+    assert_true(rl__cache_consistent(&db->cache));
+    rl__blk_close(db);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cache_clock),
         cmocka_unit_test(test_cache_admits_on_second_miss),
         cmocka_unit_test(test_write_txn_reads_into_own_pages),
+        cmocka_unit_test(test_own_pages_are_reused),
     };
     tu_setup_dir("cache");
     return cmocka_run_group_tests_name("cache", tests, NULL, NULL);
