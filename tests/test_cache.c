@@ -34,6 +34,26 @@ static void expect_block(rl__blk_txn *t, const uint64_t *ids, int i)
     rl__blk_block_put(&ref);
 }
 
+/* A new file at path with CLOCK_BLOCKS single blocks, ids[i] holding i,
+ * committed, open with 512-byte blocks and a 16-page cache. */
+static rl__blk_db *open_filled(const char *path, uint64_t *ids)
+{
+    rl__blk_db *db;
+    rl__blk_txn *t;
+    unlink(path);
+    db = open_opts(path, 512, RL__BLK_CREATE, RL__DURABLE_FULL, 16 * 512);
+    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
+    for (int i = 0; i < CLOCK_BLOCKS; i++) {
+        rl__blk_ref ref;
+        T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, 0, &ids[i], &ref));
+        memcpy(ref.wdata, &i, sizeof i);
+        rl__blk_block_set_used(&ref, sizeof i);
+        rl__blk_block_put(&ref);
+    }
+    assert_int_equal(rl__blk_commit(t), RL_OK);
+    return db;
+}
+
 /* Blocks read by a read transaction since the last look. */
 static uint64_t reads_since(rl__blk_db *db, uint64_t *mark)
 {
@@ -56,17 +76,7 @@ static void test_cache_admits_on_second_miss(void **state)
     uint64_t ids[CLOCK_BLOCKS], mark = 0;
     size_t count;
     (void)state;
-    unlink(path);
-    db = open_opts(path, 512, RL__BLK_CREATE, RL__DURABLE_FULL, 16 * 512);
-    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
-    for (int i = 0; i < CLOCK_BLOCKS; i++) {
-        rl__blk_ref ref;
-        T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, 0, &ids[i], &ref));
-        memcpy(ref.wdata, &i, sizeof i);
-        rl__blk_block_set_used(&ref, sizeof i);
-        rl__blk_block_put(&ref);
-    }
-    assert_int_equal(rl__blk_commit(t), RL_OK);
+    db = open_filled(path, ids);
     rl__blk_close(db);
     db = open_opts(path, 0, 0, RL__DURABLE_FULL, 16 * 512); /* an empty cache */
     assert_int_equal(rl__blk_begin(db, 0, &t), RL_OK);
@@ -111,16 +121,7 @@ static void test_write_txn_reads_into_own_pages(void **state)
     uint64_t ids[CLOCK_BLOCKS], fresh[40], mark = 0, phys;
     int v;
     (void)state;
-    unlink(path);
-    db = open_opts(path, 512, RL__BLK_CREATE, RL__DURABLE_FULL, 16 * 512);
-    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
-    for (int i = 0; i < CLOCK_BLOCKS; i++) {
-        T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, 0, &ids[i], &ref));
-        memcpy(ref.wdata, &i, sizeof i);
-        rl__blk_block_set_used(&ref, sizeof i);
-        rl__blk_block_put(&ref);
-    }
-    assert_int_equal(rl__blk_commit(t), RL_OK);
+    db = open_filled(path, ids);
     rl__blk_close(db);
     db = open_opts(path, 0, 0, RL__DURABLE_FULL, 16 * 512);
     assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
@@ -182,17 +183,7 @@ static void test_cache_clock(void **state)
     rl__blk_ref pinned[100];
     uint64_t ids[CLOCK_BLOCKS], x = 88172645463325252ULL, before;
     (void)state;
-    unlink(path);
-    db = open_opts(path, 512, RL__BLK_CREATE, RL__DURABLE_FULL, 16 * 512);
-    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
-    for (int i = 0; i < CLOCK_BLOCKS; i++) {
-        rl__blk_ref ref;
-        T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, 0, &ids[i], &ref));
-        memcpy(ref.wdata, &i, sizeof i);
-        rl__blk_block_set_used(&ref, sizeof i);
-        rl__blk_block_put(&ref);
-    }
-    assert_int_equal(rl__blk_commit(t), RL_OK);
+    db = open_filled(path, ids);
     assert_int_equal(rl__blk_begin(db, 0, &t), RL_OK);
     for (int k = 0; k < 20000; k++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
@@ -258,17 +249,7 @@ static void test_own_pages_are_reused(void **state)
     uint64_t ids[CLOCK_BLOCKS];
     size_t after_first;
     (void)state;
-    unlink(path);
-    db = open_opts(path, 512, RL__BLK_CREATE, RL__DURABLE_FULL, 16 * 512);
-    assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
-    for (int i = 0; i < CLOCK_BLOCKS; i++) {
-        rl__blk_ref ref;
-        T_OK(t, rl__blk_block_alloc(t, RL__BLK_TYPE_USER + 1, 0, &ids[i], &ref));
-        memcpy(ref.wdata, &i, sizeof i);
-        rl__blk_block_set_used(&ref, sizeof i);
-        rl__blk_block_put(&ref);
-    }
-    assert_int_equal(rl__blk_commit(t), RL_OK);
+    db = open_filled(path, ids);
     after_first = 0;
     for (int k = 0; k < 200; k++) { /* three blocks read once, out of order */
         assert_int_equal(rl__blk_begin(db, k % 2, &t), RL_OK);
