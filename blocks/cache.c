@@ -882,22 +882,25 @@ static int get_unlocked(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
     return RL_OK;
 }
 
-int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
+/* Block phys's page, pinned and marked used, if the cache holds it. Caller
+ * holds db->mu. */
+static rl__blk_page *cached(rl__blk_cache *c, uint64_t phys)
 {
-    rl__blk_cache *c = &t->db->cache;
-    rl__blk_page *p, *q;
-    int rc = check_range(t, phys);
-    if (rc != RL_OK)
-        return rc;
-    if (t->unlocked)
-        return get_unlocked(t, phys, out);
-    p = table_find(c, phys);
+    rl__blk_page *p = table_find(c, phys);
     if (p) {
         set_used(p, 1);
         pin(p);
-        *out = p;
-        return RL_OK;
     }
+    return p;
+}
+
+/* rl__cache_get after a miss, with db->mu: read ahead when the misses go
+ * in order, else read the block into a cache page. */
+static int get_missed(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
+{
+    rl__blk_cache *c = &t->db->cache;
+    rl__blk_page *p, *q;
+    int rc;
     if (phys == t->last_miss + 1 && phys >= t->db->first_block && read_ahead(t, phys) == RL_OK &&
         (p = table_find(c, phys)) != NULL) {
         pin(p);
@@ -916,16 +919,26 @@ int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
         return rc;
     }
     count_read(t->db);
-    if ((q = table_find(c, phys)) != NULL) { /* another reader cached it meanwhile */
+    if ((q = cached(c, phys)) != NULL) { /* another reader cached it meanwhile */
         page_discard(c, p);
-        set_used(q, 1);
-        pin(q);
         *out = q;
         return RL_OK;
     }
     page_publish(c, p);
     *out = p;
     return RL_OK;
+}
+
+int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
+{
+    int rc = check_range(t, phys);
+    if (rc != RL_OK)
+        return rc;
+    if (t->unlocked)
+        return get_unlocked(t, phys, out);
+    if ((*out = cached(&t->db->cache, phys)) != NULL)
+        return RL_OK;
+    return get_missed(t, phys, out);
 }
 
 /* t's own page holding block phys, pinned once more; NULL if none does.
@@ -947,14 +960,14 @@ int rl__cache_get_once(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
     rl__blk_bhdr h;
     rl__blk_page *p;
     int slot, rc;
-    if (!t->write || check_range(t, phys) != RL_OK || table_find(c, phys))
+    if (!t->write)
         return rl__cache_get(t, phys, out);
-    if ((p = own_find(t, phys)) != NULL) {
-        *out = p;
+    if ((rc = check_range(t, phys)) != RL_OK)
+        return rc;
+    if ((*out = cached(c, phys)) != NULL || (*out = own_find(t, phys)) != NULL)
         return RL_OK;
-    }
     if (phys == t->last_miss + 1 || rl__admit_missed(&c->admit, phys) || !(p = own_take(t, &slot)))
-        return rl__cache_get(t, phys, out);
+        return get_missed(t, phys, out);
     p->phys = phys;
     t->last_miss = phys;
     rc = read_checked(t->db, phys, p->buf, &t->err);
