@@ -230,7 +230,7 @@ typedef struct rl__blk_admit {
 
 int rl__admit_init(rl__blk_admit *a, size_t pages);
 void rl__admit_free(rl__blk_admit *a);
-/* A read transaction missed phys: 1 if it was missed lately, so the cache
+/* A transaction missed phys: 1 if it was missed lately, so the cache
  * should keep it now; else 0, and it is remembered. */
 int rl__admit_missed(rl__blk_admit *a, uint64_t phys);
 
@@ -247,7 +247,7 @@ typedef struct rl__blk_cache {
      * never freed before the cache is, because a reader without the lock
      * may still hold a pointer to one it found in the table. */
     rl__blk_page *spare;
-    /* Transactions' own pages (cache.c, get_unlocked), given back at
+    /* Transactions' own pages (cache.c, own_take), given back at
      * their end and lent to the next ones at their begin, so that a
      * handle holds at most RL__OWN_PAGES for each open transaction. */
     rl__blk_page *own_spare;
@@ -255,7 +255,7 @@ typedef struct rl__blk_cache {
      * that let go of db->mu keeps the blocks it read only if this did not
      * move meanwhile (cache.c, read_ahead). */
     uint64_t changes;
-    rl__blk_admit admit; /* which of a read transaction's misses to keep */
+    rl__blk_admit admit; /* which misses the cache keeps (admit.c) */
     uint32_t block_size;
 } rl__blk_cache;
 

@@ -27,6 +27,11 @@
 ** cached page may be newer than the file). A block that fails is simply
 ** not kept: only the block asked for can fail the call.
 **
+** Admission: a transaction's miss of a B+tree node enters the cache only
+** on that block's second miss lately (the doorkeeper, admit.c); the first
+** time it stays in one of the transaction's own pages (get_unlocked,
+** rl__cache_get_once), so a leaf read once pushes nothing out.
+**
 ** Invariants:
 **   1. A pinned page is never evicted or reused; pins last one call. (A
 **      page dropped while pinned leaves the table, but its struct and
@@ -813,6 +818,21 @@ static rl__blk_page *own_take(rl__blk_txn *t, int *slot)
     return NULL;
 }
 
+/* Read block phys into t's own page p (from own_take) and check it; on
+ * failure p is let go and holds no block. */
+static int own_read(rl__blk_txn *t, rl__blk_page *p, uint64_t phys)
+{
+    int rc;
+    p->phys = phys;
+    t->last_miss = phys;
+    rc = read_checked(t->db, phys, p->buf, &t->err);
+    if (rc != RL_OK) {
+        p->phys = RL__CACHE_EMPTY;
+        rl__cache_unpin(p);
+    }
+    return rc;
+}
+
 /* Put t's own page p (read, checked, pinned by the caller, its block not
  * cached) in the cache, a spare taking its place among t's pages. On
  * failure p stays t's own. Caller holds db->mu. */
@@ -833,15 +853,24 @@ static int publish_own(rl__blk_txn *t, int slot, rl__blk_page *p)
     return RL_OK;
 }
 
+/* Block phys's page, pinned and marked used, if the cache holds it. Caller
+ * holds db->mu. */
+static rl__blk_page *cached(rl__blk_cache *c, uint64_t phys)
+{
+    rl__blk_page *p = table_find(c, phys);
+    if (p) {
+        set_used(p, 1);
+        pin(p);
+    }
+    return p;
+}
+
 /* A read transaction's page p of its own, read and checked, goes into the
  * cache if it can; the page to use. Caller holds db->mu. */
 static rl__blk_page *adopt(rl__blk_txn *t, int slot, rl__blk_page *p)
 {
-    rl__blk_page *q = table_find(&t->db->cache, p->phys);
-    t->db->stats.blocks_read++;
+    rl__blk_page *q = cached(&t->db->cache, p->phys);
     if (q) { /* another reader cached it meanwhile */
-        set_used(q, 1);
-        pin(q);
         rl__cache_unpin(p);
         return q;
     }
@@ -861,37 +890,18 @@ static int get_unlocked(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
     }
     if (phys == t->last_miss + 1 || !(p = own_take(t, &slot)))
         return RL__NEED_LOCK;
-    p->phys = phys;
-    t->last_miss = phys;
-    rc = read_checked(db, phys, p->buf, &t->err);
-    if (rc != RL_OK) {
-        p->phys = RL__CACHE_EMPTY;
-        rl__cache_unpin(p);
+    if ((rc = own_read(t, p, phys)) != RL_OK)
         return rc;
-    }
     if (pthread_mutex_trylock(&db->mu) == 0) {
+        count_read(db);
         if (rl__admit_missed(&db->cache.admit, phys))
             p = adopt(t, slot, p);
-        else
-            db->stats.blocks_read++;
         pthread_mutex_unlock(&db->mu);
     } else {
         __atomic_add_fetch(&db->reads_unlocked, 1, __ATOMIC_RELAXED);
     }
     *out = p;
     return RL_OK;
-}
-
-/* Block phys's page, pinned and marked used, if the cache holds it. Caller
- * holds db->mu. */
-static rl__blk_page *cached(rl__blk_cache *c, uint64_t phys)
-{
-    rl__blk_page *p = table_find(c, phys);
-    if (p) {
-        set_used(p, 1);
-        pin(p);
-    }
-    return p;
 }
 
 /* rl__cache_get after a miss, with db->mu: read ahead when the misses go
@@ -968,16 +978,12 @@ int rl__cache_get_once(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
         return RL_OK;
     if (phys == t->last_miss + 1 || rl__admit_missed(&c->admit, phys) || !(p = own_take(t, &slot)))
         return get_missed(t, phys, out);
-    p->phys = phys;
-    t->last_miss = phys;
-    rc = read_checked(t->db, phys, p->buf, &t->err);
-    if (rc == RL_OK) {
-        count_read(t->db);
-        rl__fmt_bhdr_decode(p->buf, &h);
-        if (h.txn == t->root.txn) /* t wrote it early: it may change in place */
-            rc = publish_own(t, slot, p);
-    }
-    if (rc != RL_OK) {
+    if ((rc = own_read(t, p, phys)) != RL_OK)
+        return rc;
+    count_read(t->db);
+    rl__fmt_bhdr_decode(p->buf, &h);
+    if (h.txn == t->root.txn && /* t wrote it early: it may change in place */
+        (rc = publish_own(t, slot, p)) != RL_OK) {
         p->phys = RL__CACHE_EMPTY;
         rl__cache_unpin(p);
         return rc;
