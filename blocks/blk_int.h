@@ -356,9 +356,11 @@ struct rl__blk_txn {
     uint32_t nlisted;
     int list_overflow;
     /* read: set while a single-block read runs without db->mu; own[] are
-     * the pages it read for itself when it could not cache them (cache.c) */
+     * the pages it read for itself when it could not cache them, own_hand
+     * the one its next miss tries first (cache.c) */
     int unlocked;
     rl__blk_page *own[RL__OWN_PAGES];
+    int own_hand;
     rl__blk_txn *prev, *next; /* reader list */
     rl__err err;
 };

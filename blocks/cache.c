@@ -30,7 +30,10 @@
 ** Admission: a transaction's miss of a B+tree node enters the cache only
 ** on that block's second miss lately (the doorkeeper, admit.c); the first
 ** time it stays in one of the transaction's own pages (get_unlocked,
-** rl__cache_get_once), so a leaf read once pushes nothing out.
+** rl__cache_get_once), so a leaf read once pushes nothing out. The own
+** pages are taken in turn, and a block used again while one of them
+** still holds it is found there (own_find) and cached from that page,
+** not read a second time.
 **
 ** Invariants:
 **   1. A pinned page is never evicted or reused; pins last one call. (A
@@ -764,8 +767,9 @@ void rl__cache_prefetch_down(rl__blk_txn *t, uint64_t phys, uint64_t floor)
  * block (its second miss lately: admit.c), the page joins the cache as a
  * locked read would have put it there, and a spare takes its place among
  * the transaction's pages. Otherwise (a first miss, or the lock held by a
- * writer inserting or committing) the page stays the transaction's own,
- * for its next miss to reuse, and the block is read again the next time.
+ * writer inserting or committing) the page stays the transaction's own
+ * until its misses have used all its pages in turn; a use of the block
+ * before then finds it there (own_find), a later one reads it again.
  * So a reader never waits for a writer, and a leaf read once costs no
  * eviction and no copy into cold memory. A transaction's own pages are
  * lent at its begin from those ended transactions gave back, so a handle
@@ -800,10 +804,12 @@ static rl__blk_page *peek(rl__blk_cache *c, uint64_t phys)
 
 /* One of t's own pages that nothing pins, pinned once, its index in
  * *slot; NULL if all are in use or memory is short. An own page's phys is
- * the block it holds, read by t, or RL__CACHE_EMPTY. */
+ * the block it holds, read by t, or RL__CACHE_EMPTY. The pages are taken
+ * in turn, so the last few blocks read stay for own_find. */
 static rl__blk_page *own_take(rl__blk_txn *t, int *slot)
 {
-    for (int i = 0; i < RL__OWN_PAGES; i++) {
+    for (int k = 0; k < RL__OWN_PAGES; k++) {
+        int i = (t->own_hand + k) % RL__OWN_PAGES;
         rl__blk_page *p = t->own[i];
         if (!p && (p = t->own[i] = page_new(t->db->block_size)) != NULL)
             p->phys = RL__CACHE_EMPTY;
@@ -811,6 +817,7 @@ static rl__blk_page *own_take(rl__blk_txn *t, int *slot)
             return NULL;
         if (!pinned(p)) {
             __atomic_store_n(&p->pins, RL__PAGE_RETIRED | 1, __ATOMIC_RELAXED);
+            t->own_hand = (i + 1) % RL__OWN_PAGES;
             *slot = i;
             return p;
         }
@@ -879,28 +886,58 @@ static rl__blk_page *adopt(rl__blk_txn *t, int slot, rl__blk_page *p)
     return p;
 }
 
-static int get_unlocked(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
+/* t's own page holding block phys, pinned once more, its index in *slot;
+ * NULL if none does. A committed block does not change while t may reach
+ * it, so the page is as good as the file. */
+static rl__blk_page *own_find(rl__blk_txn *t, uint64_t phys, int *slot)
+{
+    for (int i = 0; i < RL__OWN_PAGES; i++)
+        if (t->own[i] && t->own[i]->phys == phys) {
+            pin(t->own[i]);
+            *slot = i;
+            return t->own[i];
+        }
+    return NULL;
+}
+
+/* A read transaction t has used its own page p (index slot) for a block,
+ * read from the file just now if was_read, else found among its pages
+ * (the block's second use). With db->mu at hand, count the read and cache
+ * the block if the doorkeeper admits it; else it stays t's own. The page
+ * to use. */
+static rl__blk_page *own_used(rl__blk_txn *t, int slot, rl__blk_page *p, int was_read)
 {
     rl__blk_db *db = t->db;
-    rl__blk_page *p = peek(&db->cache, phys);
+    if (pthread_mutex_trylock(&db->mu) != 0) {
+        if (was_read)
+            __atomic_add_fetch(&db->reads_unlocked, 1, __ATOMIC_RELAXED);
+        return p;
+    }
+    if (was_read)
+        count_read(db);
+    if (rl__admit_missed(&db->cache.admit, p->phys))
+        p = adopt(t, slot, p);
+    pthread_mutex_unlock(&db->mu);
+    return p;
+}
+
+static int get_unlocked(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
+{
+    rl__blk_page *p = peek(&t->db->cache, phys);
     int slot, rc;
     if (p) {
         *out = p;
+        return RL_OK;
+    }
+    if ((p = own_find(t, phys, &slot)) != NULL) {
+        *out = own_used(t, slot, p, 0);
         return RL_OK;
     }
     if (phys == t->last_miss + 1 || !(p = own_take(t, &slot)))
         return RL__NEED_LOCK;
     if ((rc = own_read(t, p, phys)) != RL_OK)
         return rc;
-    if (pthread_mutex_trylock(&db->mu) == 0) {
-        count_read(db);
-        if (rl__admit_missed(&db->cache.admit, phys))
-            p = adopt(t, slot, p);
-        pthread_mutex_unlock(&db->mu);
-    } else {
-        __atomic_add_fetch(&db->reads_unlocked, 1, __ATOMIC_RELAXED);
-    }
-    *out = p;
+    *out = own_used(t, slot, p, 1);
     return RL_OK;
 }
 
@@ -951,19 +988,6 @@ int rl__cache_get(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
     return get_missed(t, phys, out);
 }
 
-/* t's own page holding block phys, pinned once more; NULL if none does.
- * A committed block does not change while t may reach it, so the page
- * is as good as the file. */
-static rl__blk_page *own_find(rl__blk_txn *t, uint64_t phys)
-{
-    for (int i = 0; i < RL__OWN_PAGES && t->own[i]; i++)
-        if (t->own[i]->phys == phys) {
-            pin(t->own[i]);
-            return t->own[i];
-        }
-    return NULL;
-}
-
 int rl__cache_get_once(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
 {
     rl__blk_cache *c = &t->db->cache;
@@ -974,7 +998,7 @@ int rl__cache_get_once(rl__blk_txn *t, uint64_t phys, rl__blk_page **out)
         return rl__cache_get(t, phys, out);
     if ((rc = check_range(t, phys)) != RL_OK)
         return rc;
-    if ((*out = cached(c, phys)) != NULL || (*out = own_find(t, phys)) != NULL)
+    if ((*out = cached(c, phys)) != NULL || (*out = own_find(t, phys, &slot)) != NULL)
         return RL_OK;
     if (phys == t->last_miss + 1 || rl__admit_missed(&c->admit, phys) || !(p = own_take(t, &slot)))
         return get_missed(t, phys, out);
@@ -1120,6 +1144,7 @@ void rl__cache_drop_all(rl__blk_cache *c)
 void rl__cache_own_lend(rl__blk_txn *t)
 {
     rl__blk_cache *c = &t->db->cache;
+    t->own_hand = 0;
     for (int i = 0; i < RL__OWN_PAGES && c->own_spare; i++) {
         t->own[i] = c->own_spare;
         c->own_spare = t->own[i]->dnext;
@@ -1130,7 +1155,9 @@ void rl__cache_own_lend(rl__blk_txn *t)
 void rl__cache_own_return(rl__blk_txn *t)
 {
     rl__blk_cache *c = &t->db->cache;
-    for (int i = 0; i < RL__OWN_PAGES && t->own[i]; i++) {
+    for (int i = 0; i < RL__OWN_PAGES; i++) {
+        if (!t->own[i])
+            continue;
         t->own[i]->dnext = c->own_spare;
         c->own_spare = t->own[i];
         t->own[i] = NULL;

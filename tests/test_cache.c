@@ -66,8 +66,10 @@ static uint64_t reads_since(rl__blk_db *db, uint64_t *mark)
 }
 
 /* The doorkeeper (admit.c): a read transaction's first miss of a block
- * leaves the cache alone, its second one caches the block; so blocks read
- * once each, however many, do not push out a block read often. */
+ * leaves the cache alone and keeps the block in one of the transaction's
+ * own pages; its second use caches the block, from that page while the
+ * transaction still has it (no second read), else read again. So blocks
+ * read once each, however many, do not push out a block read often. */
 static void test_cache_admits_on_second_miss(void **state)
 {
     const char *path = tu_path("admit.rdb");
@@ -85,9 +87,14 @@ static void test_cache_admits_on_second_miss(void **state)
     expect_block(t, ids, 7);
     assert_true(reads_since(db, &mark) >= 1);
     assert_int_equal(db->cache.count, count); /* read, not kept */
+    expect_block(t, ids, 11);
+    reads_since(db, &mark);
+    count = db->cache.count;
     expect_block(t, ids, 7);
-    assert_true(reads_since(db, &mark) >= 1); /* missed again: kept now */
-    assert_true(db->cache.count > count);
+    assert_int_equal(reads_since(db, &mark), 0); /* from the own page */
+    assert_int_equal(db->cache.count, count + 1); /* and kept now */
+    expect_block(t, ids, 11);
+    assert_int_equal(reads_since(db, &mark), 0);
     expect_block(t, ids, 7);
     assert_int_equal(reads_since(db, &mark), 0);
     for (int k = 0; k < 100; k++) /* 100 blocks read once each, out of order */
@@ -96,6 +103,48 @@ static void test_cache_admits_on_second_miss(void **state)
     expect_block(t, ids, 7);
     assert_int_equal(reads_since(db, &mark), 0);
     assert_true(db->cache.count <= db->cache.cap);
+    assert_true(rl__cache_consistent(&db->cache));
+    rl__blk_rollback(t);
+    rl__blk_close(db);
+    unlink(path);
+}
+
+/* Read 2 * RL__OWN_PAGES blocks from ids[first] on, each once and none
+ * next to the one before (which would read ahead into the cache): a read
+ * transaction's own pages turn over. */
+static void turn_own_pages(rl__blk_txn *t, const uint64_t *ids, int first)
+{
+    for (int k = 0; k < 2 * RL__OWN_PAGES; k++)
+        expect_block(t, ids, first + 3 * k);
+}
+
+/* A block used a second time after the transaction's own pages have
+ * turned over is read again and cached then; a third use finds it in the
+ * cache. (A 256-page cache: its doorkeeper remembers the first miss
+ * across the turnover.) */
+static void test_cache_admits_after_own_pages_turn(void **state)
+{
+    const char *path = tu_path("admit-turn.rdb");
+    rl__blk_db *db;
+    rl__blk_txn *t;
+    uint64_t ids[CLOCK_BLOCKS], mark = 0;
+    size_t count;
+    (void)state;
+    db = open_filled(path, ids);
+    rl__blk_close(db);
+    db = open_opts(path, 0, 0, RL__DURABLE_FULL, 256 * 512);
+    assert_int_equal(rl__blk_begin(db, 0, &t), RL_OK);
+    expect_block(t, ids, 9);
+    turn_own_pages(t, ids, 200);
+    count = db->cache.count;
+    reads_since(db, &mark);
+    expect_block(t, ids, 9);
+    assert_int_equal(reads_since(db, &mark), 1); /* missed again */
+    assert_int_equal(db->cache.count, count + 1); /* and kept */
+    turn_own_pages(t, ids, 300);
+    reads_since(db, &mark);
+    expect_block(t, ids, 9);
+    assert_int_equal(reads_since(db, &mark), 0);
     assert_true(rl__cache_consistent(&db->cache));
     rl__blk_rollback(t);
     rl__blk_close(db);
@@ -270,6 +319,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cache_clock),
         cmocka_unit_test(test_cache_admits_on_second_miss),
+        cmocka_unit_test(test_cache_admits_after_own_pages_turn),
         cmocka_unit_test(test_write_txn_reads_into_own_pages),
         cmocka_unit_test(test_own_pages_are_reused),
     };
