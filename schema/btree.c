@@ -1126,6 +1126,22 @@ static int next_leaf(rl__bt_iter *it, node *nd)
     return RL_OK;
 }
 
+/* Whether pred accepts the last key of leaf nd (keys ascend, so then it
+ * accepts all of them from it->idx on): 1 or 0; -1 if pred or the cell
+ * reports damage. */
+static int last_key_passes(rl__bt_iter *it, const node *nd, rl__bt_key_pred pred, void *arg)
+{
+    const uint8_t *key;
+    size_t klen;
+    int rc;
+    if (key_at(nd, nd->n - 1, &key, &klen) != RL_OK) {
+        rl__bt_corrupt(it->t, it->leaf, "damaged cell");
+        return -1;
+    }
+    rc = pred(key, klen, arg);
+    return rc < 0 ? -1 : rc != 0;
+}
+
 int rl__bt_count_while(rl__bt_iter *it, rl__bt_key_pred pred, void *arg, uint64_t *n)
 {
     for (;;) {
@@ -1139,6 +1155,11 @@ int rl__bt_count_while(rl__bt_iter *it, rl__bt_key_pred pred, void *arg, uint64_
             return rl__bt_corrupt(it->t, it->leaf, "damaged cell");
         lo = it->idx;
         hi = nd.n;
+        if (lo < hi && (rc = last_key_passes(it, &nd, pred, arg)) != 0) {
+            if (rc < 0)
+                return RL_CORRUPT;
+            lo = hi; /* a leaf inside the range: its keys all pass */
+        }
         while (lo < hi) { /* the first key from idx on that pred rejects */
             uint32_t mid = lo + (hi - lo) / 2;
             const uint8_t *key;
