@@ -54,6 +54,14 @@ static rl__blk_db *open_filled(const char *path, uint64_t *ids)
     return db;
 }
 
+/* open_filled, closed and opened again with an empty cache of the given
+ * number of pages. */
+static rl__blk_db *open_filled_cold(const char *path, uint64_t *ids, size_t pages)
+{
+    rl__blk_close(open_filled(path, ids));
+    return open_opts(path, 0, 0, RL__DURABLE_FULL, pages * 512);
+}
+
 /* Blocks read by a read transaction since the last look. */
 static uint64_t reads_since(rl__blk_db *db, uint64_t *mark)
 {
@@ -78,9 +86,7 @@ static void test_cache_admits_on_second_miss(void **state)
     uint64_t ids[CLOCK_BLOCKS], mark = 0;
     size_t count;
     (void)state;
-    db = open_filled(path, ids);
-    rl__blk_close(db);
-    db = open_opts(path, 0, 0, RL__DURABLE_FULL, 16 * 512); /* an empty cache */
+    db = open_filled_cold(path, ids, 16);
     assert_int_equal(rl__blk_begin(db, 0, &t), RL_OK);
     reads_since(db, &mark);
     count = db->cache.count;
@@ -130,9 +136,7 @@ static void test_cache_admits_after_own_pages_turn(void **state)
     uint64_t ids[CLOCK_BLOCKS], mark = 0;
     size_t count;
     (void)state;
-    db = open_filled(path, ids);
-    rl__blk_close(db);
-    db = open_opts(path, 0, 0, RL__DURABLE_FULL, 256 * 512);
+    db = open_filled_cold(path, ids, 256);
     assert_int_equal(rl__blk_begin(db, 0, &t), RL_OK);
     expect_block(t, ids, 9);
     turn_own_pages(t, ids, 200);
@@ -170,9 +174,7 @@ static void test_write_txn_reads_into_own_pages(void **state)
     uint64_t ids[CLOCK_BLOCKS], fresh[40], mark = 0, phys;
     int v;
     (void)state;
-    db = open_filled(path, ids);
-    rl__blk_close(db);
-    db = open_opts(path, 0, 0, RL__DURABLE_FULL, 16 * 512);
+    db = open_filled_cold(path, ids, 16);
     assert_int_equal(rl__blk_begin(db, 1, &t), RL_OK);
     expect_block(t, ids, 0); /* the map's nodes, missed twice, cached */
     expect_block(t, ids, 0);
