@@ -1,7 +1,7 @@
 /*
-** schema/btree_int.h: what the B+tree's two files share (btree.c: nodes,
-** cells, searches and changes of one key, iterators; btree_bulk.c: walks
-** over whole trees and the bulk builder). Nothing outside them includes
+** schema/btree_int.h: what the B+tree's three files share (btree.c: nodes,
+** cells, searches and changes of one key; btree_iter.c: iterators;
+** btree_bulk.c: walks over whole trees and the bulk builder). Nothing outside them includes
 ** it; the format it describes is in btree.c's top comment.
 */
 #ifndef RL_BTREE_INT_H
@@ -49,6 +49,14 @@ static inline int key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t 
     return c ? c : (an > bn) - (an < bn);
 }
 
+/* The length of the id key starting with byte first (rl__id_key); 0 if no
+ * id key starts with it. */
+static inline size_t id_key_len(uint8_t first)
+{
+    unsigned n = first >= 0x80 ? first - 0x80u : 0x7fu - first;
+    return n <= 8 ? n + 1 : 0;
+}
+
 /* RL_CORRUPT naming node logical and why. */
 int rl__bt_corrupt(rl__blk_txn *t, uint64_t logical, const char *why);
 /* Open node logical (write: a writable copy), checking its header. */
@@ -58,6 +66,10 @@ int rl__bt_node_new(rl__blk_txn *t, uint8_t kind, uint8_t layout, uint64_t root,
                     uint64_t *logical, node *nd);
 /* Write nd's kind, layout and counts back into its page. */
 void rl__bt_header_store(node *nd);
+/* Just the key of cell i of nd (searches need no more; rl__bt_cell_read
+ * checks the rest of the cell when it is used). RL_CORRUPT if it does not
+ * fit. */
+int rl__bt_key_at(const node *nd, uint32_t i, const uint8_t **key, size_t *klen);
 /* Decode cell i; RL_CORRUPT if it does not fit in the page. */
 int rl__bt_cell_read(const node *nd, uint32_t i, cell *c);
 /* Whether nd's cells decode, ascend and fill the cell area with frag
