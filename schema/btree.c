@@ -218,12 +218,7 @@ int rl__bt_node_open(rl__blk_txn *t, uint64_t logical, int write, node *nd)
     int rc = rl__blk_block_get(t, logical, write, &nd->ref);
     if (rc != RL_OK)
         return rc;
-    nd->kind = nd->ref.data[0];
-    nd->layout = nd->ref.data[1];
-    nd->n = rl__get16(nd->ref.data + 2);
-    nd->start = rl__get16(nd->ref.data + 4);
-    nd->frag = rl__get16(nd->ref.data + 6);
-    nd->size = nd->ref.cap;
+    node_header_load(nd, nd->ref.data, nd->ref.cap);
     if (nd->ref.type != RL__TYPE_BTREE || (nd->kind != KIND_LEAF && nd->kind != KIND_INTERIOR) ||
         nd->layout > RL__BT_INDEX(RL__BT_INDEX_MAX) ||
         NODE_HDR + 2 * nd->n > nd->start || nd->start > nd->size ||

@@ -49,6 +49,18 @@ static inline int key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t 
     return c ? c : (an > bn) - (an < bn);
 }
 
+/* Decode into nd the node header of page d of cap bytes, the page nd->ref
+ * holds (unchecked: rl__bt_node_open checks it when the node is opened). */
+static inline void node_header_load(node *nd, const uint8_t *d, uint32_t cap)
+{
+    nd->kind = d[0];
+    nd->layout = d[1];
+    nd->n = rl__get16(d + 2);
+    nd->start = rl__get16(d + 4);
+    nd->frag = rl__get16(d + 6);
+    nd->size = cap;
+}
+
 /* The length of the id key starting with byte first (rl__id_key); 0 if no
  * id key starts with it. */
 static inline size_t id_key_len(uint8_t first)

@@ -24,12 +24,7 @@
 static void iter_node(const rl__bt_iter *it, node *nd)
 {
     nd->ref = it->ref;
-    nd->kind = it->ref.data[0];
-    nd->layout = it->ref.data[1];
-    nd->n = rl__get16(it->ref.data + 2);
-    nd->start = rl__get16(it->ref.data + 4);
-    nd->frag = rl__get16(it->ref.data + 6);
-    nd->size = it->ref.cap;
+    node_header_load(nd, it->ref.data, it->ref.cap);
 }
 
 /* Remember the last key of leaf nd, which the iterator is leaving. */
