@@ -725,10 +725,10 @@ static int leaf_owns(const node *nd, const uint8_t *k, size_t kn)
 {
     const uint8_t *first, *last;
     size_t fn, ln;
-    /* key_at, not probe: a second caller would keep probe from being
-     * inlined into lower_bound, which costs every search. */
-    return nd->n > 0 && rl__bt_key_at(nd, 0, &first, &fn) == RL_OK && key_cmp(first, fn, k, kn) <= 0 &&
-           rl__bt_key_at(nd, nd->n - 1, &last, &ln) == RL_OK &&
+    /* rl__bt_key_at, not probe: a second caller would keep probe from
+     * being inlined into lower_bound, which costs every search. */
+    return nd->n > 0 && rl__bt_key_at(nd, 0, &first, &fn) == RL_OK &&
+           key_cmp(first, fn, k, kn) <= 0 && rl__bt_key_at(nd, nd->n - 1, &last, &ln) == RL_OK &&
            (key_cmp(last, ln, k, kn) >= 0 || nd->ref.next == 0);
 }
 

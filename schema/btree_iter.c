@@ -113,10 +113,14 @@ int rl__bt_count_while(rl__bt_iter *it, rl__bt_key_pred pred, void *arg, uint64_
             return rl__bt_corrupt(it->t, it->leaf, "damaged cell");
         lo = it->idx;
         hi = nd.n;
-        if (lo < hi && (rc = last_key_passes(it, &nd, pred, arg)) != 0) {
+        if (lo < hi) { /* the last key first: a leaf inside the range passes whole */
+            rc = last_key_passes(it, &nd, pred, arg);
             if (rc < 0)
                 return RL_CORRUPT;
-            lo = hi; /* a leaf inside the range: its keys all pass */
+            if (rc)
+                lo = hi;
+            else
+                hi--; /* the last key is rejected: the search need not probe it again */
         }
         while (lo < hi) { /* the first key from idx on that pred rejects */
             uint32_t mid = lo + (hi - lo) / 2;
